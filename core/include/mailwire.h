@@ -1,0 +1,540 @@
+/*
+ * mailwire.h - the one public header of mailwire.
+ *
+ * mailwire sends mail over SMTP and retrieves it over POP3, secured with
+ * TLS (implicit, or STARTTLS/STLS), with diagnostic logging and precise
+ * errors. Its object model is that of the CSMail/SSL reference manual:
+ *
+ *   reference            C
+ *   SMTPClient           mw_smtp *
+ *   POP3Client           mw_pop3 *
+ *   SSLInfo              mw_sslinfo *
+ *   LogHandler           mw_loghandler *
+ *   ErrorInfo            const mw_errorinfo *
+ *   SetAdvancedHandler   mw_smtp_set_handler / mw_pop3_set_handler
+ *   ExtendedError        mw_smtp_extended_error / mw_pop3_extended_error
+ *
+ * Conventions
+ * - Every handle is opaque, made by mw_X_new() and released by mw_X_free()
+ *   (NULL-safe). SSLInfo and LogHandler are reference counted: a client
+ *   that holds one keeps it alive after the caller frees its own reference.
+ * - Every fallible call returns a base error code (MW_OK is 0, see mw_err)
+ *   and leaves the details in the handle's ErrorInfo until the next call.
+ * - Strings are NUL-terminated UTF-8 unless a length is given. Strings
+ *   returned by the library are owned by the handle and stay valid until the
+ *   next call on that handle.
+ * - A handle is used by one thread at a time; different handles may run in
+ *   parallel.
+ */
+#ifndef MAILWIRE_H
+#define MAILWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MW_EXTERN __attribute__((visibility("default")))
+#else
+#define MW_EXTERN
+#endif
+
+#define MW_VERSION_MAJOR 0
+#define MW_VERSION_MINOR 1
+#define MW_VERSION_PATCH 0
+#define MW_VERSION_STRING "0.1.0"
+
+MW_EXTERN const char *mw_version(void);
+
+/* ------------------------------------------------------------------------
+ * Base error codes (the reference's "VB error"). A broad category: what
+ * kind of thing went wrong. The ErrorInfo says exactly what.
+ * Never renumbered; new codes are added at the end.
+ * ---------------------------------------------------------------------- */
+#define MW_BASE_ERROR_MAP(X)                                                  \
+  X(MW_OK, 0, "OK", "no error")                                               \
+  X(errConnect, 1, "Connect", "could not connect or secure the connection")   \
+  X(errAuth, 2, "Auth", "authentication failed")                              \
+  X(errServer, 3, "Server", "the server refused the command")                 \
+  X(errProtocol, 4, "Protocol", "the server broke the protocol")              \
+  X(errTimeout, 5, "Timeout", "the operation timed out")                      \
+  X(errNotConnected, 6, "NotConnected", "not connected")                      \
+  X(errInvalidArgument, 7, "InvalidArgument", "invalid argument")             \
+  X(errTLS, 8, "TLS", "TLS failure after connecting")                         \
+  X(errProxy, 9, "Proxy", "proxy failure")                                    \
+  X(errNetwork, 10, "Network", "network failure while connected")             \
+  X(errNoMemory, 11, "NoMemory", "out of memory")                             \
+  X(errAborted, 12, "Aborted", "a callback aborted the operation")            \
+  X(errState, 13, "State", "not allowed in the current state")                \
+  X(errUnsupported, 14, "Unsupported",                                        \
+    "not supported by the server or the library")
+
+typedef enum mw_err {
+#define MW_X_(sym, num, name, text) sym = num,
+  MW_BASE_ERROR_MAP(MW_X_)
+#undef MW_X_
+} mw_err;
+
+/* Upper-case aliases for C code that prefers them. */
+#define MW_ERR_CONNECT errConnect
+#define MW_ERR_AUTH errAuth
+#define MW_ERR_SERVER errServer
+#define MW_ERR_PROTOCOL errProtocol
+#define MW_ERR_TIMEOUT errTimeout
+#define MW_ERR_NOT_CONNECTED errNotConnected
+#define MW_ERR_INVALID_ARGUMENT errInvalidArgument
+#define MW_ERR_TLS errTLS
+#define MW_ERR_PROXY errProxy
+#define MW_ERR_NETWORK errNetwork
+#define MW_ERR_NO_MEMORY errNoMemory
+#define MW_ERR_ABORTED errAborted
+#define MW_ERR_STATE errState
+#define MW_ERR_UNSUPPORTED errUnsupported
+
+/* ------------------------------------------------------------------------
+ * Extended error numbers (ErrorInfo.Number). 1001..1407 are the
+ * reference's, with its names and values; the others are mailwire's
+ * additions in the same ranges. X(symbol, number, base code, text).
+ * ---------------------------------------------------------------------- */
+#define MW_EXTENDED_ERROR_MAP(X)                                              \
+  X(eexNone, 0, MW_OK, "No error")                                            \
+  X(eexProxyNoconn, 1001, errProxy,                                           \
+    "The object was unable to create a TCP connection to the proxy server")   \
+  X(eexProxySocketerror, 1002, errProxy,                                      \
+    "A socket error occurred while communicating with the proxy server")      \
+  X(eexProxyServerclosedport, 1003, errProxy,                                 \
+    "The proxy server unexpectedly closed the connection")                    \
+  X(eexProxyException, 1004, errProxy,                                        \
+    "An internal error occurred while communicating with the proxy server")   \
+  X(eexProxyUnexpecteddefault, 1005, errProxy,                                \
+    "An unexpected error occurred while communicating with the proxy server") \
+  X(eexProxyRequestfailed, 1006, errProxy,                                    \
+    "The proxy server rejected the request")                                  \
+  X(eexProxyAuthrequired, 1007, errProxy,                                     \
+    "The proxy server requires authentication but no credentials have "       \
+    "been supplied")                                                          \
+  X(eexProxyAuthtypeunknown, 1008, errProxy,                                  \
+    "The proxy server does not support the authentication mechanism "         \
+    "requested by the client")                                                \
+  X(eexProxyAuthfailed, 1009, errProxy,                                       \
+    "The proxy server has rejected the client's credentials")                 \
+  X(eexProxyAuthnologon, 1010, errProxy,                                      \
+    "The proxy server accepted the credentials but refused to log on")        \
+  X(eexNoExtended, 1101, MW_OK, "No extended error information")              \
+  X(eexDNS, 1102, errConnect,                                                 \
+    "The server or proxy name cannot be found in the DNS")                    \
+  X(eexTCPConnect, 1103, errConnect,                                          \
+    "The client cannot connect to the server or proxy")                       \
+  X(eexSocketTx, 1104, errNetwork,                                            \
+    "A network error has occurred while sending data")                        \
+  X(eexSocketRx, 1105, errNetwork,                                            \
+    "A network error has occurred while receiving data")                      \
+  X(eexSocket, 1106, errNetwork, "A network error has occurred")              \
+  X(eexNotConnected, 1107, errNotConnected,                                   \
+    "The object is not connected to the server or proxy")                     \
+  X(eexTimeout, 1108, errTimeout,                                             \
+    "The server did not answer within the timeout")                           \
+  X(eexLineTooLong, 1109, errProtocol,                                        \
+    "The server sent a line or reply longer than the limit")                  \
+  X(eexMalformedReply, 1110, errProtocol,                                     \
+    "The server sent a reply that does not follow the protocol")              \
+  X(eexInvalidArgument, 1111, errInvalidArgument,                             \
+    "An argument is invalid")                                                 \
+  X(eexServerClosed, 1112, errNetwork,                                        \
+    "The server closed the connection")                                       \
+  X(eexNoMemory, 1113, errNoMemory, "Out of memory")                          \
+  X(eexAborted, 1114, errAborted, "A callback aborted the operation")         \
+  X(eexState, 1115, errState, "Not allowed in the current state")             \
+  X(eexNotImplemented, 1116, errUnsupported,                                  \
+    "This option or feature is not implemented yet")                          \
+  X(eexAuthNoMechanism, 1117, errAuth,                                        \
+    "The server offers no authentication mechanism the client can use")       \
+  X(eexAuthPlaintext, 1118, errAuth,                                          \
+    "Credentials would be sent over an unencrypted connection")               \
+  X(eexMessageTooLarge, 1119, errServer,                                      \
+    "The message is larger than the server accepts")                          \
+  X(eexUTF8Unsupported, 1120, errUnsupported,                                 \
+    "The server does not accept internationalised (UTF-8) addresses")         \
+  X(eexPopServer, 1201, errServer, "The POP3 server has reported an error")   \
+  X(eexSmtpServer, 1301, errServer, "The SMTP server has reported an error")  \
+  X(eexSSLW32, 1401, errTLS, "An error has occurred during an SSL operation") \
+  X(eexSSLConnected, 1403, errState,                                          \
+    "Attempt to change the properties of an existing SSL connection")         \
+  X(eexSSLNocontext, 1404, errState,                                          \
+    "Attempt to perform an operation on an un-established SSL connection")    \
+  X(eexSSLCertName, 1405, errConnect,                                         \
+    "The name on the host's certificate does not match its hostname")         \
+  X(eexSSLProtocol, 1406, errConnect, "An SSL Protocol Error occurred")       \
+  X(eexSSLCertificate, 1407, errConnect, "The certificate is invalid")        \
+  X(eexSSLStartTLSUnavailable, 1408, errTLS,                                  \
+    "The server does not offer STARTTLS/STLS")                                \
+  X(eexSSLStartTLSRefused, 1409, errTLS,                                      \
+    "The server refused STARTTLS/STLS")                                       \
+  X(eexSSLInjection, 1410, errTLS,                                            \
+    "The server sent data between the STARTTLS/STLS reply and the "           \
+    "handshake")                                                              \
+  X(eexSSLConfig, 1411, errInvalidArgument,                                   \
+    "The TLS configuration cannot be used")
+
+typedef enum mw_eex {
+#define MW_X_(sym, num, base, text) sym = num,
+  MW_EXTENDED_ERROR_MAP(MW_X_)
+#undef MW_X_
+} mw_eex;
+
+/* The reference's name for the generic SSL failure, under a neutral name. */
+#define eexSSLLibrary eexSSLW32
+
+/* Name ("errTimeout") and sentence of a base code; never NULL. */
+MW_EXTERN const char *mw_err_name(int code);
+MW_EXTERN const char *mw_err_text(int code);
+/* Name ("eexDNS"), default sentence and base code of an extended number. */
+MW_EXTERN const char *mw_eex_name(int number);
+MW_EXTERN const char *mw_eex_text(int number);
+MW_EXTERN int mw_eex_base(int number);
+
+/* ------------------------------------------------------------------------
+ * ErrorInfo: the details of the last failure on a handle. Never NULL;
+ * after a success Number is eexNone and Code MW_OK.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_errorinfo mw_errorinfo;
+
+/* Base error code (mw_err). */
+MW_EXTERN int mw_errorinfo_code(const mw_errorinfo *e);
+/* Extended number (mw_eex): ErrorInfo.Number. */
+MW_EXTERN int mw_errorinfo_number(const mw_errorinfo *e);
+/* A sentence a person can act on: ErrorInfo.Text. */
+MW_EXTERN const char *mw_errorinfo_text(const mw_errorinfo *e);
+/* errno, or the OpenSSL error code for TLS failures: ErrorInfo.OSError. */
+MW_EXTERN long mw_errorinfo_os_error(const mw_errorinfo *e);
+/* For server refusals: reply code (SMTP 3 digits; POP3 -ERR gives -1),
+ * RFC 3463 enhanced status ("5.7.8", or ""), and the server's text. */
+MW_EXTERN int mw_errorinfo_reply_code(const mw_errorinfo *e);
+MW_EXTERN const char *mw_errorinfo_enhanced_status(const mw_errorinfo *e);
+MW_EXTERN const char *mw_errorinfo_server_text(const mw_errorinfo *e);
+/* For certificate failures: OpenSSL's X509_V_* verify result, else 0. */
+MW_EXTERN long mw_errorinfo_verify_result(const mw_errorinfo *e);
+
+/* ------------------------------------------------------------------------
+ * SSLInfo: the parameters and results of a TLS connection.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_sslinfo mw_sslinfo;
+
+/* Mode property. */
+enum { MODE_CHANNEL = 0, MODE_STARTTLS = 1 };
+
+/* Option indexes. Inputs 1..19 and 40.., outputs 20..39. */
+enum {
+  SSLNoServerNameCheck = 1,             /* bool, default false */
+  SSLNoServerCertificateValidation = 2, /* bool, default false */
+  SSLRevocationCheckAll = 3,            /* bool, default true  (later) */
+  SSLRevocationCheckEnd = 4,            /* bool, default false (later) */
+  SSLRevocationExcludeRoot = 5,         /* bool, default false (later) */
+  SSLRevocationIgnoreNRC = 6,           /* bool, default true  (later) */
+  SSLRevocationIgnoreRO = 7,            /* bool, default true  (later) */
+  SSLMinCipherStrength = 8,             /* bits, default 0     (later) */
+  SSLMaxCipherStrength = 9,             /* bits, default 0     (later) */
+  SSLConnectionProtocolIn = 10,         /* array of SSL_*      (later) */
+  SSLConnectionCipherIn = 11,           /* array of SSL_*      (later) */
+  SSLConfidentiality = 12,              /* bool                (later) */
+  SSLClientCertificateName = 13,        /* string              (later) */
+
+  SSLConnectionProtocolOut = 20, /* SSL_TLS1 ... SSL_TLS1_3 */
+  SSLConnectionCipherOut = 21,   /* SSL_AES_128 ... */
+  SSLCipherStrength = 22,        /* bits */
+  SSLHash = 23,                  /* SSL_SHA ... (the MAC or AEAD/PRF hash) */
+  SSLHashStrength = 24,          /* bits */
+  SSLExchange = 25,              /* SSL_RSA, SSL_DH, SSL_ECDHE ... */
+  SSLExchangeStrength = 26,      /* bits (group or key size) */
+  SSLConnectionProtocolName = 27, /* string, "TLSv1.3" (mailwire) */
+  SSLConnectionCipherName = 28,   /* string, OpenSSL suite name (mailwire) */
+  SSLExchangeGroupName = 29,      /* string, "X25519" (mailwire) */
+  SSLPeerSubject = 30,            /* string, leaf subject (mailwire) */
+  SSLPeerIssuer = 31,             /* string, leaf issuer (mailwire) */
+
+  SSLCAFile = 40, /* string: PEM bundle to trust instead of the system's */
+  SSLCAPath = 41, /* string: hashed directory to trust instead */
+  SSLServerName = 42 /* string: SNI and name to check (default: host) */
+};
+
+/* Protocol values, chosen equal to SChannel's SP_PROT_*_CLIENT bits. */
+enum {
+  SSL_PCT1 = 0x00000002,
+  SSL_SSL2 = 0x00000008,
+  SSL_SSL3 = 0x00000020,
+  SSL_TLS1 = 0x00000080,
+  SSL_TLS1_1 = 0x00000200,
+  SSL_TLS1_2 = 0x00000800,
+  SSL_TLS1_3 = 0x00002000
+};
+
+/* Algorithm values, chosen equal to CryptoAPI's CALG_* identifiers. */
+enum {
+  SSL_NONE = 0,
+  SSL_DES = 0x6601,
+  SSL_RC2 = 0x6602,
+  SSL_3DES = 0x6603,
+  SSL_SKIPJACK = 0x660a,
+  SSL_AES_128 = 0x660e,
+  SSL_AES_256 = 0x6610,
+  SSL_AES = 0x6611,
+  SSL_RC4 = 0x6801,
+  SSL_CHACHA20 = 0x6c01, /* ChaCha20-Poly1305; no CALG exists */
+  SSL_AES_128_GCM = 0x6c02,
+  SSL_AES_256_GCM = 0x6c03,
+  SSL_MD5 = 0x8003,
+  SSL_SHA = 0x8004,
+  SSL_SHA256 = 0x800c,
+  SSL_SHA384 = 0x800d,
+  SSL_SHA512 = 0x800e,
+  SSL_AEAD = 0x8fff, /* integrity from the AEAD cipher itself */
+  SSL_RSA = 0xa400,
+  SSL_DH = 0xaa02,
+  SSL_ECDH = 0xaa05,
+  SSL_ECDHE = 0xae06,
+  SSL_X25519 = 0xae10,
+  SSL_X448 = 0xae11
+};
+
+MW_EXTERN mw_sslinfo *mw_sslinfo_new(void);
+MW_EXTERN void mw_sslinfo_free(mw_sslinfo *ssl);
+MW_EXTERN int mw_sslinfo_set_mode(mw_sslinfo *ssl, int mode);
+MW_EXTERN int mw_sslinfo_mode(const mw_sslinfo *ssl);
+/* Option(i) = value. Booleans and numbers use _int, strings _str, arrays
+ * _array. A wrong type, an unknown index, an output index, or an input the
+ * library does not implement yet fails with errInvalidArgument or
+ * errUnsupported (eexNotImplemented); nothing is changed then. */
+MW_EXTERN int mw_sslinfo_set_option_int(mw_sslinfo *ssl, int index,
+                                        long value);
+MW_EXTERN int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index,
+                                        const char *value);
+MW_EXTERN int mw_sslinfo_set_option_array(mw_sslinfo *ssl, int index,
+                                          const long *values, size_t n);
+/* value = Option(i). Outputs before any handshake fail with errState
+ * (eexSSLNocontext). */
+MW_EXTERN int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index,
+                                        long *value);
+MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
+                                        const char **value);
+/* Which type an option has: 'b' bool, 'i' number, 's' string, 'a' array,
+ * 0 unknown index. Lets bindings pick the right setter. */
+MW_EXTERN int mw_sslinfo_option_type(int index);
+MW_EXTERN const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *s);
+
+/* ------------------------------------------------------------------------
+ * LogHandler: diagnostic messages through a callback.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_loghandler mw_loghandler;
+
+enum { LOG_S_FATAL = 1, LOG_S_WARNING = 2, LOG_S_INFORMATION = 3 };
+enum {
+  LOG_F_PROTOCOL = 0x1,
+  LOG_F_SSL = 0x2,
+  LOG_F_PROXY = 0x4,
+  LOG_F_USER = 0x8,
+  LOG_F_ALL = 0xf
+};
+
+/* OnLogMessage(severity, facility, message). The message is valid during
+ * the call only. The callback must not call back into the client. */
+typedef void (*mw_log_cb)(void *userdata, int severity, int facility,
+                          const char *message);
+
+/* Level defaults to LOG_S_INFORMATION, FacilityFlags to LOG_F_ALL. */
+MW_EXTERN mw_loghandler *mw_loghandler_new(mw_log_cb cb, void *userdata);
+MW_EXTERN void mw_loghandler_free(mw_loghandler *lh);
+MW_EXTERN int mw_loghandler_set_level(mw_loghandler *lh, int level);
+MW_EXTERN int mw_loghandler_level(const mw_loghandler *lh);
+MW_EXTERN int mw_loghandler_set_facility_flags(mw_loghandler *lh, int flags);
+MW_EXTERN int mw_loghandler_facility_flags(const mw_loghandler *lh);
+/* A LOG_F_USER message from the application, through the same handler. */
+MW_EXTERN void mw_loghandler_log(mw_loghandler *lh, int severity,
+                                 const char *message);
+
+/* ------------------------------------------------------------------------
+ * Streaming callbacks.
+ * ---------------------------------------------------------------------- */
+/* Fill buf with up to cap bytes of the message; return the count, 0 at
+ * the end, or -1 to abort (errAborted; nothing more is sent and the
+ * transaction is not completed). */
+typedef long (*mw_read_cb)(void *userdata, char *buf, size_t cap);
+/* Take len bytes of the message; return 0, or non-zero to abort. */
+typedef int (*mw_write_cb)(void *userdata, const char *data, size_t len);
+
+/* ------------------------------------------------------------------------
+ * SMTPClient.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_smtp mw_smtp;
+
+MW_EXTERN mw_smtp *mw_smtp_new(void);
+/* Closes the connection (without QUIT) and frees the handle. */
+MW_EXTERN void mw_smtp_free(mw_smtp *c);
+
+/* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25. */
+MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host,
+                                 unsigned port);
+/* Milliseconds for connecting and for each wait on the network; default
+ * 30000. */
+MW_EXTERN int mw_smtp_set_timeout(mw_smtp *c, int ms);
+/* Name sent in EHLO/HELO; default: the local host name, or "localhost". */
+MW_EXTERN int mw_smtp_set_helo_name(mw_smtp *c, const char *name);
+/* Credentials for AUTH during connect; NULL user means no AUTH. For
+ * XOAUTH2 the password is the access token. */
+MW_EXTERN int mw_smtp_set_credentials(mw_smtp *c, const char *user,
+                                      const char *password);
+/* "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or NULL to choose the strongest
+ * that both sides offer. */
+MW_EXTERN int mw_smtp_set_auth_mechanism(mw_smtp *c, const char *mech);
+/* Allow credentials over an unencrypted connection (default: refused with
+ * errAuth/eexAuthPlaintext). */
+MW_EXTERN int mw_smtp_set_allow_plaintext_auth(mw_smtp *c, int allow);
+/* Send to the accepted recipients even if some are refused (default:
+ * any refusal aborts the transaction with RSET, nothing is sent). */
+MW_EXTERN int mw_smtp_set_allow_partial(mw_smtp *c, int allow);
+
+/* SetAdvancedHandler: an SSLInfo or a LogHandler (others later). The
+ * client keeps a reference. NULL removes nothing and is errInvalidArgument;
+ * see mw_smtp_clear_handlers. Not allowed while connected. */
+MW_EXTERN int mw_smtp_set_handler(mw_smtp *c, void *handler);
+MW_EXTERN int mw_smtp_set_sslinfo(mw_smtp *c, mw_sslinfo *ssl);
+MW_EXTERN int mw_smtp_set_loghandler(mw_smtp *c, mw_loghandler *lh);
+MW_EXTERN void mw_smtp_clear_handlers(mw_smtp *c);
+/* ExtendedError. */
+MW_EXTERN const mw_errorinfo *mw_smtp_extended_error(const mw_smtp *c);
+
+/* Connect, read the greeting, EHLO (HELO if EHLO is refused on a plaintext
+ * session), STARTTLS and EHLO again when the SSLInfo asks for it, then AUTH
+ * when credentials are set. */
+MW_EXTERN int mw_smtp_connect(mw_smtp *c);
+MW_EXTERN int mw_smtp_is_connected(const mw_smtp *c);
+/* True when the session is encrypted. */
+MW_EXTERN int mw_smtp_is_secure(const mw_smtp *c);
+
+/* Capabilities from the last EHLO: keywords in upper case. */
+MW_EXTERN int mw_smtp_has_extension(const mw_smtp *c, const char *keyword);
+/* Parameters of an extension ("PLAIN LOGIN" for AUTH), or NULL. */
+MW_EXTERN const char *mw_smtp_extension_params(const mw_smtp *c,
+                                               const char *keyword);
+/* All EHLO lines after the first, separated by '\n'. */
+MW_EXTERN const char *mw_smtp_capabilities(const mw_smtp *c);
+/* The mechanism AUTH used, or NULL. */
+MW_EXTERN const char *mw_smtp_auth_mechanism_used(const mw_smtp *c);
+
+/* Send flags. MW_SEND_8BIT: the body has 8-bit bytes (BODY=8BITMIME);
+ * detected by mw_smtp_send itself. MW_SEND_SMTPUTF8 is set by itself when an
+ * address is not ASCII. */
+enum { MW_SEND_8BIT = 0x1, MW_SEND_SMTPUTF8 = 0x2 };
+
+/* One mail transaction: MAIL FROM, RCPT TO each recipient, DATA with CRLF
+ * normalisation and dot-stuffing. Bare LF and bare CR become CRLF. */
+MW_EXTERN int mw_smtp_send(mw_smtp *c, const char *from,
+                           const char *const *rcpts, size_t nrcpts,
+                           const char *msg, size_t len);
+/* The same, reading the message from a callback in constant memory.
+ * size_hint (0 = unknown) is announced with SIZE when offered. */
+MW_EXTERN int mw_smtp_send_stream(mw_smtp *c, const char *from,
+                                  const char *const *rcpts, size_t nrcpts,
+                                  uint64_t size_hint, int flags,
+                                  mw_read_cb read, void *userdata);
+/* Per-recipient results of the last send, in the order given. */
+MW_EXTERN size_t mw_smtp_rcpt_count(const mw_smtp *c);
+MW_EXTERN int mw_smtp_rcpt_code(const mw_smtp *c, size_t i);
+MW_EXTERN const char *mw_smtp_rcpt_enhanced_status(const mw_smtp *c,
+                                                   size_t i);
+MW_EXTERN const char *mw_smtp_rcpt_text(const mw_smtp *c, size_t i);
+
+MW_EXTERN int mw_smtp_noop(mw_smtp *c);
+MW_EXTERN int mw_smtp_rset(mw_smtp *c);
+/* QUIT, then close. */
+MW_EXTERN int mw_smtp_quit(mw_smtp *c);
+/* Close without QUIT. */
+MW_EXTERN void mw_smtp_disconnect(mw_smtp *c);
+/* The last reply: code, and its text (lines joined by '\n'). */
+MW_EXTERN int mw_smtp_last_reply_code(const mw_smtp *c);
+MW_EXTERN const char *mw_smtp_last_reply_text(const mw_smtp *c);
+
+/* ------------------------------------------------------------------------
+ * POP3Client.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_pop3 mw_pop3;
+
+MW_EXTERN mw_pop3 *mw_pop3_new(void);
+/* Closes the connection without QUIT: nothing marked is deleted. */
+MW_EXTERN void mw_pop3_free(mw_pop3 *c);
+/* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. */
+MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host,
+                                 unsigned port);
+MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
+MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
+                                      const char *password);
+/* "USER" (USER/PASS), "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or
+ * NULL for the strongest both sides offer. */
+MW_EXTERN int mw_pop3_set_auth_mechanism(mw_pop3 *c, const char *mech);
+MW_EXTERN int mw_pop3_set_allow_plaintext_auth(mw_pop3 *c, int allow);
+/* Largest message mw_pop3_retr/mw_pop3_top keep in memory (default 256 MiB);
+ * the streaming calls have no limit. */
+MW_EXTERN int mw_pop3_set_max_message_size(mw_pop3 *c, uint64_t bytes);
+
+MW_EXTERN int mw_pop3_set_handler(mw_pop3 *c, void *handler);
+MW_EXTERN int mw_pop3_set_sslinfo(mw_pop3 *c, mw_sslinfo *ssl);
+MW_EXTERN int mw_pop3_set_loghandler(mw_pop3 *c, mw_loghandler *lh);
+MW_EXTERN void mw_pop3_clear_handlers(mw_pop3 *c);
+MW_EXTERN const mw_errorinfo *mw_pop3_extended_error(const mw_pop3 *c);
+
+/* Connect, greeting, CAPA, STLS and CAPA again when asked, then log in
+ * when credentials are set. */
+MW_EXTERN int mw_pop3_connect(mw_pop3 *c);
+MW_EXTERN int mw_pop3_is_connected(const mw_pop3 *c);
+MW_EXTERN int mw_pop3_is_secure(const mw_pop3 *c);
+MW_EXTERN int mw_pop3_has_capability(const mw_pop3 *c, const char *keyword);
+MW_EXTERN const char *mw_pop3_capability_params(const mw_pop3 *c,
+                                                const char *keyword);
+MW_EXTERN const char *mw_pop3_capabilities(const mw_pop3 *c);
+MW_EXTERN const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c);
+
+MW_EXTERN int mw_pop3_stat(mw_pop3 *c, unsigned long *count,
+                           uint64_t *octets);
+/* LIST / UIDL for all messages; read the result with the accessors. */
+MW_EXTERN int mw_pop3_list(mw_pop3 *c);
+MW_EXTERN int mw_pop3_uidl(mw_pop3 *c);
+MW_EXTERN size_t mw_pop3_entry_count(const mw_pop3 *c);
+MW_EXTERN unsigned long mw_pop3_entry_number(const mw_pop3 *c, size_t i);
+MW_EXTERN uint64_t mw_pop3_entry_size(const mw_pop3 *c, size_t i);
+MW_EXTERN const char *mw_pop3_entry_uid(const mw_pop3 *c, size_t i);
+/* LIST n / UIDL n for one message. */
+MW_EXTERN int mw_pop3_list_one(mw_pop3 *c, unsigned long msg,
+                               uint64_t *octets);
+MW_EXTERN int mw_pop3_uidl_one(mw_pop3 *c, unsigned long msg,
+                               const char **uid);
+
+/* RETR / TOP into memory: *out is allocated with malloc, release it with
+ * mw_free. Dot-unstuffed; lines end with CRLF as on the wire. */
+MW_EXTERN int mw_pop3_retr(mw_pop3 *c, unsigned long msg, char **out,
+                           size_t *len);
+MW_EXTERN int mw_pop3_top(mw_pop3 *c, unsigned long msg, unsigned long lines,
+                          char **out, size_t *len);
+/* The same, streamed to a callback in constant memory. */
+MW_EXTERN int mw_pop3_retr_stream(mw_pop3 *c, unsigned long msg,
+                                  mw_write_cb write, void *userdata);
+MW_EXTERN int mw_pop3_top_stream(mw_pop3 *c, unsigned long msg,
+                                 unsigned long lines, mw_write_cb write,
+                                 void *userdata);
+MW_EXTERN int mw_pop3_dele(mw_pop3 *c, unsigned long msg);
+MW_EXTERN int mw_pop3_rset(mw_pop3 *c);
+MW_EXTERN int mw_pop3_noop(mw_pop3 *c);
+/* QUIT (the server deletes what DELE marked), then close. */
+MW_EXTERN int mw_pop3_quit(mw_pop3 *c);
+MW_EXTERN void mw_pop3_disconnect(mw_pop3 *c);
+/* The status text of the last +OK / -ERR line. */
+MW_EXTERN const char *mw_pop3_last_reply_text(const mw_pop3 *c);
+
+/* Releases memory the library returned. */
+MW_EXTERN void mw_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MAILWIRE_H */

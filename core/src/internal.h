@@ -1,0 +1,312 @@
+/*
+ * internal.h - what the layers of mailwire share. Not installed.
+ *
+ * Layers, bottom to top (DESIGN.md section 3):
+ *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
+ *   tls.c      OpenSSL over memory BIOs, startable mid-stream
+ *   conn.c     the transport stack the clients use: driver (+ TLS)
+ *   reader.c   bounded line framing over received bytes
+ *   sasl.c     SASL mechanisms and base64 (no I/O)
+ *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
+ *   session.c  pumps an engine through a conn (the blocking driver loop)
+ *   smtp.c / pop3.c / sslinfo.c / loghandler.c / error.c   public objects
+ */
+#ifndef MW_INTERNAL_H
+#define MW_INTERNAL_H
+
+#include "mailwire.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define MW_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MW_PRINTF(a, b)
+#endif
+
+/* Limits on what a server may send (DESIGN.md section 4). */
+#define MW_MAX_LINE 4096         /* one reply line, CRLF included; a body
+                                    line of RETR may be up to MW_MAX_BODY_LINE */
+#define MW_MAX_BODY_LINE 1048576 /* RFC 5322 says 998; be lenient, bounded */
+#define MW_MAX_REPLY_LINES 256   /* lines of one SMTP reply, CAPA, EHLO */
+#define MW_MAX_LIST_ENTRIES 1000000 /* LIST/UIDL entries */
+#define MW_DEFAULT_TIMEOUT_MS 30000
+
+/* ------------------------------------------------------------------------
+ * Handles that SetAdvancedHandler accepts start with this header, so
+ * mw_smtp_set_handler(void *) can tell them apart.
+ * ---------------------------------------------------------------------- */
+#define MW_MAGIC_SSLINFO 0x4d57534cu /* "MWSL" */
+#define MW_MAGIC_LOG 0x4d574c47u     /* "MWLG" */
+#define MW_MAGIC_PROXY 0x4d575058u   /* "MWPX" */
+
+typedef struct mw_handler_hdr {
+  uint32_t magic;
+  int refs;
+} mw_handler_hdr;
+
+/* ------------------------------------------------------------------------
+ * error.c: ErrorInfo records.
+ * ---------------------------------------------------------------------- */
+struct mw_errorinfo {
+  int code;         /* base code, mw_err */
+  int number;       /* extended number, mw_eex */
+  long os_error;    /* errno or OpenSSL ERR code */
+  long verify;      /* X509_V_* for certificate failures */
+  int reply_code;   /* SMTP code; -1 for a POP3 -ERR; 0 if none */
+  char enhanced[16];  /* "5.7.8" or "" */
+  char *server_text;  /* malloc'd, or NULL (reads as "") */
+  char text[1024];    /* the sentence */
+};
+
+void mw_error_init(mw_errorinfo *e);
+void mw_error_clear(mw_errorinfo *e); /* back to OK, frees server_text */
+/* Sets number (base code derived from it), os_error and the sentence;
+ * returns the base code, so callers can write `return mw_error_set(...)`.
+ * Keeps nothing from the previous error. */
+int mw_error_set(mw_errorinfo *e, int number, long os_error, const char *fmt,
+                 ...) MW_PRINTF(4, 5);
+int mw_error_vset(mw_errorinfo *e, int number, long os_error, const char *fmt,
+                  va_list ap);
+/* A server refusal: number is eexSmtpServer or eexPopServer (or another
+ * server-side number such as eexSSLStartTLSRefused); keeps the reply. */
+int mw_error_server(mw_errorinfo *e, int number, int reply_code,
+                    const char *enhanced, const char *server_text,
+                    const char *fmt, ...) MW_PRINTF(6, 7);
+/* Override the base code after the fact (e.g. a 535 reply is errAuth). */
+void mw_error_set_code(mw_errorinfo *e, int code);
+void mw_error_copy(mw_errorinfo *dst, const mw_errorinfo *src);
+
+/* ------------------------------------------------------------------------
+ * loghandler.c: logging. lh may be NULL everywhere (no logging).
+ * ---------------------------------------------------------------------- */
+struct mw_loghandler {
+  mw_handler_hdr hdr;
+  mw_log_cb cb;
+  void *userdata;
+  int level;
+  int facilities;
+};
+
+void mw_loghandler_ref(mw_loghandler *lh);
+int mw_log_enabled(const mw_loghandler *lh, int severity, int facility);
+void mw_log(mw_loghandler *lh, int severity, int facility, const char *fmt,
+            ...) MW_PRINTF(4, 5);
+/* One protocol line as an information message on LOG_F_PROTOCOL,
+ * "C: EHLO x" / "S: 250 ok": dir is 'C' or 'S'. Control bytes are escaped
+ * and the line is cut at 512 bytes. Never pass secrets: use
+ * mw_log_line_redacted, which logs "C: AUTH PLAIN <redacted>" by keeping
+ * only the first keep bytes. */
+void mw_log_line(mw_loghandler *lh, char dir, const char *line, size_t len);
+void mw_log_line_redacted(mw_loghandler *lh, char dir, const char *line,
+                          size_t keep);
+
+/* ------------------------------------------------------------------------
+ * util.c: growable byte buffer and argument checks.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_buf {
+  char *data; /* always NUL-terminated when non-NULL */
+  size_t len;
+  size_t cap;
+} mw_buf;
+
+void mw_buf_init(mw_buf *b);
+void mw_buf_free(mw_buf *b);
+void mw_buf_reset(mw_buf *b); /* len = 0, keeps memory */
+/* Return 0, or -1 when out of memory (the buffer is unchanged then). */
+int mw_buf_reserve(mw_buf *b, size_t extra);
+int mw_buf_append(mw_buf *b, const void *data, size_t len);
+int mw_buf_append_str(mw_buf *b, const char *s);
+int mw_buf_appendf(mw_buf *b, const char *fmt, ...) MW_PRINTF(2, 3);
+/* Drop the first n bytes. */
+void mw_buf_consume(mw_buf *b, size_t n);
+
+/* A caller-supplied protocol argument (address, user, UID ...): refuses
+ * NULL, empty (unless allow_empty), CR, LF, and anything over max bytes,
+ * with errInvalidArgument/eexInvalidArgument naming `what`. Returns MW_OK
+ * or errInvalidArgument. */
+int mw_check_arg(mw_errorinfo *e, const char *what, const char *s,
+                 int allow_empty, size_t max);
+/* The same for a (pointer, length) argument: also refuses NUL. */
+int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
+                   size_t len, size_t max);
+/* strdup that returns NULL for NULL. */
+char *mw_strdup(const char *s);
+/* ASCII case-insensitive compare. */
+int mw_strcaseeq(const char *a, const char *b);
+/* Does s contain a byte >= 0x80? */
+int mw_has_8bit(const char *s, size_t len);
+/* Wipe then free a secret. */
+void mw_free_secret(char *s);
+
+/* ------------------------------------------------------------------------
+ * sslinfo.c: SSLInfo.
+ * ---------------------------------------------------------------------- */
+struct mw_sslinfo {
+  mw_handler_hdr hdr;
+  int mode;
+  int no_name_check;
+  int no_verify;
+  char *ca_file;
+  char *ca_path;
+  char *server_name;
+  int live;         /* a connection is using it: inputs are frozen */
+  int have_outputs; /* outputs describe the last handshake */
+  long protocol_out, cipher_out, cipher_strength, hash, hash_strength,
+      exchange, exchange_strength;
+  char protocol_name[32];
+  char cipher_name[96];
+  char group_name[32];
+  char *peer_subject;
+  char *peer_issuer;
+  mw_errorinfo err;
+};
+
+void mw_sslinfo_ref(mw_sslinfo *ssl);
+/* Forget the outputs of an earlier connection (called at connect). */
+void mw_sslinfo_reset_outputs(mw_sslinfo *ssl);
+
+/* ------------------------------------------------------------------------
+ * conn.c (+ driver.c, tls.c): the transport. Every failure fills *err and
+ * logs; it returns the base code. The numbers it uses:
+ *   eexDNS, eexTCPConnect, eexTimeout (connect or any wait),
+ *   eexSocketTx, eexSocketRx, eexServerClosed (EOF, also TLS EOF),
+ *   eexSSLProtocol (handshake failed: not TLS, no common version ...),
+ *   eexSSLCertificate (chain not trusted, expired ...; verify set),
+ *   eexSSLCertName (name mismatch; verify set), eexSSLConfig (bad CA file),
+ *   eexSSLW32 (other OpenSSL failure).
+ * errConnect for failures during mw_conn_open/mw_conn_start_tls, except
+ * that a STARTTLS handshake failure after a plaintext session is still
+ * errConnect (the connection is not usable); errNetwork/errTimeout later.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_tls mw_tls; /* tls.c */
+
+typedef struct mw_conn {
+  int fd;             /* -1 when closed */
+  mw_tls *tls;        /* NULL until TLS starts */
+  int timeout_ms;     /* connect and each wait */
+  mw_errorinfo *err;  /* where failures go (owned by the client) */
+  mw_loghandler *log; /* may be NULL */
+  char peer[64];      /* "127.0.0.1:25" for messages */
+} mw_conn;
+
+void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
+                  int timeout_ms);
+/* Resolve host (IPv4 and IPv6), try each address in turn within the
+ * timeout, TCP_NODELAY, no SIGPIPE. */
+int mw_conn_open(mw_conn *c, const char *host, unsigned port);
+/* TLS handshake over the open connection (implicit TLS right after open,
+ * or mid-stream after STARTTLS/STLS). Verifies the chain and the name
+ * (ssl->server_name, else host; IP addresses checked as IPs) unless the
+ * SSLInfo says otherwise, sends SNI for names, fills ssl's outputs, logs
+ * the negotiated parameters on LOG_F_SSL. */
+int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host);
+/* Write all of data, or fail. */
+int mw_conn_write(mw_conn *c, const void *data, size_t len);
+/* Read between 1 and cap bytes into buf, waiting at most timeout_ms. */
+int mw_conn_read(mw_conn *c, void *buf, size_t cap, size_t *got);
+int mw_conn_is_open(const mw_conn *c);
+int mw_conn_is_secure(const mw_conn *c);
+/* TLS close_notify (best effort) and close the socket. Idempotent. */
+void mw_conn_close(mw_conn *c);
+
+/* ------------------------------------------------------------------------
+ * reader.c: bounded line framing over received bytes.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_reader {
+  mw_buf in;  /* received, not yet consumed */
+  size_t pos; /* start of unconsumed data in `in` */
+} mw_reader;
+
+void mw_reader_init(mw_reader *r);
+void mw_reader_free(mw_reader *r);
+void mw_reader_clear(mw_reader *r);
+int mw_reader_feed(mw_reader *r, const void *data, size_t len); /* 0/-1 */
+/* Next complete line without its line ending (CRLF; a bare LF is accepted
+ * as an ending, a bare CR is kept as data). Returns 1 and sets *line/*len
+ * (valid until the next reader call), 0 when no complete line is buffered
+ * yet, or -1 when the buffered line already exceeds max bytes. */
+int mw_reader_line(mw_reader *r, size_t max, const char **line, size_t *len);
+/* Bytes buffered and not consumed (for the STARTTLS injection check). */
+size_t mw_reader_pending(const mw_reader *r);
+
+/* ------------------------------------------------------------------------
+ * sasl.c: SASL client mechanisms, no I/O. Results are malloc'd; free with
+ * mw_free_secret. Returns 0, or -1 on bad input or no memory.
+ * ---------------------------------------------------------------------- */
+char *mw_base64_encode(const void *data, size_t len);
+/* Decodes standard base64; returns -1 on malformed input. */
+int mw_base64_decode(const char *b64, size_t b64len, char **out,
+                     size_t *outlen);
+/* Initial responses, already base64-encoded. */
+char *mw_sasl_plain(const char *user, const char *pass);
+char *mw_sasl_xoauth2(const char *user, const char *token);
+/* CRAM-MD5 answer to a base64 challenge: base64("user hexdigest"). */
+char *mw_sasl_cram_md5(const char *user, const char *pass,
+                       const char *b64_challenge, size_t chlen);
+/* APOP digest: lower-case hex MD5 of timestamp+pass into out[33]. */
+int mw_apop_digest(const char *timestamp, size_t tslen, const char *pass,
+                   char out[33]);
+/* Pick a mechanism: the caller's wish (must be in offered, a space
+ * separated list, case-insensitive), else the strongest of
+ * CRAM-MD5 > PLAIN > LOGIN > XOAUTH2-only-when-asked that is offered.
+ * Returns a static string or NULL. */
+const char *mw_sasl_choose(const char *offered, const char *wanted);
+
+/* ------------------------------------------------------------------------
+ * session.c: what both clients share, and the pump that runs an engine
+ * through the connection.
+ * ---------------------------------------------------------------------- */
+typedef enum mw_step {
+  MW_STEP_DONE = 0,  /* the operation finished (successfully or with a
+                        server refusal already recorded: see result) */
+  MW_STEP_FLUSH = 1, /* send `out`, then step again */
+  MW_STEP_READ = 2,  /* send `out`, read more into `in`, step again */
+  MW_STEP_TLS = 3,   /* send `out`, verify `in` is empty (else
+                        eexSSLInjection), start TLS, step again */
+  MW_STEP_ERROR = 4  /* failed; *err is filled */
+} mw_step;
+
+typedef struct mw_session {
+  mw_conn conn;
+  mw_errorinfo err;
+  mw_loghandler *log;
+  mw_sslinfo *ssl;
+  char *host;
+  unsigned port;
+  int timeout_ms;
+  char *user;
+  char *pass; /* wiped on free */
+  char *mech; /* wanted mechanism or NULL */
+  int allow_plain_auth;
+  int busy; /* inside a call: re-entry from a callback is refused */
+} mw_session;
+
+void mw_session_init(mw_session *s);
+void mw_session_free(mw_session *s);
+/* SetAdvancedHandler for either client: type-checks the magic. */
+int mw_session_set_handler(mw_session *s, void *handler);
+void mw_session_clear_handlers(mw_session *s);
+/* Connect the transport (TLS too in MODE_CHANNEL). default_port /
+ * default_tls_port pick the port when s->port is 0. */
+int mw_session_open(mw_session *s, unsigned default_port,
+                    unsigned default_tls_port);
+
+/* The engine side of the pump. step() advances the engine as far as the
+ * buffered input allows, appending what to send to *out. */
+typedef struct mw_engine_io {
+  void *engine;
+  mw_step (*step)(void *engine);
+  mw_buf *out;
+  mw_reader *in;
+} mw_engine_io;
+
+/* Run the engine until DONE or ERROR, doing the I/O it asks for through
+ * s->conn. Returns MW_OK after DONE, or the base code of s->err. On
+ * transport errors, timeouts and protocol errors the connection is closed
+ * (its state is unknown); server refusals leave it open. */
+int mw_session_pump(mw_session *s, mw_engine_io *io);
+
+#endif /* MW_INTERNAL_H */
