@@ -141,10 +141,8 @@ typedef enum mw_err {
     "The server sent a line or reply longer than the limit")                  \
   X(eexMalformedReply, 1110, errProtocol,                                     \
     "The server sent a reply that does not follow the protocol")              \
-  X(eexInvalidArgument, 1111, errInvalidArgument,                             \
-    "An argument is invalid")                                                 \
-  X(eexServerClosed, 1112, errNetwork,                                        \
-    "The server closed the connection")                                       \
+  X(eexInvalidArgument, 1111, errInvalidArgument, "An argument is invalid")   \
+  X(eexServerClosed, 1112, errNetwork, "The server closed the connection")    \
   X(eexNoMemory, 1113, errNoMemory, "Out of memory")                          \
   X(eexAborted, 1114, errAborted, "A callback aborted the operation")         \
   X(eexState, 1115, errState, "Not allowed in the current state")             \
@@ -171,8 +169,7 @@ typedef enum mw_err {
   X(eexSSLCertificate, 1407, errConnect, "The certificate is invalid")        \
   X(eexSSLStartTLSUnavailable, 1408, errTLS,                                  \
     "The server does not offer STARTTLS/STLS")                                \
-  X(eexSSLStartTLSRefused, 1409, errTLS,                                      \
-    "The server refused STARTTLS/STLS")                                       \
+  X(eexSSLStartTLSRefused, 1409, errTLS, "The server refused STARTTLS/STLS")  \
   X(eexSSLInjection, 1410, errTLS,                                            \
     "The server sent data between the STARTTLS/STLS reply and the "           \
     "handshake")                                                              \
@@ -242,21 +239,21 @@ enum {
   SSLConfidentiality = 12,              /* bool                (later) */
   SSLClientCertificateName = 13,        /* string              (later) */
 
-  SSLConnectionProtocolOut = 20, /* SSL_TLS1 ... SSL_TLS1_3 */
-  SSLConnectionCipherOut = 21,   /* SSL_AES_128 ... */
-  SSLCipherStrength = 22,        /* bits */
-  SSLHash = 23,                  /* SSL_SHA ... (the MAC or AEAD/PRF hash) */
-  SSLHashStrength = 24,          /* bits */
-  SSLExchange = 25,              /* SSL_RSA, SSL_DH, SSL_ECDHE ... */
-  SSLExchangeStrength = 26,      /* bits (group or key size) */
+  SSLConnectionProtocolOut = 20,  /* SSL_TLS1 ... SSL_TLS1_3 */
+  SSLConnectionCipherOut = 21,    /* SSL_AES_128 ... */
+  SSLCipherStrength = 22,         /* bits */
+  SSLHash = 23,                   /* SSL_SHA ... (the MAC or AEAD/PRF hash) */
+  SSLHashStrength = 24,           /* bits */
+  SSLExchange = 25,               /* SSL_RSA, SSL_DH, SSL_ECDHE ... */
+  SSLExchangeStrength = 26,       /* bits (group or key size) */
   SSLConnectionProtocolName = 27, /* string, "TLSv1.3" (mailwire) */
   SSLConnectionCipherName = 28,   /* string, OpenSSL suite name (mailwire) */
   SSLExchangeGroupName = 29,      /* string, "X25519" (mailwire) */
   SSLPeerSubject = 30,            /* string, leaf subject (mailwire) */
   SSLPeerIssuer = 31,             /* string, leaf issuer (mailwire) */
 
-  SSLCAFile = 40, /* string: PEM bundle to trust instead of the system's */
-  SSLCAPath = 41, /* string: hashed directory to trust instead */
+  SSLCAFile = 40,    /* string: PEM bundle to trust instead of the system's */
+  SSLCAPath = 41,    /* string: hashed directory to trust instead */
   SSLServerName = 42 /* string: SNI and name to check (default: host) */
 };
 
@@ -374,8 +371,7 @@ MW_EXTERN mw_smtp *mw_smtp_new(void);
 MW_EXTERN void mw_smtp_free(mw_smtp *c);
 
 /* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25. */
-MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host,
-                                 unsigned port);
+MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port);
 /* Milliseconds for connecting and for each wait on the network; default
  * 30000. */
 MW_EXTERN int mw_smtp_set_timeout(mw_smtp *c, int ms);
@@ -442,8 +438,7 @@ MW_EXTERN int mw_smtp_send_stream(mw_smtp *c, const char *from,
 /* Per-recipient results of the last send, in the order given. */
 MW_EXTERN size_t mw_smtp_rcpt_count(const mw_smtp *c);
 MW_EXTERN int mw_smtp_rcpt_code(const mw_smtp *c, size_t i);
-MW_EXTERN const char *mw_smtp_rcpt_enhanced_status(const mw_smtp *c,
-                                                   size_t i);
+MW_EXTERN const char *mw_smtp_rcpt_enhanced_status(const mw_smtp *c, size_t i);
 MW_EXTERN const char *mw_smtp_rcpt_text(const mw_smtp *c, size_t i);
 
 MW_EXTERN int mw_smtp_noop(mw_smtp *c);
@@ -465,8 +460,7 @@ MW_EXTERN mw_pop3 *mw_pop3_new(void);
 /* Closes the connection without QUIT: nothing marked is deleted. */
 MW_EXTERN void mw_pop3_free(mw_pop3 *c);
 /* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. */
-MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host,
-                                 unsigned port);
+MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port);
 MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                                       const char *password);
@@ -495,8 +489,7 @@ MW_EXTERN const char *mw_pop3_capability_params(const mw_pop3 *c,
 MW_EXTERN const char *mw_pop3_capabilities(const mw_pop3 *c);
 MW_EXTERN const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c);
 
-MW_EXTERN int mw_pop3_stat(mw_pop3 *c, unsigned long *count,
-                           uint64_t *octets);
+MW_EXTERN int mw_pop3_stat(mw_pop3 *c, unsigned long *count, uint64_t *octets);
 /* LIST / UIDL for all messages; read the result with the accessors. */
 MW_EXTERN int mw_pop3_list(mw_pop3 *c);
 MW_EXTERN int mw_pop3_uidl(mw_pop3 *c);

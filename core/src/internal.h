@@ -27,7 +27,8 @@
 #endif
 
 /* Limits on what a server may send (DESIGN.md section 4). */
-#define MW_MAX_LINE 4096         /* one reply line, CRLF included; a body
+#define MW_MAX_LINE                                                           \
+  4096                           /* one reply line, CRLF included; a body     \
                                     line of RETR may be up to MW_MAX_BODY_LINE */
 #define MW_MAX_BODY_LINE 1048576 /* RFC 5322 says 998; be lenient, bounded */
 #define MW_MAX_REPLY_LINES 256   /* lines of one SMTP reply, CAPA, EHLO */
@@ -51,14 +52,14 @@ typedef struct mw_handler_hdr {
  * error.c: ErrorInfo records.
  * ---------------------------------------------------------------------- */
 struct mw_errorinfo {
-  int code;         /* base code, mw_err */
-  int number;       /* extended number, mw_eex */
-  long os_error;    /* errno or OpenSSL ERR code */
-  long verify;      /* X509_V_* for certificate failures */
-  int reply_code;   /* SMTP code; -1 for a POP3 -ERR; 0 if none */
-  char enhanced[16];  /* "5.7.8" or "" */
-  char *server_text;  /* malloc'd, or NULL (reads as "") */
-  char text[1024];    /* the sentence */
+  int code;          /* base code, mw_err */
+  int number;        /* extended number, mw_eex */
+  long os_error;     /* errno or OpenSSL ERR code */
+  long verify;       /* X509_V_* for certificate failures */
+  int reply_code;    /* SMTP code; -1 for a POP3 -ERR; 0 if none */
+  char enhanced[16]; /* "5.7.8" or "" */
+  char *server_text; /* malloc'd, or NULL (reads as "") */
+  char text[1024];   /* the sentence */
 };
 
 void mw_error_init(mw_errorinfo *e);
@@ -152,7 +153,9 @@ struct mw_sslinfo {
   char *ca_file;
   char *ca_path;
   char *server_name;
-  int live;         /* a connection is using it: inputs are frozen */
+  /* The connection using it (set by mw_session_open): while that is open,
+   * inputs are frozen (eexSSLConnected). */
+  const struct mw_conn *live_conn;
   int have_outputs; /* outputs describe the last handshake */
   long protocol_out, cipher_out, cipher_strength, hash, hash_strength,
       exchange, exchange_strength;
@@ -216,8 +219,9 @@ void mw_conn_close(mw_conn *c);
  * reader.c: bounded line framing over received bytes.
  * ---------------------------------------------------------------------- */
 typedef struct mw_reader {
-  mw_buf in;  /* received, not yet consumed */
-  size_t pos; /* start of unconsumed data in `in` */
+  mw_buf in;      /* received, not yet consumed */
+  size_t pos;     /* start of unconsumed data in `in` */
+  size_t scanned; /* bytes after pos known to hold no LF (no rescans) */
 } mw_reader;
 
 void mw_reader_init(mw_reader *r);
@@ -225,8 +229,9 @@ void mw_reader_free(mw_reader *r);
 void mw_reader_clear(mw_reader *r);
 int mw_reader_feed(mw_reader *r, const void *data, size_t len); /* 0/-1 */
 /* Next complete line without its line ending (CRLF; a bare LF is accepted
- * as an ending, a bare CR is kept as data). Returns 1 and sets *line/*len
- * (valid until the next reader call), 0 when no complete line is buffered
+ * as an ending, a bare CR is kept as data). Returns 1 and sets *line and *len
+ * (NUL-terminated, valid until the next reader call), 0 when no complete
+ * line is buffered
  * yet, or -1 when the buffered line already exceeds max bytes. */
 int mw_reader_line(mw_reader *r, size_t max, const char **line, size_t *len);
 /* Bytes buffered and not consumed (for the STARTTLS injection check). */

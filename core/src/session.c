@@ -1,0 +1,199 @@
+/* session.c - what SMTPClient and POP3Client share: configuration, the
+ * advanced handlers, opening the transport, and the pump that runs a
+ * protocol engine through the connection (the blocking driver). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MW_READ_CHUNK 16384
+
+void mw_session_init(mw_session *s) {
+  memset(s, 0, sizeof *s);
+  mw_error_init(&s->err);
+  s->timeout_ms = MW_DEFAULT_TIMEOUT_MS;
+  mw_conn_init(&s->conn, &s->err, NULL, s->timeout_ms);
+}
+
+static void release_ssl(mw_session *s) {
+  if (!s->ssl)
+    return;
+  if (s->ssl->live_conn == &s->conn)
+    s->ssl->live_conn = NULL;
+  mw_sslinfo_free(s->ssl);
+  s->ssl = NULL;
+}
+
+void mw_session_clear_handlers(mw_session *s) {
+  release_ssl(s);
+  mw_loghandler_free(s->log);
+  s->log = NULL;
+  s->conn.log = NULL;
+}
+
+void mw_session_free(mw_session *s) {
+  mw_conn_close(&s->conn);
+  mw_session_clear_handlers(s);
+  free(s->host);
+  free(s->user);
+  mw_free_secret(s->pass);
+  free(s->mech);
+  mw_error_clear(&s->err);
+  memset(s, 0, sizeof *s);
+}
+
+/* SetAdvancedHandler: every handler starts with an mw_handler_hdr. */
+int mw_session_set_handler(mw_session *s, void *handler) {
+  mw_error_clear(&s->err);
+  if (!handler)
+    return mw_error_set(&s->err, eexInvalidArgument, 0,
+                        "SetAdvancedHandler needs an SSLInfo or LogHandler "
+                        "object, not NULL.");
+  if (mw_conn_is_open(&s->conn))
+    return mw_error_set(&s->err, eexState, 0,
+                        "Advanced handlers cannot change while connected; "
+                        "disconnect first.");
+  const mw_handler_hdr *hdr = handler;
+  switch (hdr->magic) {
+  case MW_MAGIC_SSLINFO:
+    mw_sslinfo_ref(handler);
+    release_ssl(s);
+    s->ssl = handler;
+    return MW_OK;
+  case MW_MAGIC_LOG:
+    mw_loghandler_ref(handler);
+    mw_loghandler_free(s->log);
+    s->log = handler;
+    s->conn.log = s->log;
+    return MW_OK;
+  case MW_MAGIC_PROXY:
+    return mw_error_set(&s->err, eexNotImplemented, 0,
+                        "Proxy handlers are not supported by this version "
+                        "of mailwire.");
+  default:
+    return mw_error_set(&s->err, eexInvalidArgument, 0,
+                        "SetAdvancedHandler was given an object that is not "
+                        "a mailwire advanced handler.");
+  }
+}
+
+int mw_session_open(mw_session *s, unsigned default_port,
+                    unsigned default_tls_port) {
+  if (mw_conn_is_open(&s->conn))
+    return mw_error_set(&s->err, eexState, 0,
+                        "Already connected; disconnect or quit first.");
+  if (!s->host)
+    return mw_error_set(&s->err, eexInvalidArgument, 0,
+                        "No server is set; set the server name first.");
+  int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
+  unsigned port =
+      s->port ? s->port : (channel ? default_tls_port : default_port);
+  mw_conn_init(&s->conn, &s->err, s->log, s->timeout_ms);
+  if (s->ssl) {
+    mw_sslinfo_reset_outputs(s->ssl);
+    s->ssl->live_conn = &s->conn;
+  }
+  int rc = mw_conn_open(&s->conn, s->host, port);
+  if (rc == MW_OK && channel)
+    rc = mw_conn_start_tls(&s->conn, s->ssl, s->host);
+  if (rc != MW_OK)
+    mw_conn_close(&s->conn);
+  return rc;
+}
+
+/* After these the connection's state is unknown or unusable. */
+static int closes_connection(int code) {
+  switch (code) {
+  case errConnect:
+  case errProtocol:
+  case errTimeout:
+  case errTLS:
+  case errNetwork:
+  case errNoMemory:
+  case errAborted:
+  case errProxy:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int fail(mw_session *s) {
+  if (s->err.code == MW_OK) /* an engine bug must not look like success */
+    mw_error_set(&s->err, eexMalformedReply, 0,
+                 "Internal error: the protocol engine failed without a "
+                 "reason.");
+  if (closes_connection(s->err.code))
+    mw_conn_close(&s->conn);
+  return s->err.code;
+}
+
+static int flush(mw_session *s, mw_buf *out) {
+  if (out->len == 0)
+    return MW_OK;
+  int rc = mw_conn_write(&s->conn, out->data, out->len);
+  mw_buf_reset(out);
+  return rc;
+}
+
+static int read_more(mw_session *s, mw_reader *in) {
+  char chunk[MW_READ_CHUNK];
+  size_t got = 0;
+  int rc = mw_conn_read(&s->conn, chunk, sizeof chunk, &got);
+  if (rc != MW_OK)
+    return rc;
+  if (mw_reader_feed(in, chunk, got) != 0)
+    return mw_error_set(&s->err, eexNoMemory, 0, NULL);
+  return MW_OK;
+}
+
+/* STARTTLS/STLS: anything already buffered arrived in plaintext after the
+ * server's go-ahead, and would be taken as if it came over TLS
+ * (CVE-2011-0411, CVE-2021-22947). */
+static int start_tls_midstream(mw_session *s, mw_reader *in) {
+  size_t extra = mw_reader_pending(in);
+  if (extra)
+    return mw_error_set(&s->err, eexSSLInjection, 0,
+                        "The server sent %zu unexpected bytes after agreeing "
+                        "to start TLS; they may have been injected by an "
+                        "attacker. The connection was closed before the "
+                        "handshake.",
+                        extra);
+  if (!s->ssl)
+    return mw_error_set(&s->err, eexSSLNocontext, 0,
+                        "Internal error: TLS requested without an SSLInfo.");
+  /* Handshake failures stay errConnect, as Appendix A of the reference
+   * tables them for both modes: connect() is what failed. */
+  return mw_conn_start_tls(&s->conn, s->ssl, s->host);
+}
+
+int mw_session_pump(mw_session *s, mw_engine_io *io) {
+  if (!mw_conn_is_open(&s->conn))
+    return mw_error_set(&s->err, eexNotConnected, 0,
+                        "Not connected to the server; connect first.");
+  for (;;) {
+    mw_step st = io->step(io->engine);
+    if (st == MW_STEP_ERROR)
+      return fail(s);
+    if (flush(s, io->out) != MW_OK)
+      return fail(s);
+    int rc = MW_OK;
+    switch (st) {
+    case MW_STEP_DONE:
+      return s->err.code;
+    case MW_STEP_FLUSH:
+      break;
+    case MW_STEP_READ:
+      rc = read_more(s, io->in);
+      break;
+    case MW_STEP_TLS:
+      rc = start_tls_midstream(s, io->in);
+      break;
+    default:
+      rc = mw_error_set(&s->err, eexMalformedReply, 0,
+                        "Internal error: unknown engine step %d.", (int)st);
+    }
+    if (rc != MW_OK)
+      return fail(s);
+  }
+}
