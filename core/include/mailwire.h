@@ -447,6 +447,10 @@ MW_EXTERN int mw_smtp_rset(mw_smtp *c);
 MW_EXTERN int mw_smtp_quit(mw_smtp *c);
 /* Close without QUIT. */
 MW_EXTERN void mw_smtp_disconnect(mw_smtp *c);
+/* Make the running operation fail with errAborted (eexAborted) at its next
+ * step; the connection is closed. Meant for callbacks (a LogHandler that
+ * wants to stop) and for other threads. */
+MW_EXTERN void mw_smtp_cancel(mw_smtp *c);
 /* The last reply: code, and its text (lines joined by '\n'). */
 MW_EXTERN int mw_smtp_last_reply_code(const mw_smtp *c);
 MW_EXTERN const char *mw_smtp_last_reply_text(const mw_smtp *c);
@@ -521,6 +525,8 @@ MW_EXTERN int mw_pop3_noop(mw_pop3 *c);
 /* QUIT (the server deletes what DELE marked), then close. */
 MW_EXTERN int mw_pop3_quit(mw_pop3 *c);
 MW_EXTERN void mw_pop3_disconnect(mw_pop3 *c);
+/* As mw_smtp_cancel. */
+MW_EXTERN void mw_pop3_cancel(mw_pop3 *c);
 /* The status text of the last +OK / -ERR line. */
 MW_EXTERN const char *mw_pop3_last_reply_text(const mw_pop3 *c);
 

@@ -17,6 +17,7 @@
 #include "mailwire.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -287,6 +288,7 @@ typedef struct mw_session {
   char *mech; /* wanted mechanism or NULL */
   int allow_plain_auth;
   int busy; /* inside a call: re-entry from a callback is refused */
+  atomic_int cancelled; /* set by mw_X_cancel, consumed by the pump */
 } mw_session;
 
 void mw_session_init(mw_session *s);
@@ -294,6 +296,9 @@ void mw_session_free(mw_session *s);
 /* SetAdvancedHandler for either client: type-checks the magic. */
 int mw_session_set_handler(mw_session *s, void *handler);
 void mw_session_clear_handlers(mw_session *s);
+/* mw_smtp_cancel / mw_pop3_cancel: the running (or next) pump fails with
+ * errAborted/eexAborted and closes the connection. */
+void mw_session_cancel(mw_session *s);
 /* Connect the transport (TLS too in MODE_CHANNEL). default_port /
  * default_tls_port pick the port when s->port is 0. */
 int mw_session_open(mw_session *s, unsigned default_port,

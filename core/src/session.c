@@ -77,6 +77,19 @@ int mw_session_set_handler(mw_session *s, void *handler) {
   }
 }
 
+void mw_session_cancel(mw_session *s) {
+  atomic_store(&s->cancelled, 1);
+}
+
+static int cancelled(mw_session *s) {
+  if (!atomic_exchange(&s->cancelled, 0))
+    return 0;
+  mw_error_set(&s->err, eexAborted, 0,
+               "The operation was cancelled by the application; the "
+               "connection was closed.");
+  return 1;
+}
+
 int mw_session_open(mw_session *s, unsigned default_port,
                     unsigned default_tls_port) {
   if (mw_conn_is_open(&s->conn))
@@ -96,6 +109,8 @@ int mw_session_open(mw_session *s, unsigned default_port,
   int rc = mw_conn_open(&s->conn, s->host, port);
   if (rc == MW_OK && channel)
     rc = mw_conn_start_tls(&s->conn, s->ssl, s->host);
+  if (rc == MW_OK && cancelled(s))
+    rc = s->err.code;
   if (rc != MW_OK)
     mw_conn_close(&s->conn);
   return rc;
@@ -172,6 +187,8 @@ int mw_session_pump(mw_session *s, mw_engine_io *io) {
     return mw_error_set(&s->err, eexNotConnected, 0,
                         "Not connected to the server; connect first.");
   for (;;) {
+    if (cancelled(s))
+      return fail(s);
     mw_step st = io->step(io->engine);
     if (st == MW_STEP_ERROR)
       return fail(s);
