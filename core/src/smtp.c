@@ -1,0 +1,377 @@
+/* smtp.c - SMTPClient: the public mw_smtp_* calls. Each call clears the
+ * ErrorInfo, starts an operation on the engine and pumps it through the
+ * connection (session.c). */
+#include "smtp_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MW_SMTP_PORT 25
+#define MW_SMTPS_PORT 465
+#define MW_MAX_HOST 255
+#define MW_MAX_CREDENTIAL 4096
+
+struct mw_smtp {
+  mw_session s;
+  mw_smtp_engine e;
+};
+
+mw_smtp *mw_smtp_new(void) {
+  mw_smtp *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  mw_session_init(&c->s);
+  mw_smtp_engine_init(&c->e, &c->s);
+  return c;
+}
+
+void mw_smtp_free(mw_smtp *c) {
+  if (!c)
+    return;
+  mw_smtp_engine_free(&c->e);
+  mw_session_free(&c->s);
+  free(c);
+}
+
+const mw_errorinfo *mw_smtp_extended_error(const mw_smtp *c) {
+  return c ? &c->s.err : NULL;
+}
+
+int mw_smtp_is_connected(const mw_smtp *c) {
+  return c && c->e.ready && mw_conn_is_open(&c->s.conn);
+}
+
+int mw_smtp_is_secure(const mw_smtp *c) {
+  return c && mw_conn_is_secure(&c->s.conn);
+}
+
+/* ---- the frame of every operation ---- */
+
+/* A call from inside a callback of a running call (the read callback, the
+ * log callback) is refused. It leaves the ErrorInfo alone: that belongs
+ * to the running call, whose result it would otherwise change. */
+static int enter(mw_smtp *c) {
+  if (c->s.busy)
+    return errState;
+  mw_error_clear(&c->s.err);
+  return MW_OK;
+}
+
+/* The connection may have been closed by the pump (transport errors,
+ * protocol errors, aborts): keep the engine in step. */
+static void sync_connection(mw_smtp *c) {
+  if (!mw_conn_is_open(&c->s.conn))
+    mw_smtp_engine_disconnected(&c->e);
+}
+
+static int pump(mw_smtp *c) {
+  mw_engine_io io;
+  mw_smtp_engine_io(&c->e, &io);
+  c->s.busy = 1;
+  int rc = mw_session_pump(&c->s, &io);
+  c->s.busy = 0;
+  if (rc != MW_OK && c->e.state != MW_SMTP_IDLE) {
+    /* The pump stopped mid-operation (transport error): the engine's
+     * state no longer matches the server's. */
+    mw_conn_close(&c->s.conn);
+  }
+  sync_connection(c);
+  return rc;
+}
+
+static int refuse_while_connected(mw_smtp *c, const char *what) {
+  if (!mw_conn_is_open(&c->s.conn))
+    return MW_OK;
+  return mw_error_set(&c->s.err, eexState, 0,
+                      "The %s cannot change while connected; disconnect "
+                      "first.",
+                      what);
+}
+
+static int check_handle(const mw_smtp *c) {
+  return c ? MW_OK : errInvalidArgument;
+}
+
+/* ---- settings ---- */
+
+int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if ((rc = refuse_while_connected(c, "server")) != MW_OK)
+    return rc;
+  if ((rc = mw_check_arg(&c->s.err, "server name", host, 0, MW_MAX_HOST)) !=
+      MW_OK)
+    return rc;
+  if (port > 65535)
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The port %u is not a TCP port (1-65535, or 0 for "
+                        "the default).",
+                        port);
+  char *copy = mw_strdup(host);
+  if (!copy)
+    return mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  free(c->s.host);
+  c->s.host = copy;
+  c->s.port = port;
+  return MW_OK;
+}
+
+int mw_smtp_set_timeout(mw_smtp *c, int ms) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if (ms <= 0)
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The timeout must be a positive number of "
+                        "milliseconds, not %d.",
+                        ms);
+  c->s.timeout_ms = ms;
+  c->s.conn.timeout_ms = ms; /* takes effect on an open connection too */
+  return MW_OK;
+}
+
+int mw_smtp_set_helo_name(mw_smtp *c, const char *name) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if (name && (rc = mw_check_arg(&c->s.err, "HELO name", name, 0,
+                                 MW_MAX_HOST)) != MW_OK)
+    return rc;
+  if (name && strchr(name, ' '))
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The HELO name \"%s\" contains a space; use a domain "
+                        "name or an address literal.",
+                        name);
+  return mw_smtp_engine_set_helo_name(&c->e, name);
+}
+
+int mw_smtp_set_credentials(mw_smtp *c, const char *user,
+                            const char *password) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if ((rc = refuse_while_connected(c, "credentials")) != MW_OK)
+    return rc;
+  if (user) {
+    rc = mw_check_arg(&c->s.err, "user name", user, 0, MW_MAX_CREDENTIAL);
+    if (rc == MW_OK)
+      rc = mw_check_arg(&c->s.err, "password", password ? password : "", 1,
+                        MW_MAX_CREDENTIAL);
+    if (rc != MW_OK)
+      return rc;
+  }
+  char *u = mw_strdup(user);
+  char *p = user ? mw_strdup(password ? password : "") : NULL;
+  if (user && (!u || !p)) {
+    free(u);
+    mw_free_secret(p);
+    return mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  }
+  free(c->s.user);
+  mw_free_secret(c->s.pass);
+  c->s.user = u;
+  c->s.pass = p;
+  return MW_OK;
+}
+
+int mw_smtp_set_auth_mechanism(mw_smtp *c, const char *mech) {
+  static const char *const known[] = {"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  const char *found = NULL;
+  for (size_t i = 0; mech && i < sizeof known / sizeof known[0]; i++)
+    if (mw_strcaseeq(mech, known[i]))
+      found = known[i];
+  if (mech && !found)
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "Unknown SMTP authentication mechanism \"%.64s\"; "
+                        "use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or NULL for "
+                        "the strongest both sides offer.",
+                        mech);
+  char *copy = NULL;
+  if (found && !(copy = mw_strdup(found)))
+    return mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  free(c->s.mech);
+  c->s.mech = copy;
+  return MW_OK;
+}
+
+int mw_smtp_set_allow_plaintext_auth(mw_smtp *c, int allow) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  c->s.allow_plain_auth = allow != 0;
+  return MW_OK;
+}
+
+int mw_smtp_set_allow_partial(mw_smtp *c, int allow) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  c->e.allow_partial = allow != 0;
+  return MW_OK;
+}
+
+int mw_smtp_set_handler(mw_smtp *c, void *handler) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  return mw_session_set_handler(&c->s, handler);
+}
+
+int mw_smtp_set_sslinfo(mw_smtp *c, mw_sslinfo *ssl) {
+  return mw_smtp_set_handler(c, ssl);
+}
+
+int mw_smtp_set_loghandler(mw_smtp *c, mw_loghandler *lh) {
+  return mw_smtp_set_handler(c, lh);
+}
+
+void mw_smtp_clear_handlers(mw_smtp *c) {
+  if (!c || enter(c) != MW_OK)
+    return;
+  if (refuse_while_connected(c, "advanced handlers") != MW_OK)
+    return;
+  mw_session_clear_handlers(&c->s);
+}
+
+/* ---- capabilities and results ---- */
+
+int mw_smtp_has_extension(const mw_smtp *c, const char *keyword) {
+  return c && mw_smtp_engine_has_extension(&c->e, keyword);
+}
+
+const char *mw_smtp_extension_params(const mw_smtp *c, const char *keyword) {
+  return c ? mw_smtp_engine_extension_params(&c->e, keyword) : NULL;
+}
+
+const char *mw_smtp_capabilities(const mw_smtp *c) {
+  if (!c || !c->e.capabilities.data)
+    return "";
+  return c->e.capabilities.data;
+}
+
+const char *mw_smtp_auth_mechanism_used(const mw_smtp *c) {
+  return c ? c->e.auth_used : NULL;
+}
+
+size_t mw_smtp_rcpt_count(const mw_smtp *c) {
+  return c ? c->e.nresults : 0;
+}
+
+static const mw_smtp_rcpt_result *rcpt_result(const mw_smtp *c, size_t i) {
+  return c && i < c->e.nresults ? &c->e.results[i] : NULL;
+}
+
+int mw_smtp_rcpt_code(const mw_smtp *c, size_t i) {
+  const mw_smtp_rcpt_result *r = rcpt_result(c, i);
+  return r ? r->code : 0;
+}
+
+const char *mw_smtp_rcpt_enhanced_status(const mw_smtp *c, size_t i) {
+  const mw_smtp_rcpt_result *r = rcpt_result(c, i);
+  return r ? r->enhanced : NULL;
+}
+
+const char *mw_smtp_rcpt_text(const mw_smtp *c, size_t i) {
+  const mw_smtp_rcpt_result *r = rcpt_result(c, i);
+  return r ? (r->text ? r->text : "") : NULL;
+}
+
+int mw_smtp_last_reply_code(const mw_smtp *c) {
+  return c ? c->e.last_code : 0;
+}
+
+const char *mw_smtp_last_reply_text(const mw_smtp *c) {
+  if (!c || !c->e.last_text.data)
+    return "";
+  return c->e.last_text.data;
+}
+
+/* ---- operations ---- */
+
+int mw_smtp_connect(mw_smtp *c) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  rc = mw_session_open(&c->s, MW_SMTP_PORT, MW_SMTPS_PORT);
+  if (rc == MW_OK)
+    rc = mw_smtp_engine_begin_connect(&c->e);
+  if (rc == MW_OK)
+    rc = pump(c);
+  if (rc != MW_OK) {
+    /* A half-made session (refused greeting, failed AUTH ...) is of no
+     * use: close it without sending anything more. */
+    mw_conn_close(&c->s.conn);
+    mw_smtp_engine_disconnected(&c->e);
+  }
+  return rc;
+}
+
+/* The engine's begin_* checks the arguments first, so an invalid
+ * argument is reported as such even when not connected. */
+static int run(mw_smtp *c, int begin_rc) {
+  if (begin_rc != MW_OK)
+    return begin_rc;
+  return pump(c);
+}
+
+int mw_smtp_send(mw_smtp *c, const char *from, const char *const *rcpts,
+                 size_t nrcpts, const char *msg, size_t len) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  return run(c,
+             mw_smtp_engine_begin_send(&c->e, from, rcpts, nrcpts, msg, len));
+}
+
+int mw_smtp_send_stream(mw_smtp *c, const char *from, const char *const *rcpts,
+                        size_t nrcpts, uint64_t size_hint, int flags,
+                        mw_read_cb read, void *userdata) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  return run(c, mw_smtp_engine_begin_send_stream(&c->e, from, rcpts, nrcpts,
+                                                 size_hint, flags, read,
+                                                 userdata));
+}
+
+int mw_smtp_noop(mw_smtp *c) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  return run(c, mw_smtp_engine_begin_noop(&c->e));
+}
+
+int mw_smtp_rset(mw_smtp *c) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  return run(c, mw_smtp_engine_begin_rset(&c->e));
+}
+
+int mw_smtp_quit(mw_smtp *c) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  rc = run(c, mw_smtp_engine_begin_quit(&c->e));
+  if (rc != errNotConnected) {
+    mw_conn_close(&c->s.conn);
+    mw_smtp_engine_disconnected(&c->e);
+  }
+  return rc;
+}
+
+void mw_smtp_disconnect(mw_smtp *c) {
+  if (!c || c->s.busy)
+    return;
+  mw_conn_close(&c->s.conn);
+  mw_smtp_engine_disconnected(&c->e);
+}

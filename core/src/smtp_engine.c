@@ -1,0 +1,1069 @@
+/* smtp_engine.c - the SMTP client state machine (RFC 5321, 3207, 4954,
+ * 1870, 6152, 6531, 3463). No I/O: commands go to e->out, replies come
+ * from e->in, and mw_smtp_engine_step tells the pump what to do next.
+ *
+ * Shape (as in curl's smtp.c): an enum of states with a names table, ONE
+ * function that changes state (set_state), a perform_<cmd> that sends a
+ * command and enters the state waiting for its reply, a state_<cmd>_resp
+ * that handles that reply, and one switch (handle_reply) between them. */
+#include "smtp_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Longest address accepted in MAIL FROM / RCPT TO (RFC 5321 allows 256
+ * for a path; be lenient, but keep command lines well under 1000). */
+#define MW_SMTP_MAX_ADDR 900
+
+/* What a state handler returns: a pump step, or AGAIN to keep stepping
+ * (a new command was queued and its reply may already be buffered). */
+enum { AGAIN = -1 };
+
+static const char *const state_names[MW_SMTP_STATE_LAST] = {
+    "IDLE", "GREETING", "EHLO", "HELO",     "STARTTLS", "TLS",  "AUTH", "MAIL",
+    "RCPT", "DATA",     "BODY", "DATA_END", "RSET",     "NOOP", "QUIT"};
+
+const char *mw_smtp_engine_state_name(mw_smtp_state st) {
+  return st < MW_SMTP_STATE_LAST ? state_names[st] : "?";
+}
+
+/* The only place the state changes. */
+static void set_state(mw_smtp_engine *e, mw_smtp_state st) {
+#ifdef MW_SMTP_TRACE
+  if (e->state != st)
+    mw_log(e->s->log, LOG_S_INFORMATION, LOG_F_PROTOCOL, "SMTP state %s -> %s",
+           state_names[e->state], state_names[st]);
+#endif
+  e->state = st;
+}
+
+/* ---------------------------------------------------------------------
+ * Lifetime.
+ * ------------------------------------------------------------------- */
+
+void mw_smtp_engine_init(mw_smtp_engine *e, mw_session *s) {
+  memset(e, 0, sizeof *e);
+  e->s = s;
+  mw_buf_init(&e->out);
+  mw_reader_init(&e->in);
+  mw_buf_init(&e->capabilities);
+  mw_buf_init(&e->cur_text);
+  mw_buf_init(&e->last_text);
+  e->state = MW_SMTP_IDLE;
+}
+
+static void forget_extensions(mw_smtp_engine *e) {
+  for (size_t i = 0; i < e->n_ext; i++) {
+    free(e->ext_keyword[i]);
+    free(e->ext_params[i]);
+  }
+  free(e->ext_keyword);
+  free(e->ext_params);
+  e->ext_keyword = e->ext_params = NULL;
+  e->n_ext = 0;
+  e->esmtp = 0;
+  mw_buf_reset(&e->capabilities);
+}
+
+static void free_results(mw_smtp_engine *e) {
+  for (size_t i = 0; i < e->nresults; i++)
+    free(e->results[i].text);
+  free(e->results);
+  e->results = NULL;
+  e->nresults = 0;
+}
+
+static void free_transaction(mw_smtp_engine *e) {
+  free(e->from);
+  e->from = NULL;
+  for (size_t i = 0; i < e->nrcpts; i++)
+    free(e->rcpts[i]);
+  free(e->rcpts);
+  e->rcpts = NULL;
+  e->nrcpts = 0;
+  e->rcpt_next = 0;
+  memset(&e->src, 0, sizeof e->src);
+}
+
+void mw_smtp_engine_free(mw_smtp_engine *e) {
+  forget_extensions(e);
+  free_results(e);
+  free_transaction(e);
+  free(e->chunk);
+  free(e->helo_name);
+  mw_buf_free(&e->out);
+  mw_reader_free(&e->in);
+  mw_buf_free(&e->capabilities);
+  mw_buf_free(&e->cur_text);
+  mw_buf_free(&e->last_text);
+  memset(e, 0, sizeof *e);
+}
+
+void mw_smtp_engine_io(mw_smtp_engine *e, mw_engine_io *io) {
+  io->engine = e;
+  io->step = mw_smtp_engine_step;
+  io->out = &e->out;
+  io->in = &e->in;
+}
+
+void mw_smtp_engine_disconnected(mw_smtp_engine *e) {
+  e->ready = 0;
+  e->tls_started = 0;
+  free_transaction(e);
+  mw_buf_reset(&e->out);
+  mw_reader_clear(&e->in);
+  set_state(e, MW_SMTP_IDLE);
+}
+
+int mw_smtp_engine_set_helo_name(mw_smtp_engine *e, const char *name) {
+  char *copy = NULL;
+  if (name) {
+    copy = mw_strdup(name);
+    if (!copy)
+      return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
+  }
+  free(e->helo_name);
+  e->helo_name = copy;
+  return MW_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Capabilities.
+ * ------------------------------------------------------------------- */
+
+static const char *find_extension(const mw_smtp_engine *e, const char *kw) {
+  if (!kw)
+    return NULL;
+  for (size_t i = 0; i < e->n_ext; i++)
+    if (mw_strcaseeq(e->ext_keyword[i], kw))
+      return e->ext_params[i];
+  return NULL;
+}
+
+int mw_smtp_engine_has_extension(const mw_smtp_engine *e, const char *kw) {
+  return find_extension(e, kw) != NULL;
+}
+
+const char *mw_smtp_engine_extension_params(const mw_smtp_engine *e,
+                                            const char *kw) {
+  return find_extension(e, kw);
+}
+
+static int add_extension(mw_smtp_engine *e, const char *line, size_t len) {
+  size_t kwlen = 0;
+  while (kwlen < len && line[kwlen] != ' ')
+    kwlen++;
+  if (kwlen == 0)
+    return 0;
+  size_t p = kwlen;
+  while (p < len && line[p] == ' ')
+    p++;
+  char **kws = realloc(e->ext_keyword, (e->n_ext + 1) * sizeof *kws);
+  if (!kws)
+    return -1;
+  e->ext_keyword = kws;
+  char **params = realloc(e->ext_params, (e->n_ext + 1) * sizeof *params);
+  if (!params)
+    return -1;
+  e->ext_params = params;
+  char *kw = malloc(kwlen + 1);
+  char *pa = malloc(len - p + 1);
+  if (!kw || !pa) {
+    free(kw);
+    free(pa);
+    return -1;
+  }
+  for (size_t i = 0; i < kwlen; i++)
+    kw[i] = (char)(line[i] >= 'a' && line[i] <= 'z' ? line[i] - 32 : line[i]);
+  kw[kwlen] = '\0';
+  memcpy(pa, line + p, len - p);
+  pa[len - p] = '\0';
+  e->ext_keyword[e->n_ext] = kw;
+  e->ext_params[e->n_ext] = pa;
+  e->n_ext++;
+  return 0;
+}
+
+/* The EHLO reply's lines after the first are "KEYWORD params". */
+static int parse_capabilities(mw_smtp_engine *e) {
+  forget_extensions(e);
+  e->esmtp = 1;
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  const char *nl = strchr(text, '\n');
+  if (!nl)
+    return 0;
+  const char *caps = nl + 1;
+  if (mw_buf_append_str(&e->capabilities, caps) != 0)
+    return -1;
+  for (const char *p = caps; *p;) {
+    size_t len = strcspn(p, "\n");
+    if (add_extension(e, p, len) != 0)
+      return -1;
+    p += len;
+    if (*p == '\n')
+      p++;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Errors and sending.
+ * ------------------------------------------------------------------- */
+
+/* Every failure drops what was queued but not sent: the pump never sends
+ * `out` after an error, and the next operation must start clean. */
+static int fail(mw_smtp_engine *e) {
+  mw_buf_reset(&e->out);
+  set_state(e, MW_SMTP_IDLE);
+  return MW_STEP_ERROR;
+}
+
+static int fail_set(mw_smtp_engine *e, int number, const char *msg) {
+  mw_error_set(&e->s->err, number, 0, "%s", msg);
+  return fail(e);
+}
+
+static int no_memory(mw_smtp_engine *e) {
+  return fail_set(e, eexNoMemory,
+                  "Out of memory while talking to the SMTP "
+                  "server.");
+}
+
+/* The reply just read as a server refusal, with code, enhanced status
+ * and text kept in the ErrorInfo. */
+static int server_error(mw_smtp_engine *e, int number, const char *what) {
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  return mw_error_server(&e->s->err, number, e->last_code, e->last_enhanced,
+                         text, "The SMTP server refused %s: %d %s", what,
+                         e->last_code, text);
+}
+
+/* Queue one command line and log it. */
+static int send_line(mw_smtp_engine *e, const char *line) {
+  mw_log_line(e->s->log, 'C', line, strlen(line));
+  if (mw_buf_append_str(&e->out, line) != 0 ||
+      mw_buf_append(&e->out, "\r\n", 2) != 0)
+    return -1;
+  return 0;
+}
+
+/* The same for a line holding a secret: only its first `keep` bytes
+ * ("AUTH PLAIN") reach the log. */
+static int send_secret_line(mw_smtp_engine *e, const char *line, size_t keep) {
+  mw_log_line_redacted(e->s->log, 'C', line, keep);
+  if (mw_buf_append_str(&e->out, line) != 0 ||
+      mw_buf_append(&e->out, "\r\n", 2) != 0)
+    return -1;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Replies.
+ * ------------------------------------------------------------------- */
+
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* RFC 3463 "class.subject.detail" at the start of text, class 2, 4 or 5,
+ * followed by a space or the end. */
+static void parse_enhanced(const char *text, char out[16]) {
+  out[0] = '\0';
+  if (!(text[0] == '2' || text[0] == '4' || text[0] == '5') || text[1] != '.')
+    return;
+  size_t i = 2;
+  for (int part = 0; part < 2; part++) {
+    size_t start = i;
+    while (is_digit(text[i]) && i - start < 3)
+      i++;
+    if (i == start)
+      return;
+    if (part == 0 && text[i++] != '.')
+      return;
+  }
+  if (text[i] != '\0' && text[i] != ' ')
+    return;
+  memcpy(out, text, i);
+  out[i] = '\0';
+}
+
+static void finish_reply(mw_smtp_engine *e) {
+  e->last_code = e->cur_code;
+  mw_buf_reset(&e->last_text);
+  if (e->cur_text.len)
+    mw_buf_append(&e->last_text, e->cur_text.data, e->cur_text.len);
+  else
+    mw_buf_append(&e->last_text, "", 0);
+  parse_enhanced(e->last_text.data, e->last_enhanced);
+  mw_buf_reset(&e->cur_text);
+  e->cur_code = 0;
+  e->cur_lines = 0;
+}
+
+static int malformed(mw_smtp_engine *e, const char *line, size_t len) {
+  mw_error_set(&e->s->err, eexMalformedReply, 0,
+               "The SMTP server sent a malformed reply line \"%.*s\" (a "
+               "reply needs the same 3-digit code on every line); check "
+               "that the port is an SMTP port.",
+               (int)(len > 80 ? 80 : len), line);
+  return -1;
+}
+
+/* One line of a reply: "250-text" continues, "250 text" or "250" ends. */
+static int take_reply_line(mw_smtp_engine *e, const char *line, size_t len) {
+  if (len < 3 || !is_digit(line[0]) || !is_digit(line[1]) ||
+      !is_digit(line[2]) || (len > 3 && line[3] != ' ' && line[3] != '-'))
+    return malformed(e, line, len);
+  int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  if (e->cur_lines > 0 && code != e->cur_code)
+    return malformed(e, line, len);
+  if (++e->cur_lines > MW_MAX_REPLY_LINES) {
+    mw_error_set(&e->s->err, eexLineTooLong, 0,
+                 "The SMTP server sent a reply of more than %d lines; the "
+                 "server is misbehaving.",
+                 MW_MAX_REPLY_LINES);
+    return -1;
+  }
+  e->cur_code = code;
+  if (e->cur_lines > 1 && mw_buf_append(&e->cur_text, "\n", 1) != 0)
+    return -2;
+  if (len > 4 && mw_buf_append(&e->cur_text, line + 4, len - 4) != 0)
+    return -2;
+  return len > 3 && line[3] == '-' ? 0 : 1;
+}
+
+/* Read one complete reply from `in`: 1 done, 0 need more bytes, -1 error
+ * (s->err set). */
+static int read_reply(mw_smtp_engine *e) {
+  for (;;) {
+    const char *line;
+    size_t len;
+    int r = mw_reader_line(&e->in, MW_MAX_LINE, &line, &len);
+    if (r == 0)
+      return 0;
+    if (r < 0) {
+      mw_error_set(&e->s->err, eexLineTooLong, 0,
+                   "The SMTP server sent a line longer than %d bytes; the "
+                   "server is misbehaving or this is not an SMTP port.",
+                   MW_MAX_LINE);
+      return -1;
+    }
+    mw_log_line(e->s->log, 'S', line, len);
+    int t = take_reply_line(e, line, len);
+    if (t == -2) {
+      mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
+      return -1;
+    }
+    if (t < 0)
+      return -1;
+    if (t == 1) {
+      finish_reply(e);
+      return 1;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------
+ * Connect: greeting, EHLO/HELO, STARTTLS, AUTH.
+ * ------------------------------------------------------------------- */
+
+/* The name for EHLO/HELO: the one set, else the local host name when it
+ * is a plausible domain, else "localhost". */
+static const char *helo_name(const mw_smtp_engine *e, char *buf, size_t cap) {
+  if (e->helo_name)
+    return e->helo_name;
+  if (gethostname(buf, cap - 1) != 0 || !buf[0])
+    return "localhost";
+  buf[cap - 1] = '\0';
+  for (const char *p = buf; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          is_digit(*p) || *p == '-' || *p == '.'))
+      return "localhost";
+  return buf;
+}
+
+static int starttls_wanted(const mw_smtp_engine *e) {
+  return e->s->ssl && e->s->ssl->mode == MODE_STARTTLS && !e->tls_started;
+}
+
+static int session_secure(const mw_smtp_engine *e) {
+  return e->tls_started || mw_conn_is_secure(&e->s->conn);
+}
+
+static int perform_command(mw_smtp_engine *e, const char *cmd,
+                           mw_smtp_state st) {
+  if (send_line(e, cmd) != 0)
+    return no_memory(e);
+  set_state(e, st);
+  return AGAIN;
+}
+
+static int perform_hello(mw_smtp_engine *e, const char *verb,
+                         mw_smtp_state st) {
+  char host[256], line[512];
+  snprintf(line, sizeof line, "%s %s", verb, helo_name(e, host, sizeof host));
+  return perform_command(e, line, st);
+}
+
+static int finish_connect(mw_smtp_engine *e) {
+  e->ready = 1;
+  set_state(e, MW_SMTP_IDLE);
+  return MW_STEP_DONE;
+}
+
+static int perform_auth(mw_smtp_engine *e);
+
+static int after_hello(mw_smtp_engine *e) {
+  if (starttls_wanted(e)) {
+    if (!mw_smtp_engine_has_extension(e, "STARTTLS")) {
+      mw_error_set(&e->s->err, eexSSLStartTLSUnavailable, 0,
+                   "The SMTP server does not offer STARTTLS, and the "
+                   "SSLInfo asks for it; nothing was sent in plaintext. Use "
+                   "the server's STARTTLS port, or MODE_CHANNEL with its "
+                   "implicit-TLS port (465).");
+      return fail(e);
+    }
+    return perform_command(e, "STARTTLS", MW_SMTP_STARTTLS);
+  }
+  if (e->s->user)
+    return perform_auth(e);
+  return finish_connect(e);
+}
+
+static int state_greeting_resp(mw_smtp_engine *e) {
+  if (e->last_code != 220) {
+    server_error(e, eexSmtpServer, "the connection (greeting)");
+    return fail(e);
+  }
+  return perform_hello(e, "EHLO", MW_SMTP_EHLO);
+}
+
+static int state_ehlo_resp(mw_smtp_engine *e) {
+  if (e->last_code == 250) {
+    if (parse_capabilities(e) != 0)
+      return no_memory(e);
+    return after_hello(e);
+  }
+  if (e->last_code / 100 == 5 && !e->s->ssl && !session_secure(e)) {
+    /* An old server: HELO, no extensions. Only where no TLS was asked,
+     * so a refused EHLO can never strip STARTTLS. */
+    forget_extensions(e);
+    return perform_hello(e, "HELO", MW_SMTP_HELO);
+  }
+  if (starttls_wanted(e)) {
+    server_error(e, eexSSLStartTLSUnavailable, "EHLO");
+    snprintf(e->s->err.text, sizeof e->s->err.text,
+             "The SMTP server refused EHLO (%d %s), so STARTTLS cannot be "
+             "used, and the SSLInfo asks for it; nothing was sent in "
+             "plaintext.",
+             e->last_code, e->last_text.data);
+    return fail(e);
+  }
+  server_error(e, eexSmtpServer, "EHLO");
+  return fail(e);
+}
+
+static int state_helo_resp(mw_smtp_engine *e) {
+  if (e->last_code != 250) {
+    server_error(e, eexSmtpServer, "HELO");
+    return fail(e);
+  }
+  forget_extensions(e);
+  return after_hello(e);
+}
+
+static int state_starttls_resp(mw_smtp_engine *e) {
+  if (e->last_code != 220) {
+    server_error(e, eexSSLStartTLSRefused, "STARTTLS");
+    return fail(e);
+  }
+  e->tls_started = 1;
+  set_state(e, MW_SMTP_TLS);
+  return MW_STEP_TLS;
+}
+
+/* Back from the handshake: what the server said before TLS may have been
+ * forged, so forget it and ask again (RFC 3207 section 4.2). */
+static int state_tls_done(mw_smtp_engine *e) {
+  forget_extensions(e);
+  return perform_hello(e, "EHLO", MW_SMTP_EHLO);
+}
+
+/* ---- AUTH ---- */
+
+static int auth_failed_locally(mw_smtp_engine *e, int number,
+                               const char *msg) {
+  mw_error_set(&e->s->err, number, 0, "%s", msg);
+  return fail(e);
+}
+
+static int send_auth_secret(mw_smtp_engine *e, const char *prefix, char *b64) {
+  if (!b64)
+    return no_memory(e);
+  mw_buf line;
+  mw_buf_init(&line);
+  int rc = mw_buf_append_str(&line, prefix) == 0 &&
+                   mw_buf_append_str(&line, b64) == 0
+               ? send_secret_line(e, line.data, strlen(prefix))
+               : -1;
+  mw_free_secret(b64);
+  mw_free_secret(line.data);
+  if (rc != 0)
+    return no_memory(e);
+  set_state(e, MW_SMTP_AUTH);
+  return AGAIN;
+}
+
+static int perform_auth(mw_smtp_engine *e) {
+  if (!session_secure(e) && !e->s->allow_plain_auth)
+    return auth_failed_locally(
+        e, eexAuthPlaintext,
+        "Credentials would be sent over an unencrypted connection, so "
+        "AUTH was not attempted. Use an SSLInfo (STARTTLS or implicit "
+        "TLS), or allow plaintext authentication explicitly.");
+  const char *offered = mw_smtp_engine_extension_params(e, "AUTH");
+  const char *mech = mw_sasl_choose(offered, e->s->mech);
+  if (!mech) {
+    char msg[700];
+    snprintf(msg, sizeof msg,
+             "The SMTP server offers no usable authentication mechanism "
+             "(it offers: %s; asked for: %s). Check the server's SASL "
+             "setup or the mechanism set on the client.",
+             offered ? (*offered ? offered : "an empty list")
+                     : "none, AUTH is not advertised",
+             e->s->mech ? e->s->mech : "any");
+    return auth_failed_locally(e, eexAuthNoMechanism, msg);
+  }
+  e->auth_mech = mech;
+  e->auth_round = 0;
+  const char *pass = e->s->pass ? e->s->pass : "";
+  if (strcmp(mech, "PLAIN") == 0)
+    return send_auth_secret(e, "AUTH PLAIN ", mw_sasl_plain(e->s->user, pass));
+  if (strcmp(mech, "XOAUTH2") == 0)
+    return send_auth_secret(e, "AUTH XOAUTH2 ",
+                            mw_sasl_xoauth2(e->s->user, pass));
+  char line[32];
+  snprintf(line, sizeof line, "AUTH %s", mech);
+  return perform_command(e, line, MW_SMTP_AUTH);
+}
+
+/* Answer one 334 challenge of the mechanism being tried. */
+static int auth_challenge(mw_smtp_engine *e) {
+  if (++e->auth_round > MW_SMTP_MAX_AUTH_ROUNDS)
+    return fail_set(e, eexMalformedReply,
+                    "The SMTP server sent too many AUTH challenges; the "
+                    "server is misbehaving.");
+  const char *mech = e->auth_mech;
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  const char *pass = e->s->pass ? e->s->pass : "";
+  if (strcmp(mech, "LOGIN") == 0 && e->auth_round <= 2) {
+    const char *v = e->auth_round == 1 ? e->s->user : pass;
+    return send_auth_secret(e, "", mw_base64_encode(v, strlen(v)));
+  }
+  if (strcmp(mech, "CRAM-MD5") == 0 && e->auth_round == 1) {
+    char *answer = mw_sasl_cram_md5(e->s->user, pass, text, strlen(text));
+    if (!answer)
+      return fail_set(e, eexMalformedReply,
+                      "The SMTP server sent a CRAM-MD5 challenge that is "
+                      "not valid base64; the server is misbehaving.");
+    return send_auth_secret(e, "", answer);
+  }
+  /* XOAUTH2 sends its error as a challenge: an empty line asks for the
+   * final 535. Any other unexpected challenge is cancelled ("*"). */
+  const char *reply = strcmp(mech, "XOAUTH2") == 0 ? "" : "*";
+  if (send_secret_line(e, reply, 0) != 0)
+    return no_memory(e);
+  return AGAIN;
+}
+
+static int state_auth_resp(mw_smtp_engine *e) {
+  if (e->last_code == 235) {
+    e->auth_used = e->auth_mech;
+    return finish_connect(e);
+  }
+  if (e->last_code == 334)
+    return auth_challenge(e);
+  char what[64];
+  snprintf(what, sizeof what, "the credentials (AUTH %s)", e->auth_mech);
+  server_error(e, eexSmtpServer, what);
+  mw_error_set_code(&e->s->err, errAuth);
+  return fail(e);
+}
+
+/* ---------------------------------------------------------------------
+ * The mail transaction.
+ * ------------------------------------------------------------------- */
+
+static int address_is_8bit(const char *a) {
+  return mw_has_8bit(a, strlen(a));
+}
+
+static int needs_smtputf8(const mw_smtp_engine *e) {
+  if (e->flags & MW_SEND_SMTPUTF8)
+    return 1;
+  if (address_is_8bit(e->from))
+    return 1;
+  for (size_t i = 0; i < e->nrcpts; i++)
+    if (address_is_8bit(e->rcpts[i]))
+      return 1;
+  return 0;
+}
+
+static int perform_mail(mw_smtp_engine *e) {
+  mw_buf line;
+  mw_buf_init(&line);
+  int bad = mw_buf_appendf(&line, "MAIL FROM:<%s>", e->from);
+  if (e->size && mw_smtp_engine_has_extension(e, "SIZE"))
+    bad |= mw_buf_appendf(&line, " SIZE=%llu", (unsigned long long)e->size);
+  if ((e->flags & MW_SEND_8BIT) && mw_smtp_engine_has_extension(e, "8BITMIME"))
+    bad |= mw_buf_append_str(&line, " BODY=8BITMIME");
+  if (e->flags & MW_SEND_SMTPUTF8)
+    bad |= mw_buf_append_str(&line, " SMTPUTF8");
+  int rc = bad ? no_memory(e) : perform_command(e, line.data, MW_SMTP_MAIL);
+  mw_buf_free(&line);
+  return rc;
+}
+
+static int perform_rcpt(mw_smtp_engine *e) {
+  mw_buf line;
+  mw_buf_init(&line);
+  int rc = mw_buf_appendf(&line, "RCPT TO:<%s>", e->rcpts[e->rcpt_next]) == 0
+               ? perform_command(e, line.data, MW_SMTP_RCPT)
+               : no_memory(e);
+  mw_buf_free(&line);
+  return rc;
+}
+
+static int state_mail_resp(mw_smtp_engine *e) {
+  if (e->last_code / 100 != 2) {
+    char what[MW_SMTP_MAX_ADDR + 32];
+    snprintf(what, sizeof what, "the sender <%s> (MAIL FROM)", e->from);
+    server_error(e, eexSmtpServer, what);
+    set_state(e, MW_SMTP_IDLE);
+    return MW_STEP_DONE; /* no transaction was opened */
+  }
+  return perform_rcpt(e);
+}
+
+static int record_rcpt_result(mw_smtp_engine *e, size_t i) {
+  mw_smtp_rcpt_result *r = &e->results[i];
+  r->code = e->last_code;
+  memcpy(r->enhanced, e->last_enhanced, sizeof r->enhanced);
+  free(r->text);
+  r->text = mw_strdup(e->last_text.data ? e->last_text.data : "");
+  return r->text ? 0 : -1;
+}
+
+/* The first refused recipient's reply becomes the error. */
+static void refuse_transaction(mw_smtp_engine *e, size_t refused) {
+  for (size_t i = 0; i < e->nresults; i++) {
+    mw_smtp_rcpt_result *r = &e->results[i];
+    if (r->code / 100 == 2)
+      continue;
+    mw_error_server(&e->s->err, eexSmtpServer, r->code, r->enhanced, r->text,
+                    "The SMTP server refused recipient <%s>: %d %s (%zu of "
+                    "%zu recipients refused; nothing was sent%s).",
+                    e->rcpts[i], r->code, r->text ? r->text : "", refused,
+                    e->nrcpts,
+                    refused < e->nrcpts ? ", allow partial delivery to send "
+                                          "to the others"
+                                        : "");
+    return;
+  }
+}
+
+static int perform_data(mw_smtp_engine *e) {
+  return perform_command(e, "DATA", MW_SMTP_DATA);
+}
+
+static int state_rcpt_resp(mw_smtp_engine *e) {
+  if (record_rcpt_result(e, e->rcpt_next) != 0)
+    return no_memory(e);
+  e->rcpt_next++;
+  if (e->rcpt_next < e->nrcpts)
+    return perform_rcpt(e);
+  size_t refused = 0;
+  for (size_t i = 0; i < e->nresults; i++)
+    if (e->results[i].code / 100 != 2)
+      refused++;
+  if (refused == e->nrcpts || (refused && !e->allow_partial)) {
+    refuse_transaction(e, refused);
+    return perform_command(e, "RSET", MW_SMTP_RSET);
+  }
+  return perform_data(e);
+}
+
+static int state_data_resp(mw_smtp_engine *e) {
+  if (e->last_code != 354) {
+    server_error(e, eexSmtpServer, "DATA");
+    return perform_command(e, "RSET", MW_SMTP_RSET);
+  }
+  if (!e->chunk && !(e->chunk = malloc(MW_SMTP_CHUNK)))
+    return no_memory(e);
+  e->at_line_start = 1;
+  e->cr_pending = 0;
+  e->body_bytes = 0;
+  set_state(e, MW_SMTP_BODY);
+  return AGAIN;
+}
+
+/* ---- the body: CRLF normalisation and dot-stuffing, chunk by chunk ---- */
+
+/* Normalise n bytes into out. The state (start of line, a CR waiting
+ * for its LF) carries over to the next chunk, so a CRLF split across two
+ * chunks is one line ending and a dot starting a chunk is stuffed. */
+static int normalise_chunk(mw_smtp_engine *e, const char *p, size_t n) {
+  if (n > (SIZE_MAX - 8) / 2 || mw_buf_reserve(&e->out, 2 * n + 8) != 0)
+    return -1;
+  char *o = e->out.data + e->out.len;
+  int bol = e->at_line_start, cr = e->cr_pending;
+  for (size_t i = 0; i < n; i++) {
+    char c = p[i];
+    if (cr) {
+      *o++ = '\r';
+      *o++ = '\n';
+      cr = 0;
+      bol = 1;
+      if (c == '\n')
+        continue;
+    }
+    if (c == '\r') {
+      cr = 1;
+    } else if (c == '\n') {
+      *o++ = '\r';
+      *o++ = '\n';
+      bol = 1;
+    } else {
+      if (bol && c == '.')
+        *o++ = '.';
+      *o++ = c;
+      bol = 0;
+    }
+  }
+  e->out.len = (size_t)(o - e->out.data);
+  e->out.data[e->out.len] = '\0';
+  e->at_line_start = bol;
+  e->cr_pending = cr;
+  return 0;
+}
+
+static int end_body(mw_smtp_engine *e) {
+  int bad = 0;
+  if (e->cr_pending || !e->at_line_start)
+    bad |= mw_buf_append(&e->out, "\r\n", 2);
+  bad |= mw_buf_append(&e->out, ".\r\n", 3);
+  if (bad)
+    return no_memory(e);
+  mw_log(e->s->log, LOG_S_INFORMATION, LOG_F_PROTOCOL,
+         "C: <message body, %llu bytes>", (unsigned long long)e->body_bytes);
+  mw_log_line(e->s->log, 'C', ".", 1);
+  set_state(e, MW_SMTP_DATA_END);
+  return AGAIN;
+}
+
+static long read_memory(void *userdata, char *buf, size_t cap) {
+  mw_smtp_source *src = userdata;
+  size_t n = src->mem_len - src->mem_pos;
+  if (n > cap)
+    n = cap;
+  if (n)
+    memcpy(buf, src->mem + src->mem_pos, n);
+  src->mem_pos += n;
+  return (long)n;
+}
+
+/* Pull one chunk and queue it; the pump sends it before the next, so
+ * memory stays constant whatever the message size. */
+static int state_body(mw_smtp_engine *e) {
+  long n = e->src.read(e->src.userdata, e->chunk, MW_SMTP_CHUNK);
+  if (n < 0 || n > MW_SMTP_CHUNK) {
+    /* Closing is the only way not to complete the transaction: inside
+     * DATA every byte is message text (RSET would be too), and the final
+     * dot would deliver a truncated message. The pump closes the
+     * connection on errAborted, and the server then discards the mail. */
+    mw_error_set(&e->s->err, eexAborted, 0,
+                 n < 0 ? "The message callback aborted the send; the "
+                         "connection was closed so that no partial message "
+                         "is delivered."
+                       : "The message callback returned more bytes than "
+                         "asked; the send was aborted and the connection "
+                         "closed so that no partial message is delivered.");
+    return fail(e);
+  }
+  if (n == 0)
+    return end_body(e);
+  e->body_bytes += (uint64_t)n;
+  if (normalise_chunk(e, e->chunk, (size_t)n) != 0)
+    return no_memory(e);
+  return MW_STEP_FLUSH;
+}
+
+static int state_data_end_resp(mw_smtp_engine *e) {
+  free_transaction(e);
+  if (e->last_code / 100 != 2)
+    server_error(e, eexSmtpServer, "the message (after DATA)");
+  set_state(e, MW_SMTP_IDLE);
+  return MW_STEP_DONE;
+}
+
+/* ---- RSET, NOOP, QUIT ---- */
+
+static int state_simple_resp(mw_smtp_engine *e, const char *what, int ok) {
+  if (e->last_code != ok && e->s->err.code == MW_OK)
+    server_error(e, eexSmtpServer, what);
+  set_state(e, MW_SMTP_IDLE);
+  return MW_STEP_DONE;
+}
+
+static int state_quit_resp(mw_smtp_engine *e) {
+  e->ready = 0;
+  return state_simple_resp(e, "QUIT", 221);
+}
+
+/* ---------------------------------------------------------------------
+ * The step function: one switch from state to reply handler.
+ * ------------------------------------------------------------------- */
+
+static int handle_reply(mw_smtp_engine *e) {
+  switch (e->state) {
+  case MW_SMTP_GREETING:
+    return state_greeting_resp(e);
+  case MW_SMTP_EHLO:
+    return state_ehlo_resp(e);
+  case MW_SMTP_HELO:
+    return state_helo_resp(e);
+  case MW_SMTP_STARTTLS:
+    return state_starttls_resp(e);
+  case MW_SMTP_AUTH:
+    return state_auth_resp(e);
+  case MW_SMTP_MAIL:
+    return state_mail_resp(e);
+  case MW_SMTP_RCPT:
+    return state_rcpt_resp(e);
+  case MW_SMTP_DATA:
+    return state_data_resp(e);
+  case MW_SMTP_DATA_END:
+    return state_data_end_resp(e);
+  case MW_SMTP_RSET:
+    /* After a refusal the refusal stays the error; RSET's reply is kept
+     * as the last reply only. */
+    return state_simple_resp(e, "RSET", 250);
+  case MW_SMTP_NOOP:
+    return state_simple_resp(e, "NOOP", 250);
+  case MW_SMTP_QUIT:
+    return state_quit_resp(e);
+  default:
+    return fail_set(e, eexMalformedReply,
+                    "Internal error: SMTP reply in an unexpected state.");
+  }
+}
+
+mw_step mw_smtp_engine_step(void *engine) {
+  mw_smtp_engine *e = engine;
+  /* Each pass queues a command or consumes a reply, and a connect or a
+   * send has a bounded number of them; the bound only guards bugs. */
+  for (int pass = 0; pass < 100000; pass++) {
+    int r;
+    switch (e->state) {
+    case MW_SMTP_IDLE:
+      return MW_STEP_DONE;
+    case MW_SMTP_TLS:
+      r = state_tls_done(e);
+      break;
+    case MW_SMTP_BODY:
+      r = state_body(e);
+      break;
+    default: {
+      int got = read_reply(e);
+      if (got == 0)
+        return MW_STEP_READ;
+      if (got < 0)
+        return (mw_step)fail(e);
+      r = handle_reply(e);
+    }
+    }
+    if (r != AGAIN)
+      return (mw_step)r;
+  }
+  return (mw_step)fail_set(
+      e, eexMalformedReply,
+      "Internal error: the SMTP engine did not progress.");
+}
+
+/* ---------------------------------------------------------------------
+ * Starting operations.
+ * ------------------------------------------------------------------- */
+
+static int not_connected(mw_smtp_engine *e) {
+  return mw_error_set(&e->s->err, eexNotConnected, 0,
+                      "Not connected to the SMTP server; connect first.");
+}
+
+static int busy_state(mw_smtp_engine *e) {
+  return mw_error_set(&e->s->err, eexState, 0,
+                      "Another SMTP operation is still in progress (state "
+                      "%s).",
+                      state_names[e->state]);
+}
+
+static int begin(mw_smtp_engine *e, int need_ready) {
+  if (e->state != MW_SMTP_IDLE)
+    return busy_state(e);
+  if (need_ready && !e->ready)
+    return not_connected(e);
+  mw_buf_reset(&e->out);
+  return MW_OK;
+}
+
+int mw_smtp_engine_begin_connect(mw_smtp_engine *e) {
+  if (e->state != MW_SMTP_IDLE)
+    return busy_state(e);
+  mw_smtp_engine_disconnected(e);
+  forget_extensions(e);
+  e->auth_used = e->auth_mech = NULL;
+  e->last_code = 0;
+  e->last_enhanced[0] = '\0';
+  mw_buf_reset(&e->last_text);
+  set_state(e, MW_SMTP_GREETING);
+  return MW_OK;
+}
+
+int mw_smtp_engine_begin_noop(mw_smtp_engine *e) {
+  int rc = begin(e, 1);
+  if (rc == MW_OK && perform_command(e, "NOOP", MW_SMTP_NOOP) != AGAIN)
+    rc = e->s->err.code;
+  return rc;
+}
+
+int mw_smtp_engine_begin_rset(mw_smtp_engine *e) {
+  int rc = begin(e, 1);
+  if (rc == MW_OK && perform_command(e, "RSET", MW_SMTP_RSET) != AGAIN)
+    rc = e->s->err.code;
+  return rc;
+}
+
+int mw_smtp_engine_begin_quit(mw_smtp_engine *e) {
+  int rc = begin(e, 1);
+  if (rc == MW_OK && perform_command(e, "QUIT", MW_SMTP_QUIT) != AGAIN)
+    rc = e->s->err.code;
+  return rc;
+}
+
+static int check_addresses(mw_smtp_engine *e, const char *from,
+                           const char *const *rcpts, size_t nrcpts) {
+  mw_errorinfo *err = &e->s->err;
+  int rc = mw_check_arg(err, "sender address", from, 1, MW_SMTP_MAX_ADDR);
+  if (rc != MW_OK)
+    return rc;
+  if (nrcpts == 0 || !rcpts)
+    return mw_error_set(err, eexInvalidArgument, 0,
+                        "At least one recipient is needed; nothing was sent "
+                        "to the server.");
+  for (size_t i = 0; i < nrcpts; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "recipient address #%zu", i + 1);
+    rc = mw_check_arg(err, what, rcpts[i], 0, MW_SMTP_MAX_ADDR);
+    if (rc != MW_OK)
+      return rc;
+  }
+  return MW_OK;
+}
+
+static int copy_addresses(mw_smtp_engine *e, const char *from,
+                          const char *const *rcpts, size_t nrcpts) {
+  e->from = mw_strdup(from);
+  e->rcpts = calloc(nrcpts, sizeof *e->rcpts);
+  e->results = calloc(nrcpts, sizeof *e->results);
+  if (!e->from || !e->rcpts || !e->results)
+    return -1;
+  e->nrcpts = e->nresults = nrcpts;
+  for (size_t i = 0; i < nrcpts; i++)
+    if (!(e->rcpts[i] = mw_strdup(rcpts[i])))
+      return -1;
+  return 0;
+}
+
+/* What the server's extensions say about this message, before anything
+ * is sent. */
+static int check_against_extensions(mw_smtp_engine *e) {
+  if (needs_smtputf8(e)) {
+    if (!mw_smtp_engine_has_extension(e, "SMTPUTF8"))
+      return mw_error_set(&e->s->err, eexUTF8Unsupported, 0,
+                          "An address is not ASCII and the SMTP server does "
+                          "not offer SMTPUTF8; nothing was sent. Use an "
+                          "ASCII address or another server.");
+    e->flags |= MW_SEND_SMTPUTF8;
+  }
+  const char *size = mw_smtp_engine_extension_params(e, "SIZE");
+  unsigned long long limit = size ? strtoull(size, NULL, 10) : 0;
+  if (e->size && limit && e->size > limit)
+    return mw_error_set(&e->s->err, eexMessageTooLarge, 0,
+                        "The message (%llu bytes) is larger than the SMTP "
+                        "server accepts (SIZE %llu); nothing was sent.",
+                        (unsigned long long)e->size, limit);
+  return MW_OK;
+}
+
+static int begin_transaction(mw_smtp_engine *e, const char *from,
+                             const char *const *rcpts, size_t nrcpts,
+                             uint64_t size, int flags) {
+  int rc = check_addresses(e, from, rcpts, nrcpts);
+  if (rc == MW_OK)
+    rc = begin(e, 1);
+  if (rc != MW_OK)
+    return rc;
+  free_transaction(e);
+  free_results(e);
+  if (copy_addresses(e, from, rcpts, nrcpts) != 0) {
+    free_transaction(e);
+    return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
+  }
+  e->size = size;
+  e->flags = flags;
+  rc = check_against_extensions(e);
+  if (rc == MW_OK && perform_mail(e) != AGAIN)
+    rc = e->s->err.code;
+  if (rc != MW_OK) {
+    free_transaction(e);
+    free_results(e);
+  }
+  return rc;
+}
+
+int mw_smtp_engine_begin_send(mw_smtp_engine *e, const char *from,
+                              const char *const *rcpts, size_t nrcpts,
+                              const char *msg, size_t len) {
+  if (!msg && len)
+    return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                        "The message is NULL but its length is %zu; nothing "
+                        "was sent.",
+                        len);
+  int flags = msg && mw_has_8bit(msg, len) ? MW_SEND_8BIT : 0;
+  int rc = begin_transaction(e, from, rcpts, nrcpts, len, flags);
+  if (rc != MW_OK)
+    return rc;
+  e->src.read = read_memory;
+  e->src.userdata = &e->src;
+  e->src.mem = msg ? msg : "";
+  e->src.mem_len = len;
+  e->src.mem_pos = 0;
+  return MW_OK;
+}
+
+int mw_smtp_engine_begin_send_stream(mw_smtp_engine *e, const char *from,
+                                     const char *const *rcpts, size_t nrcpts,
+                                     uint64_t size_hint, int flags,
+                                     mw_read_cb read, void *userdata) {
+  if (!read)
+    return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                        "No message callback was given; nothing was sent.");
+  int rc = begin_transaction(e, from, rcpts, nrcpts, size_hint,
+                             flags & (MW_SEND_8BIT | MW_SEND_SMTPUTF8));
+  if (rc != MW_OK)
+    return rc;
+  e->src.read = read;
+  e->src.userdata = userdata;
+  return MW_OK;
+}
