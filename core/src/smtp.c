@@ -296,6 +296,9 @@ int mw_smtp_connect(mw_smtp *c) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)
     return rc;
+  if (mw_conn_is_open(&c->s.conn))
+    return mw_error_set(&c->s.err, eexState, 0,
+                        "Already connected; quit or disconnect first.");
   rc = mw_session_open(&c->s, MW_SMTP_PORT, MW_SMTPS_PORT);
   if (rc == MW_OK)
     rc = mw_smtp_engine_begin_connect(&c->e);
@@ -374,4 +377,9 @@ void mw_smtp_disconnect(mw_smtp *c) {
     return;
   mw_conn_close(&c->s.conn);
   mw_smtp_engine_disconnected(&c->e);
+}
+
+void mw_smtp_cancel(mw_smtp *c) {
+  if (c)
+    mw_session_cancel(&c->s);
 }
