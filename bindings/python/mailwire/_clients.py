@@ -1,0 +1,667 @@
+"""SMTPClient and POP3Client: Pythonic objects over the C clients.
+
+Everything about the protocols happens in C; this layer converts arguments,
+raises exceptions from the ErrorInfo, and manages the handle's lifetime.
+"""
+
+import builtins
+import collections
+import email.message
+import email.policy
+import email.utils
+import io
+import threading
+
+from . import _mailwire as _mw
+from ._errors import ErrorInfo, binding_error
+from ._handlers import LoggingHandler, LogHandler, SSLInfo, _text
+
+__all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message"]
+
+RecipientResult = collections.namedtuple(
+    "RecipientResult", "address code enhanced_status text")
+RecipientResult.__doc__ = "The server's answer to one RCPT TO of the last send."
+
+
+def _as_log_handler(obj):
+    if isinstance(obj, LogHandler):
+        return obj
+    if hasattr(obj, "log") and hasattr(obj, "getChild"):  # a logging.Logger
+        return LoggingHandler(obj)
+    if callable(obj):
+        return LogHandler(obj)
+    raise TypeError("expected a LogHandler, a logging.Logger or a callable")
+
+
+class _Client:
+    """What both clients share: the handle, its lock, handlers, closing.
+
+    One lock per client serialises calls made from several threads (the C
+    handle is used by one thread at a time). close() from another thread
+    cancels the running call first; close() from inside a callback of this
+    client is deferred until the call returns.
+    """
+
+    # Bound at class creation, so closing works at interpreter shutdown.
+    _c_new = _c_free = _c_cancel = _c_error = None
+    _c_set_server = _c_set_timeout = _c_set_credentials = None
+    _c_set_mechanism = _c_set_allow_plain = _c_set_handler = None
+    _c_clear_handlers = _c_connect = _c_is_connected = _c_is_secure = None
+    _c_quit = _c_disconnect = _c_noop = _c_rset = None
+    _c_auth_used = _c_capabilities = None
+    _default_timeout = 30.0
+
+    def __init__(self, server, port, timeout, ssl, user, password,
+                 auth_mechanism, allow_plaintext_auth, log_handler):
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._close_pending = False
+        self._handlers = {}
+        self._h = self._c_new()
+        if self._h is None:
+            raise MemoryError("could not create the client")
+        self._server = None
+        self._port = 0
+        self._timeout = self._default_timeout
+        self._user = None
+        self._auth_mechanism = None
+        self._allow_plaintext_auth = False
+        if server is not None:
+            self.set_server(server, port)
+        if timeout is not None:
+            self.timeout = timeout
+        if ssl is not None:
+            self.ssl = ssl
+        if user is not None:
+            self.set_credentials(user, password)
+        if auth_mechanism is not None:
+            self.auth_mechanism = auth_mechanism
+        if allow_plaintext_auth:
+            self.allow_plaintext_auth = True
+        if log_handler is not None:
+            self.set_advanced_handler(log_handler)
+
+    # ---- calls ----
+    def _live(self):
+        h = self._h
+        if h is None or self._close_pending:
+            raise binding_error("eexState", "The client was closed; make a new one.")
+        return h
+
+    def _call(self, fn, *args):
+        """Run fn(handle, *args); raise the ErrorInfo's exception on failure.
+        Returns the rest of the result (outputs), if any."""
+        with self._lock:
+            h = self._live()
+            self._depth += 1
+            try:
+                res = fn(h, *args)
+                rc, out = (res[0], res[1:]) if isinstance(res, builtins.list) else (res, None)
+                if rc:
+                    raise ErrorInfo(_mw.mwpy_errorinfo(self._c_error(h))).exception()
+                return out
+            finally:
+                self._depth -= 1
+                if self._close_pending and self._depth == 0:
+                    self._release()
+
+    def _query(self, fn, *args):
+        """A getter: no error to check."""
+        with self._lock:
+            return fn(self._live(), *args)
+
+    # ---- settings ----
+    def set_server(self, server, port=0):
+        """Server name or address, and port (0: the default for the TLS mode)."""
+        server = _text(server, "server name")
+        self._call(self._c_set_server, server, int(port))
+        self._server, self._port = server, int(port)
+
+    @property
+    def server(self):
+        """The server name or address."""
+        return self._server
+
+    @server.setter
+    def server(self, value):
+        self.set_server(value, self._port)
+
+    @property
+    def port(self):
+        """The port; 0 means the default for the TLS mode."""
+        return self._port
+
+    @port.setter
+    def port(self, value):
+        self.set_server(self._server, value)
+
+    @property
+    def timeout(self):
+        """Seconds for connecting and for each wait on the network."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds):
+        self._call(self._c_set_timeout, max(1, int(round(float(seconds) * 1000))))
+        self._timeout = float(seconds)
+
+    def set_credentials(self, user, password):
+        """Credentials for logging in during connect (None: no login)."""
+        user = _text(user, "user name")
+        self._call(self._c_set_credentials, user, _text(password, "password"))
+        self._user = user
+
+    @property
+    def user(self):
+        """The user name set with set_credentials, or None."""
+        return self._user
+
+    @property
+    def auth_mechanism(self):
+        """The mechanism asked for, or None for the strongest both offer."""
+        return self._auth_mechanism
+
+    @auth_mechanism.setter
+    def auth_mechanism(self, mech):
+        mech = _text(mech, "authentication mechanism")
+        self._call(self._c_set_mechanism, mech)
+        self._auth_mechanism = mech
+
+    @property
+    def allow_plaintext_auth(self):
+        """Allow credentials over an unencrypted connection (default False)."""
+        return self._allow_plaintext_auth
+
+    @allow_plaintext_auth.setter
+    def allow_plaintext_auth(self, allow):
+        self._call(self._c_set_allow_plain, 1 if allow else 0)
+        self._allow_plaintext_auth = bool(allow)
+
+    # ---- advanced handlers ----
+    def set_advanced_handler(self, handler):
+        """Attach an SSLInfo or a LogHandler (the reference's
+        SetAdvancedHandler). A logging.Logger or a callable is wrapped in a
+        LogHandler. Returns the handler attached."""
+        if not isinstance(handler, SSLInfo):
+            handler = _as_log_handler(handler)
+        self._call(self._c_set_handler, handler._handle())
+        self._handlers["ssl" if isinstance(handler, SSLInfo) else "log"] = handler
+        return handler
+
+    def clear_handlers(self):
+        """Detach every advanced handler."""
+        self._query(self._c_clear_handlers)
+        self._handlers.clear()
+
+    @property
+    def ssl(self):
+        """The attached SSLInfo, or None. Settable with an SSLInfo or a mode
+        (MODE_CHANNEL, MODE_STARTTLS)."""
+        return self._handlers.get("ssl")
+
+    @ssl.setter
+    def ssl(self, value):
+        if isinstance(value, bool):
+            raise TypeError("ssl must be an SSLInfo or MODE_CHANNEL/MODE_STARTTLS")
+        if not isinstance(value, SSLInfo):
+            value = SSLInfo(value)
+        self.set_advanced_handler(value)
+
+    @property
+    def log_handler(self):
+        """The attached LogHandler, or None."""
+        return self._handlers.get("log")
+
+    @log_handler.setter
+    def log_handler(self, value):
+        self.set_advanced_handler(value)
+
+    @property
+    def extended_error(self):
+        """The ErrorInfo of the last call (the reference's ExtendedError)."""
+        return ErrorInfo(_mw.mwpy_errorinfo(self._query(self._c_error)))
+
+    # ---- session ----
+    def connect(self, server=None, port=None):
+        """Connect, secure the session as the SSLInfo says, and log in when
+        credentials are set. Returns self."""
+        if server is not None or port is not None:
+            self.set_server(server if server is not None else self._server,
+                            port if port is not None else self._port)
+        self._call(self._c_connect)
+        return self
+
+    @property
+    def is_connected(self):
+        return bool(self._h is not None and self._query(self._c_is_connected))
+
+    @property
+    def is_secure(self):
+        """True when the session is encrypted."""
+        return bool(self._h is not None and self._query(self._c_is_secure))
+
+    @property
+    def auth_mechanism_used(self):
+        """The mechanism the login used, or None."""
+        return self._query(self._c_auth_used)
+
+    def noop(self):
+        self._call(self._c_noop)
+
+    def rset(self):
+        self._call(self._c_rset)
+
+    def quit(self):
+        """Say goodbye to the server, then close the connection."""
+        self._call(self._c_quit)
+
+    def disconnect(self):
+        """Close the connection without saying goodbye."""
+        self._query(self._c_disconnect)
+
+    def cancel(self):
+        """Make the running call (in another thread or a callback) fail with
+        AbortedError; the connection is closed. Safe from any thread."""
+        h = self._h
+        if h is not None:
+            self._c_cancel(h)
+
+    # ---- lifetime ----
+    def _release(self):
+        h, self._h = self._h, None
+        self._close_pending = False
+        if h is not None:
+            self._c_free(h)  # closes the socket without a goodbye
+        self._handlers.clear()
+
+    def close(self):
+        """Close the connection (without QUIT) and free the client.
+        Idempotent; a call running in another thread is cancelled first."""
+        if getattr(self, "_h", None) is None:
+            return
+        if not self._lock.acquire(blocking=False):
+            self.cancel()
+            self._lock.acquire()
+        try:
+            if self._depth:  # called from a callback of our own call
+                self._close_pending = True
+                self.cancel()
+            else:
+                self._release()
+        finally:
+            self._lock.release()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        if self._server is not None and not self.is_connected:
+            self.connect()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.is_connected:
+                try:
+                    self.quit()
+                except Exception:
+                    if exc_type is None:
+                        raise
+        finally:
+            self.close()
+        return False
+
+    def __repr__(self):
+        state = ("closed" if self._h is None else
+                 "connected" if self.is_connected else "not connected")
+        return "<mailwire.%s %s:%s %s>" % (type(self).__name__, self._server,
+                                            self._port, state)
+
+
+class SMTPClient(_Client):
+    """Sends mail over SMTP (the reference's SMTPClient).
+
+    >>> with mailwire.SMTPClient(server="mail.example.com", port=587,
+    ...                          ssl=mailwire.MODE_STARTTLS,
+    ...                          user="me", password="secret") as smtp:
+    ...     smtp.send("me@example.com", ["you@example.com"], message)
+
+    ``ssl`` is an SSLInfo or a mode; ``timeout`` is in seconds. ``with``
+    connects (if a server is set), and sends QUIT and closes at the end.
+    """
+
+    _c_new = staticmethod(_mw.mw_smtp_new)
+    _c_free = staticmethod(_mw.mw_smtp_free)
+    _c_cancel = staticmethod(_mw.mw_smtp_cancel)
+    _c_error = staticmethod(_mw.mw_smtp_extended_error)
+    _c_set_server = staticmethod(_mw.mw_smtp_set_server)
+    _c_set_timeout = staticmethod(_mw.mw_smtp_set_timeout)
+    _c_set_credentials = staticmethod(_mw.mw_smtp_set_credentials)
+    _c_set_mechanism = staticmethod(_mw.mw_smtp_set_auth_mechanism)
+    _c_set_allow_plain = staticmethod(_mw.mw_smtp_set_allow_plaintext_auth)
+    _c_set_handler = staticmethod(_mw.mw_smtp_set_handler)
+    _c_clear_handlers = staticmethod(_mw.mw_smtp_clear_handlers)
+    _c_connect = staticmethod(_mw.mw_smtp_connect)
+    _c_is_connected = staticmethod(_mw.mw_smtp_is_connected)
+    _c_is_secure = staticmethod(_mw.mw_smtp_is_secure)
+    _c_quit = staticmethod(_mw.mw_smtp_quit)
+    _c_disconnect = staticmethod(_mw.mw_smtp_disconnect)
+    _c_noop = staticmethod(_mw.mw_smtp_noop)
+    _c_rset = staticmethod(_mw.mw_smtp_rset)
+    _c_auth_used = staticmethod(_mw.mw_smtp_auth_mechanism_used)
+    _c_capabilities = staticmethod(_mw.mw_smtp_capabilities)
+
+    def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
+                 user=None, password=None, auth_mechanism=None,
+                 helo_name=None, allow_plaintext_auth=False,
+                 allow_partial=False, log_handler=None):
+        self._helo_name = None
+        self._allow_partial = False
+        super().__init__(server, port, timeout, ssl, user, password,
+                         auth_mechanism, allow_plaintext_auth, log_handler)
+        if helo_name is not None:
+            self.helo_name = helo_name
+        if allow_partial:
+            self.allow_partial = True
+
+    @property
+    def helo_name(self):
+        """Name sent in EHLO/HELO (None: the local host name)."""
+        return self._helo_name
+
+    @helo_name.setter
+    def helo_name(self, name):
+        name = _text(name, "HELO name")
+        self._call(_mw.mw_smtp_set_helo_name, name)
+        self._helo_name = name
+
+    @property
+    def allow_partial(self):
+        """Send to the accepted recipients even if some are refused."""
+        return self._allow_partial
+
+    @allow_partial.setter
+    def allow_partial(self, allow):
+        self._call(_mw.mw_smtp_set_allow_partial, 1 if allow else 0)
+        self._allow_partial = bool(allow)
+
+    # ---- capabilities ----
+    def has_extension(self, keyword):
+        """Did the last EHLO offer this extension ("SIZE", "AUTH" ...)?"""
+        return bool(self._query(_mw.mw_smtp_has_extension, _text(keyword, "keyword")))
+
+    def extension_params(self, keyword):
+        """Parameters of an extension ("PLAIN LOGIN" for AUTH), or None."""
+        return self._query(_mw.mw_smtp_extension_params, _text(keyword, "keyword"))
+
+    @property
+    def capabilities(self):
+        """The EHLO lines after the first, as a list of str."""
+        text = self._query(self._c_capabilities)
+        return text.split("\n") if text else []
+
+    @property
+    def last_reply_code(self):
+        return self._query(_mw.mw_smtp_last_reply_code)
+
+    @property
+    def last_reply_text(self):
+        return self._query(_mw.mw_smtp_last_reply_text) or ""
+
+    # ---- sending ----
+    def send(self, from_addr, to_addrs, message, *, size_hint=0,
+             eight_bit=False):
+        """Send one message: MAIL FROM, RCPT TO each recipient, DATA.
+
+        message is bytes (or bytearray, memoryview), str (sent as UTF-8), an
+        email.message.Message, a binary or text file object, an iterable of
+        bytes chunks, or a callable read(n) returning bytes (b"" at the end).
+        Files, iterables and callables are streamed in constant memory; for
+        them give eight_bit=True if the body has 8-bit bytes, and size_hint
+        (bytes) if known. Line endings are normalised to CRLF and dots
+        stuffed by the library.
+
+        Returns a RecipientResult per recipient. Raises ServerError (or
+        AuthError, ...) when the server refuses.
+        """
+        from_addr = _text(from_addr, "sender address")
+        if isinstance(to_addrs, (str, bytes)):
+            to_addrs = [to_addrs]
+        rcpts = [_text(r, "recipient address") for r in to_addrs]
+        data = _message_bytes(message)
+        try:
+            if data is not None:
+                self._call(_mw.mw_smtp_send, from_addr, rcpts, data)
+            else:
+                flags = _mw.MW_SEND_8BIT if eight_bit else 0
+                self._call(_mw.mwpy_smtp_send_stream, from_addr, rcpts,
+                           int(size_hint or 0), flags, _message_reader(message))
+        finally:
+            self._results = self._recipient_results(rcpts)
+        return self._results
+
+    def send_message(self, msg, from_addr=None, to_addrs=None, **kwargs):
+        """Send an email.message.Message, taking the sender from Sender/From
+        and the recipients from To, Cc and Bcc when not given (as smtplib
+        does); Bcc is not transmitted."""
+        if from_addr is None:
+            from_addr = email.utils.getaddresses(
+                msg.get_all("Sender") or msg.get_all("From") or [])
+            if not from_addr:
+                raise binding_error("eexInvalidArgument",
+                                    "The message has no From header; give from_addr.")
+            from_addr = from_addr[0][1]
+        if to_addrs is None:
+            fields = sum((msg.get_all(h) or [] for h in ("To", "Cc", "Bcc")), [])
+            to_addrs = [a for _, a in email.utils.getaddresses(fields) if a]
+        if msg.get_all("Bcc"):
+            msg = _copy_message(msg)
+            del msg["Bcc"]
+        return self.send(from_addr, to_addrs, msg, **kwargs)
+
+    def _recipient_results(self, rcpts):
+        with self._lock:
+            h = self._h
+            if h is None:
+                return []
+            count = _mw.mw_smtp_rcpt_count(h)
+            return [RecipientResult(rcpts[i] if i < len(rcpts) else None,
+                                    _mw.mw_smtp_rcpt_code(h, i),
+                                    _mw.mw_smtp_rcpt_enhanced_status(h, i) or "",
+                                    _mw.mw_smtp_rcpt_text(h, i) or "")
+                    for i in range(count)]
+
+    @property
+    def recipient_results(self):
+        """The RecipientResults of the last send."""
+        return list(getattr(self, "_results", []))
+
+
+def _copy_message(msg):
+    import copy
+    return copy.copy(msg)
+
+
+def _message_bytes(message):
+    """The message as bytes if it is in memory, else None (streamed)."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return message
+    if isinstance(message, str):
+        return message.encode("utf-8")
+    if isinstance(message, email.message.Message):
+        policy = message.policy if isinstance(message.policy, email.policy.EmailPolicy) \
+            else email.policy.compat32
+        return message.as_bytes(policy=policy.clone(linesep="\r\n"))
+    return None
+
+
+def _message_reader(message):
+    """A read(n) -> bytes function over a file, an iterable or a callable."""
+    if hasattr(message, "read"):
+        read = message.read
+        if isinstance(message, io.TextIOBase):
+            return lambda n: read(n).encode("utf-8")
+        return read
+    if callable(message):
+        return message
+    try:
+        chunks = iter(message)
+    except TypeError:
+        raise TypeError("message must be bytes, str, an email.message.Message, "
+                        "a file, an iterable of bytes or a callable, not %s"
+                        % type(message).__name__) from None
+    return lambda n: next(chunks, b"")
+
+
+POP3Message = collections.namedtuple("POP3Message", "number size uid")
+POP3Message.__doc__ = "A message of the mailbox: number, size in octets, UID (or None)."
+
+
+def _writer(into):
+    if hasattr(into, "write"):
+        return into.write
+    if callable(into):
+        return into
+    raise TypeError("into must be a file object with write() or a callable")
+
+
+class POP3Client(_Client):
+    """Retrieves mail over POP3 (the reference's POP3Client).
+
+    >>> with mailwire.POP3Client(server="mail.example.com", ssl=mailwire.SSLInfo(),
+    ...                          user="me", password="secret") as pop:
+    ...     for msg in pop:
+    ...         data = pop.retr(msg.number)
+
+    Messages are never deleted unless dele() is called; QUIT (at the end of
+    ``with``) commits the deletions.
+    """
+
+    _c_new = staticmethod(_mw.mw_pop3_new)
+    _c_free = staticmethod(_mw.mw_pop3_free)
+    _c_cancel = staticmethod(_mw.mw_pop3_cancel)
+    _c_error = staticmethod(_mw.mw_pop3_extended_error)
+    _c_set_server = staticmethod(_mw.mw_pop3_set_server)
+    _c_set_timeout = staticmethod(_mw.mw_pop3_set_timeout)
+    _c_set_credentials = staticmethod(_mw.mw_pop3_set_credentials)
+    _c_set_mechanism = staticmethod(_mw.mw_pop3_set_auth_mechanism)
+    _c_set_allow_plain = staticmethod(_mw.mw_pop3_set_allow_plaintext_auth)
+    _c_set_handler = staticmethod(_mw.mw_pop3_set_handler)
+    _c_clear_handlers = staticmethod(_mw.mw_pop3_clear_handlers)
+    _c_connect = staticmethod(_mw.mw_pop3_connect)
+    _c_is_connected = staticmethod(_mw.mw_pop3_is_connected)
+    _c_is_secure = staticmethod(_mw.mw_pop3_is_secure)
+    _c_quit = staticmethod(_mw.mw_pop3_quit)
+    _c_disconnect = staticmethod(_mw.mw_pop3_disconnect)
+    _c_noop = staticmethod(_mw.mw_pop3_noop)
+    _c_rset = staticmethod(_mw.mw_pop3_rset)
+    _c_auth_used = staticmethod(_mw.mw_pop3_auth_mechanism_used)
+    _c_capabilities = staticmethod(_mw.mw_pop3_capabilities)
+
+    def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
+                 user=None, password=None, auth_mechanism=None,
+                 allow_plaintext_auth=False, max_message_size=None,
+                 log_handler=None):
+        self._max_message_size = None
+        super().__init__(server, port, timeout, ssl, user, password,
+                         auth_mechanism, allow_plaintext_auth, log_handler)
+        if max_message_size is not None:
+            self.max_message_size = max_message_size
+
+    @property
+    def max_message_size(self):
+        """Largest message retr()/top() return as bytes (None: the library's
+        default); streaming into a file or callable has no limit."""
+        return self._max_message_size
+
+    @max_message_size.setter
+    def max_message_size(self, size):
+        self._call(_mw.mw_pop3_set_max_message_size, int(size))
+        self._max_message_size = int(size)
+
+    def has_capability(self, keyword):
+        return bool(self._query(_mw.mw_pop3_has_capability, _text(keyword, "keyword")))
+
+    def capability_params(self, keyword):
+        return self._query(_mw.mw_pop3_capability_params, _text(keyword, "keyword"))
+
+    @property
+    def capabilities(self):
+        """The CAPA lines, as a list of str."""
+        text = self._query(self._c_capabilities)
+        return text.split("\n") if text else []
+
+    @property
+    def last_reply_text(self):
+        return self._query(_mw.mw_pop3_last_reply_text) or ""
+
+    def stat(self):
+        """(message count, total octets)."""
+        count, octets = self._call(_mw.mw_pop3_stat)
+        return count, octets
+
+    def __len__(self):
+        return self.stat()[0]
+
+    def _entries(self, what):
+        with self._lock:
+            h = self._live()
+            n = _mw.mw_pop3_entry_count(h)
+            if what == "size":
+                return [(_mw.mw_pop3_entry_number(h, i), _mw.mw_pop3_entry_size(h, i))
+                        for i in range(n)]
+            return [(_mw.mw_pop3_entry_number(h, i), _mw.mw_pop3_entry_uid(h, i))
+                    for i in range(n)]
+
+    def list(self, number=None):
+        """LIST: [(number, size), ...], or the size of one message."""
+        if number is not None:
+            return self._call(_mw.mw_pop3_list_one, int(number))[0]
+        with self._lock:
+            self._call(_mw.mw_pop3_list)
+            return self._entries("size")
+
+    def uidl(self, number=None):
+        """UIDL: [(number, uid), ...], or the UID of one message."""
+        if number is not None:
+            return self._call(_mw.mw_pop3_uidl_one, int(number))[0]
+        with self._lock:
+            self._call(_mw.mw_pop3_uidl)
+            return self._entries("uid")
+
+    def retr(self, number, into=None):
+        """RETR: the message as bytes (CRLF line ends, dot-unstuffed), or, with
+        into (a file object or a callable taking bytes), streamed in constant
+        memory (returns None). An exception raised by into stops the transfer
+        and is raised here."""
+        if into is None:
+            return self._call(_mw.mw_pop3_retr, int(number))[0]
+        self._call(_mw.mwpy_pop3_retr_stream, int(number), _writer(into))
+        return None
+
+    def top(self, number, lines, into=None):
+        """TOP: the headers and the first lines of the body, as retr()."""
+        if into is None:
+            return self._call(_mw.mw_pop3_top, int(number), int(lines))[0]
+        self._call(_mw.mwpy_pop3_top_stream, int(number), int(lines), _writer(into))
+        return None
+
+    def dele(self, number):
+        """Mark a message for deletion; QUIT deletes it, RSET or a dropped
+        connection keeps it."""
+        self._call(_mw.mw_pop3_dele, int(number))
+
+    def messages(self):
+        """The messages of the mailbox: a list of POP3Message (with UIDs when
+        the server offers UIDL)."""
+        sizes = self.list()
+        uids = {}
+        if self.has_capability("UIDL"):
+            uids = dict(self.uidl())
+        return [POP3Message(n, size, uids.get(n)) for n, size in sizes]
+
+    def __iter__(self):
+        return iter(self.messages())

@@ -1,0 +1,266 @@
+"""SSLInfo and LogHandler: the reference's advanced handlers."""
+
+import logging
+import re
+
+from . import _mailwire as _mw
+from ._errors import ErrorInfo, binding_error
+
+__all__ = ["SSLInfo", "LogHandler", "LoggingHandler", "SSL_OPTIONS"]
+
+
+def _text(value, what):
+    """A text argument for C: str, None passes through; NUL is refused here
+    because C would silently stop at it (CR and LF are refused by C)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    if not isinstance(value, str):
+        raise TypeError("%s must be str, not %s" % (what, type(value).__name__))
+    if "\0" in value:
+        raise binding_error("eexInvalidArgument",
+                            "The %s contains a NUL character; remove it." % what)
+    return value
+
+
+def _snake(name):
+    """SSLNoServerNameCheck -> no_server_name_check, SSLCAFile -> ca_file."""
+    name = name[3:]
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return name.lower()
+
+
+# Option indexes by Python name, from the constants of mailwire.h: every
+# SSLXxx constant the library knows a type for.
+SSL_OPTIONS = {
+    _snake(name): getattr(_mw, name)
+    for name in dir(_mw)
+    if re.match(r"^SSL[A-Z][A-Za-z0-9]*$", name)
+    and _mw.mw_sslinfo_option_type(getattr(_mw, name)) != 0
+}
+
+
+class _OptionIndexer:
+    """``ssl.option[i]``: the reference's Option(i) property."""
+
+    __slots__ = ("_ssl",)
+
+    def __init__(self, ssl):
+        self._ssl = ssl
+
+    def __getitem__(self, index):
+        return self._ssl._get_option(index)
+
+    def __setitem__(self, index, value):
+        self._ssl._set_option(index, value)
+
+
+class SSLInfo:
+    """The parameters and results of a TLS connection (the reference's
+    SSLInfo). Attach it with ``client.set_advanced_handler(ssl)`` or
+    ``SMTPClient(ssl=...)``.
+
+    ``mode`` is ``MODE_CHANNEL`` (implicit TLS, the default) or
+    ``MODE_STARTTLS``. Options are read and written by index, as in the
+    reference (``ssl.option[mailwire.SSLNoServerNameCheck] = True``), or
+    given by name at construction (``SSLInfo(ca_file="ca.pem")``; the name of
+    ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``). Output options
+    (``SSLConnectionProtocolOut`` ...) describe the last handshake.
+    """
+
+    _free = staticmethod(_mw.mw_sslinfo_free)
+
+    def __init__(self, mode=_mw.MODE_CHANNEL, **options):
+        self._h = _mw.mw_sslinfo_new()
+        if self._h is None:
+            raise MemoryError("mw_sslinfo_new")
+        self.mode = mode
+        for name, value in options.items():
+            if name not in SSL_OPTIONS:
+                raise TypeError("SSLInfo has no option %r (known: %s)"
+                                % (name, ", ".join(sorted(SSL_OPTIONS))))
+            self._set_option(SSL_OPTIONS[name], value)
+
+    def _check(self, rc):
+        if rc:
+            raise ErrorInfo(_mw.mwpy_errorinfo(
+                _mw.mw_sslinfo_extended_error(self._h))).exception()
+
+    @property
+    def mode(self):
+        """MODE_CHANNEL (implicit TLS) or MODE_STARTTLS."""
+        return _mw.mw_sslinfo_mode(self._h)
+
+    @mode.setter
+    def mode(self, value):
+        self._check(_mw.mw_sslinfo_set_mode(self._h, int(value)))
+
+    @property
+    def option(self):
+        """The options by index: ``ssl.option[SSLCAFile] = "ca.pem"``."""
+        return _OptionIndexer(self)
+
+    def _get_option(self, index):
+        kind = _mw.mw_sslinfo_option_type(index)
+        if kind == ord("s"):
+            rc, value = _mw.mw_sslinfo_get_option_str(self._h, index)
+        else:
+            rc, value = _mw.mw_sslinfo_get_option_int(self._h, index)
+        self._check(rc)
+        return bool(value) if kind == ord("b") else value
+
+    def _set_option(self, index, value):
+        kind = _mw.mw_sslinfo_option_type(index)
+        if kind == ord("s"):
+            rc = _mw.mw_sslinfo_set_option_str(
+                self._h, index, _text(value, "SSLInfo option %d" % index))
+        elif kind == ord("a"):
+            rc = _mw.mw_sslinfo_set_option_array(self._h, index, list(value))
+        else:  # booleans, numbers, and unknown indexes (C says why)
+            rc = _mw.mw_sslinfo_set_option_int(self._h, index, int(value))
+        self._check(rc)
+
+    def _output(self, name):
+        return self._get_option(getattr(_mw, name))
+
+    protocol_name = property(lambda self: self._output("SSLConnectionProtocolName"),
+                             doc='Negotiated protocol, "TLSv1.3".')
+    cipher_name = property(lambda self: self._output("SSLConnectionCipherName"),
+                           doc="Negotiated cipher suite (OpenSSL's name).")
+    peer_subject = property(lambda self: self._output("SSLPeerSubject"),
+                            doc="Subject of the server's certificate.")
+    peer_issuer = property(lambda self: self._output("SSLPeerIssuer"),
+                           doc="Issuer of the server's certificate.")
+
+    @property
+    def extended_error(self):
+        """The ErrorInfo of the last call on this SSLInfo."""
+        return ErrorInfo(_mw.mwpy_errorinfo(_mw.mw_sslinfo_extended_error(self._h)))
+
+    def _handle(self):
+        return self._h
+
+    def close(self):
+        """Release the Python side's reference (a client using it keeps its
+        own). Idempotent."""
+        h, self._h = getattr(self, "_h", None), None
+        if h is not None:
+            self._free(h)
+
+    def __del__(self):
+        self.close()
+
+    def __repr__(self):
+        return "<mailwire.SSLInfo mode=%s>" % (
+            "MODE_STARTTLS" if self._h and self.mode == _mw.MODE_STARTTLS
+            else "MODE_CHANNEL")
+
+
+class LogHandler:
+    """Diagnostic messages of a client (the reference's LogHandler).
+
+    Subclass it and override ``on_log_message(severity, facility, message)``,
+    or pass any callable taking those three arguments. ``level`` is the
+    highest severity delivered (``LOG_S_FATAL`` < ``LOG_S_WARNING`` <
+    ``LOG_S_INFORMATION``), ``facility_flags`` a mask of ``LOG_F_*``.
+
+    An exception raised by on_log_message cancels the running operation and
+    is raised by the client call that was running. Secrets never reach a log
+    message.
+    """
+
+    _release = staticmethod(_mw.mwpy_loghandler_release)
+
+    def __init__(self, callback=None, level=_mw.LOG_S_INFORMATION,
+                 facility_flags=_mw.LOG_F_ALL):
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        self._callback = callback
+        # The C handler refers back to self without a reference: close()
+        # detaches it, and clients keep self alive while they use it.
+        self._h = _mw.mwpy_loghandler_new(self)
+        if self._h is None:
+            raise MemoryError("mw_loghandler_new")
+        self.level = level
+        self.facility_flags = facility_flags
+
+    def on_log_message(self, severity, facility, message):
+        """Called for each message; by default calls the callback."""
+        if self._callback is not None:
+            self._callback(severity, facility, message)
+
+    @property
+    def level(self):
+        """Highest severity delivered (the reference's Level)."""
+        return _mw.mw_loghandler_level(self._h)
+
+    @level.setter
+    def level(self, value):
+        if _mw.mw_loghandler_set_level(self._h, int(value)):
+            raise binding_error("eexInvalidArgument",
+                                "Level must be LOG_S_FATAL, LOG_S_WARNING or "
+                                "LOG_S_INFORMATION, not %r." % (value,))
+
+    @property
+    def facility_flags(self):
+        """Mask of LOG_F_* facilities delivered (the reference's FacilityFlags)."""
+        return _mw.mw_loghandler_facility_flags(self._h)
+
+    @facility_flags.setter
+    def facility_flags(self, value):
+        if _mw.mw_loghandler_set_facility_flags(self._h, int(value)):
+            raise binding_error("eexInvalidArgument",
+                                "FacilityFlags must be a mask of LOG_F_* "
+                                "values, not %r." % (value,))
+
+    def log(self, severity, message):
+        """Send a LOG_F_USER message of the application through this handler."""
+        _mw.mw_loghandler_log(self._h, int(severity), _text(message, "message"))
+
+    def _handle(self):
+        return self._h
+
+    def close(self):
+        """Detach from the C handler: later messages are dropped. Idempotent."""
+        h, self._h = getattr(self, "_h", None), None
+        if h is not None:
+            self._release(h)
+
+    def __del__(self):
+        self.close()
+
+
+_SEVERITY_TO_LOGGING = {
+    _mw.LOG_S_FATAL: logging.ERROR,
+    _mw.LOG_S_WARNING: logging.WARNING,
+    _mw.LOG_S_INFORMATION: logging.DEBUG,
+}
+_FACILITY_NAMES = {
+    _mw.LOG_F_PROTOCOL: "protocol",
+    _mw.LOG_F_SSL: "ssl",
+    _mw.LOG_F_PROXY: "proxy",
+    _mw.LOG_F_USER: "user",
+}
+
+
+class LoggingHandler(LogHandler):
+    """A LogHandler that forwards to the standard ``logging`` module.
+
+    Messages go to child loggers of ``logger`` (default ``"mailwire"``) named
+    after the facility: ``mailwire.protocol``, ``mailwire.ssl``,
+    ``mailwire.proxy``, ``mailwire.user``. LOG_S_FATAL becomes ERROR,
+    LOG_S_WARNING WARNING, LOG_S_INFORMATION DEBUG.
+    """
+
+    def __init__(self, logger=None, level=_mw.LOG_S_INFORMATION,
+                 facility_flags=_mw.LOG_F_ALL):
+        if logger is None or isinstance(logger, str):
+            logger = logging.getLogger(logger or "mailwire")
+        self.logger = logger
+        self._children = {f: logger.getChild(n) for f, n in _FACILITY_NAMES.items()}
+        super().__init__(None, level, facility_flags)
+
+    def on_log_message(self, severity, facility, message):
+        target = self._children.get(facility, self.logger)
+        target.log(_SEVERITY_TO_LOGGING.get(severity, logging.INFO), "%s", message)
