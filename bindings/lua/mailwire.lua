@@ -1,0 +1,897 @@
+--- mailwire: send mail over SMTP and retrieve it over POP3, with TLS,
+-- precise errors and logging. The idiomatic layer over the raw module
+-- mailwire.core (SWIG wrapper of mailwire.h plus hand-written glue).
+--
+--   local mailwire = require "mailwire"
+--   local ssl = mailwire.SSLInfo{mode = mailwire.MODE_STARTTLS}
+--   local smtp = mailwire.SMTPClient{server = "mail.example.org", port = 587,
+--                                    ssl = ssl, user = "me", password = "pw"}
+--   smtp:connect()
+--   smtp:send("me@example.org", {"you@example.org"}, message)
+--   smtp:quit()
+--
+-- Every failure raises an error object (see mailwire.Error); catch it with
+-- pcall. Nothing about the protocols lives here: this layer converts
+-- arguments and results and calls the C library.
+local core = require "mailwire.core"
+
+local M = {}
+M._VERSION = core.mw_version()
+M.VERSION = M._VERSION
+
+local unpack = table.unpack or unpack
+local toint = math.tointeger or function(x) return x end
+local pack = table.pack or function(...)
+  return {n = select("#", ...), ...}
+end
+
+-- Every constant of mailwire.h: MODE_*, SSL*, LOG_*, eex*, err*, MW_*.
+for k, v in pairs(core) do
+  if type(v) == "number" and type(k) == "string" then
+    M[k] = toint(v) or v
+  end
+end
+
+local errInvalidArgument, eexInvalidArgument =
+  M.errInvalidArgument, M.eexInvalidArgument
+local errState, eexState = M.errState, M.eexState
+
+---------------------------------------------------------------------------
+-- Errors
+---------------------------------------------------------------------------
+
+--- The metatable of every error object mailwire raises. Fields:
+-- number (extended, eex*), name ("eexDNS"), code (base, err*),
+-- code_name ("errConnect"), text (a sentence), os_error, verify_result,
+-- reply_code, enhanced_status, server_text, operation ("connect" ...).
+local Error = {}
+Error.__index = Error
+Error.__name = "mailwire.Error"
+M.Error = Error
+
+function Error.__tostring(e)
+  local s = string.format("mailwire: %s (%s %d): %s", e.code_name,
+    e.name, e.number, e.text)
+  if e.operation then
+    s = s .. " [in " .. e.operation .. "]"
+  end
+  if e.reply_code and e.reply_code ~= 0 and e.server_text ~= "" then
+    local code = e.reply_code > 0 and tostring(e.reply_code) or "-ERR"
+    local enh = e.enhanced_status ~= "" and (" " .. e.enhanced_status) or ""
+    s = s .. string.format(" (server: %s%s %s)", code, enh, e.server_text)
+  end
+  if e.os_error and e.os_error ~= 0 then
+    s = s .. " (os error " .. tostring(e.os_error) .. ")"
+  end
+  return s
+end
+
+--- Is v an error object raised by mailwire?
+function M.is_error(v)
+  return getmetatable(v) == Error
+end
+
+local function num(v)
+  return v and (toint(v) or v)
+end
+
+-- An error object from a C ErrorInfo (light userdata).
+local function error_from_info(ei, operation)
+  local number = num(core.mw_errorinfo_number(ei))
+  local code = num(core.mw_errorinfo_code(ei))
+  return setmetatable({
+    number = number,
+    name = core.mw_eex_name(number),
+    code = code,
+    code_name = core.mw_err_name(code),
+    text = core.mw_errorinfo_text(ei) or "",
+    os_error = num(core.mw_errorinfo_os_error(ei)),
+    verify_result = num(core.mw_errorinfo_verify_result(ei)),
+    reply_code = num(core.mw_errorinfo_reply_code(ei)),
+    enhanced_status = core.mw_errorinfo_enhanced_status(ei) or "",
+    server_text = core.mw_errorinfo_server_text(ei) or "",
+    operation = operation,
+  }, Error)
+end
+
+-- An error object made by this layer (bad arguments, closed objects).
+local function new_error(code, number, text, operation)
+  return setmetatable({
+    number = number, name = core.mw_eex_name(number),
+    code = code, code_name = core.mw_err_name(code),
+    text = text, os_error = 0, verify_result = 0, reply_code = 0,
+    enhanced_status = "", server_text = "", operation = operation,
+  }, Error)
+end
+
+local function raise(e)
+  error(e, 0)
+end
+
+local function invalid(what, operation)
+  raise(new_error(errInvalidArgument, eexInvalidArgument, what, operation))
+end
+
+-- A text argument: a string (numbers are converted), never with NUL: C
+-- strings end at NUL, so the C checks could not see the rest of it.
+-- CR and LF are refused by the C library before anything is sent.
+local function text_arg(v, what, operation, optional)
+  if v == nil and optional then
+    return nil
+  end
+  if type(v) == "number" then
+    v = tostring(v)
+  end
+  if type(v) ~= "string" then
+    invalid(string.format("The %s must be a string, not %s.", what, type(v)),
+      operation)
+  end
+  if v:find("\0", 1, true) then
+    invalid(string.format("The %s contains a NUL byte; remove it (NUL, CR "
+      .. "and LF are not allowed in protocol arguments).", what), operation)
+  end
+  return v
+end
+
+local function bool_arg(v, what, operation)
+  if type(v) == "boolean" then
+    return v and 1 or 0
+  end
+  if type(v) == "number" then
+    return v ~= 0 and 1 or 0
+  end
+  invalid(string.format("The %s must be a boolean, not %s.", what, type(v)),
+    operation)
+end
+
+local function number_arg(v, what, operation, min)
+  if type(v) ~= "number" or v ~= v or (min and v < min) or v ~= math.floor(v)
+  then
+    invalid(string.format("The %s must be a whole number%s, not %s.", what,
+      min and (" >= " .. min) or "", tostring(v)), operation)
+  end
+  return v
+end
+
+---------------------------------------------------------------------------
+-- The frame of every call on a handle
+---------------------------------------------------------------------------
+
+local kind_names = {smtp = "SMTPClient", pop3 = "POP3Client",
+  ssl = "SSLInfo", log = "LogHandler"}
+
+local function closed_error(h, operation)
+  local kind = core.handle_kind(h)
+  return new_error(errState, eexState, string.format(
+    "This %s was closed; create a new one.", kind_names[kind]), operation)
+end
+
+local function busy_error(h, operation)
+  local kind = core.handle_kind(h)
+  return new_error(errState, eexState, string.format(
+    "This %s is running a call; it cannot be used from inside one of that "
+    .. "call's callbacks.", kind_names[kind]), operation)
+end
+
+local extended_error_fn = {
+  smtp = core.mw_smtp_extended_error,
+  pop3 = core.mw_pop3_extended_error,
+  ssl = core.mw_sslinfo_extended_error,
+}
+
+local function after_invoke(h, operation, r)
+  if not r[1] then
+    local why = r[2]
+    if why == "closed" then
+      raise(closed_error(h, operation))
+    elseif why == "busy" then
+      raise(busy_error(h, operation))
+    end
+    error(r[3], 0) -- what a callback or the call itself raised
+  end
+  if r[2] ~= 0 then
+    raise(r[3]) -- the error object made inside the call
+  end
+  return unpack(r, 4, r.n)
+end
+
+-- Run fn(ptr, ...) on the handle inside the glue's frame; fn returns the
+-- base code first. A failure raises the handle's ErrorInfo as an error
+-- object; success returns fn's other results.
+local function call(h, operation, fn, ...)
+  local kind = core.handle_kind(h)
+  local exterr = extended_error_fn[kind]
+  local r = pack(core.handle_invoke(h, function(p, ...)
+    local res = pack(fn(p, ...))
+    local rc = res[1]
+    if rc ~= 0 then
+      return rc, error_from_info(exterr(p), operation)
+    end
+    return rc, nil, unpack(res, 2, res.n)
+  end, ...))
+  return after_invoke(h, operation, r)
+end
+
+-- A getter: no I/O, no callbacks; only needs the handle to be open.
+local function ptr(h, operation)
+  local p = core.handle_ptr(h)
+  if not p then
+    raise(closed_error(h, operation))
+  end
+  return p
+end
+
+local function snapshot_error(h)
+  local kind = core.handle_kind(h)
+  return error_from_info(extended_error_fn[kind](ptr(h, "extended_error")))
+end
+
+---------------------------------------------------------------------------
+-- SSLInfo
+---------------------------------------------------------------------------
+
+local SSLInfo = {}
+M.SSLInfo = SSLInfo
+local ssl_methods = {}
+
+local OPT_BOOL, OPT_INT, OPT_STR, OPT_ARRAY = 98, 105, 115, 97 -- b i s a
+
+local function ssl_get_option(self, index)
+  local op = "SSLInfo.option[" .. tostring(index) .. "]"
+  number_arg(index, "option index", op)
+  local t = core.mw_sslinfo_option_type(index)
+  if t == OPT_STR then
+    return call(self._h, op, core.mw_sslinfo_get_option_str, index)
+  end
+  local v = call(self._h, op, core.mw_sslinfo_get_option_int, index)
+  v = num(v)
+  if t == OPT_BOOL then
+    return v ~= 0
+  end
+  return v
+end
+
+local function ssl_set_option(self, index, value)
+  local op = "SSLInfo.option[" .. tostring(index) .. "]"
+  number_arg(index, "option index", op)
+  local t = core.mw_sslinfo_option_type(index)
+  if t == OPT_BOOL then
+    call(self._h, op, core.mw_sslinfo_set_option_int, index,
+      bool_arg(value, "value of a boolean option", op))
+  elseif t == OPT_STR then
+    call(self._h, op, core.mw_sslinfo_set_option_str, index,
+      text_arg(value, "value of a string option", op, true))
+  elseif t == OPT_ARRAY then
+    if type(value) ~= "table" then
+      invalid("The value of an array option must be a table of numbers.", op)
+    end
+    call(self._h, op, core.mw_sslinfo_set_option_array, index, value)
+  else
+    -- Numbers, and unknown indexes: the library says what is wrong.
+    if type(value) == "boolean" then
+      value = value and 1 or 0
+    end
+    call(self._h, op, core.mw_sslinfo_set_option_int, index,
+      number_arg(value, "value of a number option", op))
+  end
+end
+
+local option_mt = {
+  __index = function(proxy, index)
+    return ssl_get_option(proxy._ssl, index)
+  end,
+  __newindex = function(proxy, index, value)
+    ssl_set_option(proxy._ssl, index, value)
+  end,
+}
+
+local ssl_keys = {mode = true, options = true, ca_file = true,
+  ca_path = true, server_name = true}
+
+--- SSLInfo{mode = mailwire.MODE_STARTTLS, options = {[index] = value},
+-- ca_file = ..., ca_path = ..., server_name = ...}
+function SSLInfo.new(opts)
+  opts = opts or {}
+  local self = setmetatable({_h = core.handle_new("ssl")}, SSLInfo)
+  rawset(self, "option", setmetatable({_ssl = self}, option_mt))
+  for k in pairs(opts) do
+    if not ssl_keys[k] then
+      invalid("SSLInfo has no setting '" .. tostring(k) .. "'.", "SSLInfo")
+    end
+  end
+  if opts.mode ~= nil then
+    self.mode = opts.mode
+  end
+  for index, value in pairs(opts.options or {}) do
+    self.option[index] = value
+  end
+  if opts.ca_file then self.option[M.SSLCAFile] = opts.ca_file end
+  if opts.ca_path then self.option[M.SSLCAPath] = opts.ca_path end
+  if opts.server_name then
+    self.option[M.SSLServerName] = opts.server_name
+  end
+  return self
+end
+
+function SSLInfo.__index(self, k)
+  if k == "mode" then
+    return num(core.mw_sslinfo_mode(ptr(self._h, "SSLInfo.mode")))
+  end
+  return ssl_methods[k]
+end
+
+function SSLInfo.__newindex(self, k, v)
+  if k == "mode" then
+    call(self._h, "SSLInfo.mode", core.mw_sslinfo_set_mode,
+      number_arg(v, "mode", "SSLInfo.mode"))
+    return
+  end
+  invalid("SSLInfo has no property '" .. tostring(k) .. "'.", "SSLInfo")
+end
+
+function SSLInfo.__tostring(self)
+  return "mailwire.SSLInfo" .. (core.handle_ptr(self._h) and "" or " (closed)")
+end
+
+function SSLInfo.__close(self)
+  self:close()
+end
+
+function ssl_methods.extended_error(self)
+  return snapshot_error(self._h)
+end
+
+function ssl_methods.close(self)
+  core.handle_close(self._h)
+end
+
+setmetatable(SSLInfo, {__call = function(_, opts) return SSLInfo.new(opts) end})
+
+---------------------------------------------------------------------------
+-- LogHandler
+---------------------------------------------------------------------------
+
+local LogHandler = {}
+M.LogHandler = LogHandler
+local log_methods = {}
+
+--- LogHandler(function(severity, facility, message) end), or
+-- LogHandler{fn, level = ..., facility_flags = ...}. The function runs
+-- during the calls of the clients the handler is attached to; an error it
+-- raises aborts the running operation and reaches the caller of that call.
+function LogHandler.new(fn)
+  local opts = {}
+  if type(fn) == "table" then
+    opts, fn = fn, fn[1] or fn.fn
+  end
+  if type(fn) ~= "function" then
+    invalid("LogHandler needs a function(severity, facility, message).",
+      "LogHandler")
+  end
+  local self = setmetatable({_h = core.loghandler_new(fn)}, LogHandler)
+  if opts.level then self.level = opts.level end
+  if opts.facility_flags then self.facility_flags = opts.facility_flags end
+  return self
+end
+
+function LogHandler.__index(self, k)
+  if k == "level" then
+    return num(core.mw_loghandler_level(ptr(self._h, "LogHandler.level")))
+  elseif k == "facility_flags" then
+    return num(core.mw_loghandler_facility_flags(
+      ptr(self._h, "LogHandler.facility_flags")))
+  end
+  return log_methods[k]
+end
+
+local function log_setter(name, fn)
+  return function(self, v)
+    local op = "LogHandler." .. name
+    local p = ptr(self._h, op)
+    if fn(p, number_arg(v, name, op)) ~= 0 then
+      invalid("The " .. name .. " " .. tostring(v) .. " is not valid.", op)
+    end
+  end
+end
+
+local log_setters = {
+  level = log_setter("level", core.mw_loghandler_set_level),
+  facility_flags = log_setter("facility_flags",
+    core.mw_loghandler_set_facility_flags),
+}
+
+function LogHandler.__newindex(self, k, v)
+  local set = log_setters[k]
+  if not set then
+    invalid("LogHandler has no property '" .. tostring(k) .. "'.",
+      "LogHandler")
+  end
+  set(self, v)
+end
+
+function LogHandler.__tostring(self)
+  return "mailwire.LogHandler" ..
+    (core.handle_ptr(self._h) and "" or " (closed)")
+end
+
+function LogHandler.__close(self)
+  self:close()
+end
+
+--- Replace the function (the old one is released).
+function log_methods.set_function(self, fn)
+  if type(fn) ~= "function" then
+    invalid("set_function needs a function.", "LogHandler.set_function")
+  end
+  if not core.loghandler_set_function(self._h, fn) then
+    raise(closed_error(self._h, "LogHandler.set_function"))
+  end
+end
+
+--- A LOG_F_USER message from the application, through the same function.
+function log_methods.log(self, severity, message)
+  local op = "LogHandler.log"
+  number_arg(severity, "severity", op)
+  message = text_arg(message, "message", op)
+  local ok, why, err = core.loghandler_log(self._h, severity, message)
+  if not ok then
+    if why == "closed" then raise(closed_error(self._h, op)) end
+    if why == "busy" then raise(busy_error(self._h, op)) end
+    error(err, 0)
+  end
+end
+
+function log_methods.close(self)
+  core.handle_close(self._h)
+end
+
+setmetatable(LogHandler, {__call = function(_, fn) return LogHandler.new(fn) end})
+
+---------------------------------------------------------------------------
+-- What both clients share
+---------------------------------------------------------------------------
+
+local function handler_of(obj, operation)
+  local mt = getmetatable(obj)
+  if mt ~= SSLInfo and mt ~= LogHandler then
+    invalid("set_advanced_handler takes an SSLInfo or a LogHandler.",
+      operation)
+  end
+  return obj._h
+end
+
+local function make_client(kind, prefix, C)
+  local methods = {}
+  C.__index = methods
+  C.methods = methods
+  local fn = function(name) return core["mw_" .. prefix .. "_" .. name] end
+
+  function C.__tostring(self)
+    return "mailwire." .. kind_names[kind] ..
+      (core.handle_ptr(self._h) and "" or " (closed)")
+  end
+
+  function C.__close(self)
+    self:close()
+  end
+
+  function methods.set_server(self, host, port)
+    local op = "set_server"
+    host = text_arg(host, "server name", op)
+    port = number_arg(port or 0, "port", op, 0)
+    call(self._h, op, fn("set_server"), host, port)
+  end
+
+  function methods.set_timeout(self, seconds)
+    local op = "set_timeout"
+    if type(seconds) ~= "number" or seconds <= 0 then
+      invalid("The timeout is a number of seconds > 0.", op)
+    end
+    call(self._h, op, fn("set_timeout"), math.floor(seconds * 1000 + 0.5))
+  end
+
+  function methods.set_credentials(self, user, password)
+    local op = "set_credentials"
+    user = text_arg(user, "user name", op, true)
+    password = text_arg(password, "password", op, true)
+    call(self._h, op, fn("set_credentials"), user, password)
+  end
+
+  function methods.set_auth_mechanism(self, mech)
+    local op = "set_auth_mechanism"
+    call(self._h, op, fn("set_auth_mechanism"),
+      text_arg(mech, "mechanism", op, true))
+  end
+
+  function methods.set_allow_plaintext_auth(self, allow)
+    local op = "set_allow_plaintext_auth"
+    call(self._h, op, fn("set_allow_plaintext_auth"), bool_arg(allow, op, op))
+  end
+
+  --- SetAdvancedHandler: an SSLInfo or a LogHandler.
+  function methods.set_advanced_handler(self, obj)
+    local op = "set_advanced_handler"
+    local r = pack(core.client_set_handler(self._h, handler_of(obj, op)))
+    if r[1] == false then
+      if r[2] == "busy" then raise(busy_error(self._h, op)) end
+      if core.handle_ptr(self._h) then
+        raise(closed_error(obj._h, op))
+      end
+      raise(closed_error(self._h, op))
+    end
+    if r[1] ~= 0 then
+      raise(error_from_info(fn("extended_error")(ptr(self._h, op)), op))
+    end
+  end
+
+  function methods.clear_handlers(self)
+    local ok, why = core.client_clear_handlers(self._h)
+    if not ok then
+      if why == "busy" then raise(busy_error(self._h, "clear_handlers")) end
+      raise(closed_error(self._h, "clear_handlers"))
+    end
+  end
+
+  --- ExtendedError: the ErrorInfo of the last call, as an error object
+  -- (number eexNone after a success); not raised.
+  function methods.extended_error(self)
+    return snapshot_error(self._h)
+  end
+
+  function methods.connect(self)
+    call(self._h, "connect", fn("connect"))
+  end
+
+  function methods.is_connected(self)
+    return fn("is_connected")(ptr(self._h, "is_connected")) ~= 0
+  end
+
+  function methods.is_secure(self)
+    return fn("is_secure")(ptr(self._h, "is_secure")) ~= 0
+  end
+
+  function methods.capabilities(self)
+    local text = fn("capabilities")(ptr(self._h, "capabilities")) or ""
+    local list = {}
+    for line in text:gmatch("[^\n]+") do
+      list[#list + 1] = line
+    end
+    return list, text
+  end
+
+  function methods.auth_mechanism_used(self)
+    return fn("auth_mechanism_used")(ptr(self._h, "auth_mechanism_used"))
+  end
+
+  function methods.noop(self)
+    call(self._h, "noop", fn("noop"))
+  end
+
+  function methods.rset(self)
+    call(self._h, "rset", fn("rset"))
+  end
+
+  function methods.quit(self)
+    call(self._h, "quit", fn("quit"))
+  end
+
+  function methods.disconnect(self)
+    local p = core.handle_ptr(self._h)
+    if p then
+      fn("disconnect")(p)
+    end
+  end
+
+  --- Make the running call fail with errAborted (from a callback).
+  function methods.cancel(self)
+    local p = core.handle_ptr(self._h)
+    if p then
+      fn("cancel")(p)
+    end
+  end
+
+  function methods.last_reply_text(self)
+    return fn("last_reply_text")(ptr(self._h, "last_reply_text"))
+  end
+
+  --- Close the connection (without QUIT) and free the client. Idempotent;
+  -- also what __gc and __close do. Later calls raise errState.
+  function methods.close(self)
+    core.handle_close(self._h)
+  end
+
+  function methods.is_closed(self)
+    return core.handle_ptr(self._h) == nil
+  end
+
+  return methods
+end
+
+local client_common_keys = {server = true, port = true, timeout = true,
+  ssl = true, log = true, user = true, password = true,
+  auth_mechanism = true, allow_plaintext_auth = true}
+
+local function configure(self, opts, extra_keys, name)
+  for k in pairs(opts) do
+    if not client_common_keys[k] and not extra_keys[k] then
+      invalid(name .. " has no setting '" .. tostring(k) .. "'.", name)
+    end
+  end
+  if opts.server ~= nil or opts.port ~= nil then
+    self:set_server(opts.server or "localhost", opts.port)
+  end
+  if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
+  if opts.ssl ~= nil then self:set_advanced_handler(opts.ssl) end
+  if opts.log ~= nil then self:set_advanced_handler(opts.log) end
+  if opts.user ~= nil or opts.password ~= nil then
+    self:set_credentials(opts.user, opts.password)
+  end
+  if opts.auth_mechanism ~= nil then
+    self:set_auth_mechanism(opts.auth_mechanism)
+  end
+  if opts.allow_plaintext_auth ~= nil then
+    self:set_allow_plaintext_auth(opts.allow_plaintext_auth)
+  end
+end
+
+---------------------------------------------------------------------------
+-- SMTPClient
+---------------------------------------------------------------------------
+
+local SMTPClient = {}
+M.SMTPClient = SMTPClient
+local smtp = make_client("smtp", "smtp", SMTPClient)
+
+--- SMTPClient{server=, port=, timeout= (seconds), ssl= (SSLInfo),
+-- log= (LogHandler), user=, password=, auth_mechanism=,
+-- allow_plaintext_auth=, helo=, allow_partial=}
+function SMTPClient.new(opts)
+  opts = opts or {}
+  local self = setmetatable({_h = core.handle_new("smtp")}, SMTPClient)
+  configure(self, opts, {helo = true, allow_partial = true}, "SMTPClient")
+  if opts.helo ~= nil then self:set_helo_name(opts.helo) end
+  if opts.allow_partial ~= nil then self:set_allow_partial(opts.allow_partial) end
+  return self
+end
+setmetatable(SMTPClient, {__call = function(_, o) return SMTPClient.new(o) end})
+
+function smtp.set_helo_name(self, name)
+  local op = "set_helo_name"
+  call(self._h, op, core.mw_smtp_set_helo_name, text_arg(name, "HELO name", op))
+end
+
+function smtp.set_allow_partial(self, allow)
+  local op = "set_allow_partial"
+  call(self._h, op, core.mw_smtp_set_allow_partial, bool_arg(allow, op, op))
+end
+
+function smtp.has_extension(self, keyword)
+  local op = "has_extension"
+  return core.mw_smtp_has_extension(ptr(self._h, op),
+    text_arg(keyword, "keyword", op)) ~= 0
+end
+
+function smtp.extension_params(self, keyword)
+  local op = "extension_params"
+  return core.mw_smtp_extension_params(ptr(self._h, op),
+    text_arg(keyword, "keyword", op))
+end
+
+function smtp.last_reply_code(self)
+  return num(core.mw_smtp_last_reply_code(ptr(self._h, "last_reply_code")))
+end
+
+local function recipient_list(to, op)
+  if type(to) == "string" then
+    to = {to}
+  end
+  if type(to) ~= "table" or #to == 0 then
+    invalid("The recipients must be an address or a list of addresses.", op)
+  end
+  local list = {}
+  for i = 1, #to do
+    list[i] = text_arg(to[i], "recipient address", op)
+  end
+  return list
+end
+
+--- send(from, to, message [, opts]): one mail transaction.
+-- to: an address or a list of them. message: a string, or a source
+-- function (LTN12 style: returns the next chunk, nil at the end; false or
+-- nil plus an error aborts with errAborted; an error it raises aborts and
+-- reaches the caller). opts: {size = bytes hint for SIZE, flags = MW_SEND_*}.
+-- The per-recipient results are in :recipients().
+function smtp.send(self, from, to, message, opts)
+  local op = "send"
+  from = text_arg(from, "sender address", op)
+  local rcpts = recipient_list(to, op)
+  opts = opts or {}
+  if type(message) == "string" then
+    call(self._h, op, core.mw_smtp_send, from, rcpts, message)
+  elseif type(message) == "function" then
+    local hint = opts.size and number_arg(opts.size, "size", op, 0) or 0
+    local flags = opts.flags and number_arg(opts.flags, "flags", op, 0) or 0
+    call(self._h, op, function(p)
+      local rc, extra = core.smtp_send_stream(p, from, rcpts, hint, flags,
+        message)
+      if extra ~= nil then
+        error(extra, 0) -- the source raised (or returned nonsense)
+      end
+      return rc
+    end)
+  else
+    invalid("The message must be a string or a source function.", op)
+  end
+end
+
+--- The results of the last send, one per recipient in the order given:
+-- {address = ..., code = 250, enhanced_status = "2.1.5", text = "Ok"}.
+function smtp.recipients(self, to)
+  local p = ptr(self._h, "recipients")
+  local list = {}
+  for i = 0, num(core.mw_smtp_rcpt_count(p)) - 1 do
+    list[#list + 1] = {
+      code = num(core.mw_smtp_rcpt_code(p, i)),
+      enhanced_status = core.mw_smtp_rcpt_enhanced_status(p, i) or "",
+      text = core.mw_smtp_rcpt_text(p, i) or "",
+      address = to and to[i + 1] or nil,
+    }
+  end
+  return list
+end
+
+---------------------------------------------------------------------------
+-- POP3Client
+---------------------------------------------------------------------------
+
+local POP3Client = {}
+M.POP3Client = POP3Client
+local pop3 = make_client("pop3", "pop3", POP3Client)
+
+--- POP3Client{server=, port=, timeout=, ssl=, log=, user=, password=,
+-- auth_mechanism= ("USER", "APOP", "PLAIN" ...), allow_plaintext_auth=,
+-- max_message_size=}
+function POP3Client.new(opts)
+  opts = opts or {}
+  local self = setmetatable({_h = core.handle_new("pop3")}, POP3Client)
+  configure(self, opts, {max_message_size = true}, "POP3Client")
+  if opts.max_message_size ~= nil then
+    self:set_max_message_size(opts.max_message_size)
+  end
+  return self
+end
+setmetatable(POP3Client, {__call = function(_, o) return POP3Client.new(o) end})
+
+function pop3.set_max_message_size(self, bytes)
+  local op = "set_max_message_size"
+  call(self._h, op, core.mw_pop3_set_max_message_size,
+    number_arg(bytes, "size", op, 0))
+end
+
+function pop3.has_capability(self, keyword)
+  local op = "has_capability"
+  return core.mw_pop3_has_capability(ptr(self._h, op),
+    text_arg(keyword, "keyword", op)) ~= 0
+end
+
+function pop3.capability_params(self, keyword)
+  local op = "capability_params"
+  return core.mw_pop3_capability_params(ptr(self._h, op),
+    text_arg(keyword, "keyword", op))
+end
+
+local function msg_arg(n, op)
+  return number_arg(n, "message number", op, 1)
+end
+
+--- stat() -> count, octets
+function pop3.stat(self)
+  local count, octets = call(self._h, "stat", core.mw_pop3_stat)
+  return num(count), num(octets)
+end
+
+--- list() -> {{number = n, size = bytes}, ...}; list(n) -> size
+function pop3.list(self, n)
+  if n ~= nil then
+    return num(call(self._h, "list", core.mw_pop3_list_one,
+      msg_arg(n, "list")))
+  end
+  return call(self._h, "list", function(p)
+    local rc = core.mw_pop3_list(p)
+    if rc ~= 0 then return rc end
+    local list = {}
+    for i = 0, num(core.mw_pop3_entry_count(p)) - 1 do
+      list[#list + 1] = {number = num(core.mw_pop3_entry_number(p, i)),
+        size = num(core.mw_pop3_entry_size(p, i))}
+    end
+    return rc, list
+  end)
+end
+
+--- uidl() -> {{number = n, uid = "..."}, ...}; uidl(n) -> uid
+function pop3.uidl(self, n)
+  if n ~= nil then
+    return call(self._h, "uidl", core.mw_pop3_uidl_one, msg_arg(n, "uidl"))
+  end
+  return call(self._h, "uidl", function(p)
+    local rc = core.mw_pop3_uidl(p)
+    if rc ~= 0 then return rc end
+    local list = {}
+    for i = 0, num(core.mw_pop3_entry_count(p)) - 1 do
+      list[#list + 1] = {number = num(core.mw_pop3_entry_number(p, i)),
+        uid = core.mw_pop3_entry_uid(p, i)}
+    end
+    return rc, list
+  end)
+end
+
+-- RETR (lines == nil) or TOP, into a string or a sink.
+local function retrieve(self, op, n, lines, sink)
+  n = msg_arg(n, op)
+  if sink == nil then
+    if lines == nil then
+      return call(self._h, op, core.mw_pop3_retr, n)
+    end
+    return call(self._h, op, core.mw_pop3_top, n, lines)
+  end
+  if type(sink) ~= "function" then
+    invalid("The sink must be a function(chunk).", op)
+  end
+  call(self._h, op, function(p)
+    local rc, raised = core.pop3_retr_stream(p, n, lines or -1, sink)
+    if raised ~= nil then
+      error(raised, 0)
+    end
+    return rc
+  end)
+  sink(nil) -- LTN12: the end of the data
+  return true
+end
+
+--- retr(n) -> the message as a string (lines end with CRLF);
+-- retr(n, sink): streams it in constant memory to sink(chunk), then calls
+-- sink(nil). The sink aborts with false, or nil plus an error (errAborted);
+-- an error it raises aborts and reaches the caller.
+function pop3.retr(self, n, sink)
+  return retrieve(self, "retr", n, nil, sink)
+end
+
+--- top(n, lines [, sink]): the headers and the first lines of the body.
+function pop3.top(self, n, lines, sink)
+  return retrieve(self, "top", n,
+    number_arg(lines, "number of lines", "top", 0), sink)
+end
+
+function pop3.dele(self, n)
+  call(self._h, "dele", core.mw_pop3_dele, msg_arg(n, "dele"))
+end
+
+---------------------------------------------------------------------------
+-- Helpers
+---------------------------------------------------------------------------
+
+--- Name ("eexDNS") of an extended number, and of a base code ("errAuth").
+function M.error_name(number)
+  return core.mw_eex_name(number)
+end
+
+function M.code_name(code)
+  return core.mw_err_name(code)
+end
+
+--- An LTN12-style source over a string, in chunks (for tests and for
+-- streaming a string without copying it whole).
+function M.string_source(s, chunk)
+  chunk = chunk or 8192
+  local pos = 1
+  return function()
+    if pos > #s then
+      return nil
+    end
+    local piece = s:sub(pos, pos + chunk - 1)
+    pos = pos + chunk
+    return piece
+  end
+end
+
+return M
