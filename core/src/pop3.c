@@ -1,0 +1,474 @@
+/* pop3.c - POP3Client: the public mw_pop3_* calls. Each call checks its
+ * arguments, starts an operation in the engine (pop3_engine.c) and lets
+ * mw_session_pump run it through the connection. */
+#include "pop3_engine.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define P3_DEFAULT_PORT 110
+#define P3_DEFAULT_TLS_PORT 995
+#define P3_DEFAULT_MAX_MESSAGE ((uint64_t)256 * 1024 * 1024)
+#define P3_MAX_HOST 255
+#define P3_MAX_USER 512
+#define P3_MAX_PASS 8192
+
+struct mw_pop3 {
+  mw_session s;
+  mw_pop3_engine eng;
+  uint64_t max_message;
+};
+
+mw_pop3 *mw_pop3_new(void) {
+  mw_pop3 *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  mw_session_init(&c->s);
+  mw_pop3_engine_init(&c->eng, &c->s);
+  c->max_message = P3_DEFAULT_MAX_MESSAGE;
+  return c;
+}
+
+void mw_pop3_free(mw_pop3 *c) {
+  if (!c)
+    return;
+  mw_conn_close(&c->s.conn); /* no QUIT: nothing marked is deleted */
+  mw_pop3_engine_free(&c->eng);
+  mw_session_free(&c->s);
+  free(c);
+}
+
+/* ---- call framing ---- */
+
+/* Every call starts with a clean ErrorInfo and refuses re-entry from a
+ * callback (the engine is in the middle of a reply then). */
+static int enter(mw_pop3 *c) {
+  if (c->s.busy)
+    return mw_error_set(&c->s.err, eexState, 0,
+                        "A POP3 call was made from inside a callback of "
+                        "another call on the same client; wait until that "
+                        "call returns.");
+  mw_error_clear(&c->s.err);
+  c->s.busy = 1;
+  return MW_OK;
+}
+
+static int leave(mw_pop3 *c, int rc) {
+  c->s.busy = 0;
+  return rc;
+}
+
+static int connected(const mw_pop3 *c) {
+  return mw_conn_is_open(&c->s.conn);
+}
+
+static int require_connected(mw_pop3 *c) {
+  if (connected(c))
+    return MW_OK;
+  return mw_error_set(&c->s.err, eexNotConnected, 0,
+                      "Not connected to the POP3 server; call "
+                      "mw_pop3_connect first.");
+}
+
+static int refuse_while_connected(mw_pop3 *c, const char *what) {
+  return mw_error_set(&c->s.err, eexState, 0,
+                      "The %s cannot change while connected; disconnect or "
+                      "quit first.",
+                      what);
+}
+
+static int pump(mw_pop3 *c) {
+  mw_engine_io io = {&c->eng, mw_pop3_engine_step, &c->eng.out, &c->eng.in};
+  return mw_session_pump(&c->s, &io);
+}
+
+/* Run an operation that begin_rc started. A begin that fails because the
+ * session is out of step (a protocol error) closes it like the pump. */
+static int run(mw_pop3 *c, int begin_rc) {
+  if (begin_rc == MW_OK)
+    return pump(c);
+  if (begin_rc == errProtocol)
+    mw_conn_close(&c->s.conn);
+  return begin_rc;
+}
+
+/* ---- setters ---- */
+
+static int setter_enter(mw_pop3 *c, const char *what) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc == MW_OK && connected(c))
+    rc = leave(c, refuse_while_connected(c, what));
+  return rc;
+}
+
+int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port) {
+  int rc = setter_enter(c, "server");
+  if (rc != MW_OK)
+    return rc;
+  rc = mw_check_arg(&c->s.err, "server name", host, 0, P3_MAX_HOST);
+  if (rc == MW_OK && port > 65535)
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The port %u is not a TCP port (1..65535, or 0 for "
+                      "the default).",
+                      port);
+  char *copy = rc == MW_OK ? mw_strdup(host) : NULL;
+  if (rc == MW_OK && !copy)
+    rc = mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  if (rc == MW_OK) {
+    free(c->s.host);
+    c->s.host = copy;
+    c->s.port = port;
+  }
+  return leave(c, rc);
+}
+
+int mw_pop3_set_timeout(mw_pop3 *c, int ms) {
+  int rc = setter_enter(c, "timeout");
+  if (rc != MW_OK)
+    return rc;
+  if (ms <= 0)
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The timeout must be a positive number of "
+                      "milliseconds (got %d).",
+                      ms);
+  else
+    c->s.timeout_ms = ms;
+  return leave(c, rc);
+}
+
+int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
+                            const char *password) {
+  int rc = setter_enter(c, "credentials");
+  if (rc != MW_OK)
+    return rc;
+  char *u = NULL, *p = NULL;
+  if (user) {
+    rc = mw_check_arg(&c->s.err, "user name", user, 0, P3_MAX_USER);
+    if (rc == MW_OK)
+      rc = mw_check_arg(&c->s.err, "password", password, 1, P3_MAX_PASS);
+    if (rc == MW_OK) {
+      u = mw_strdup(user);
+      p = mw_strdup(password);
+      if (!u || !p)
+        rc = mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+    }
+  }
+  if (rc != MW_OK) {
+    free(u);
+    mw_free_secret(p);
+    return leave(c, rc);
+  }
+  free(c->s.user);
+  mw_free_secret(c->s.pass);
+  c->s.user = u;
+  c->s.pass = p;
+  return leave(c, MW_OK);
+}
+
+static int known_mechanism(const char *mech) {
+  static const char *const names[] = {"USER",  "APOP",    "PLAIN",
+                                      "LOGIN", "XOAUTH2", "CRAM-MD5"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (mw_strcaseeq(mech, names[i]))
+      return 1;
+  return 0;
+}
+
+int mw_pop3_set_auth_mechanism(mw_pop3 *c, const char *mech) {
+  int rc = setter_enter(c, "authentication mechanism");
+  if (rc != MW_OK)
+    return rc;
+  char *copy = NULL;
+  if (mech && !known_mechanism(mech))
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "Unknown POP3 authentication mechanism \"%.64s\"; use "
+                      "USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, or NULL "
+                      "for the strongest offered.",
+                      mech);
+  else if (mech && !(copy = mw_strdup(mech)))
+    rc = mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  if (rc == MW_OK) {
+    free(c->s.mech);
+    c->s.mech = copy;
+  }
+  return leave(c, rc);
+}
+
+int mw_pop3_set_allow_plaintext_auth(mw_pop3 *c, int allow) {
+  int rc = setter_enter(c, "plaintext authentication setting");
+  if (rc != MW_OK)
+    return rc;
+  c->s.allow_plain_auth = allow != 0;
+  return leave(c, MW_OK);
+}
+
+int mw_pop3_set_max_message_size(mw_pop3 *c, uint64_t bytes) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  if (bytes == 0)
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The largest message size must be at least 1 byte.");
+  else
+    c->max_message = bytes;
+  return leave(c, rc);
+}
+
+/* ---- handlers ---- */
+
+int mw_pop3_set_handler(mw_pop3 *c, void *handler) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  return leave(c, mw_session_set_handler(&c->s, handler));
+}
+
+int mw_pop3_set_sslinfo(mw_pop3 *c, mw_sslinfo *ssl) {
+  return mw_pop3_set_handler(c, ssl);
+}
+
+int mw_pop3_set_loghandler(mw_pop3 *c, mw_loghandler *lh) {
+  return mw_pop3_set_handler(c, lh);
+}
+
+void mw_pop3_clear_handlers(mw_pop3 *c) {
+  if (c && !c->s.busy && !connected(c))
+    mw_session_clear_handlers(&c->s);
+}
+
+const mw_errorinfo *mw_pop3_extended_error(const mw_pop3 *c) {
+  return c ? &c->s.err : NULL;
+}
+
+/* ---- connection ---- */
+
+int mw_pop3_connect(mw_pop3 *c) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  rc = mw_session_open(&c->s, P3_DEFAULT_PORT, P3_DEFAULT_TLS_PORT);
+  if (rc == MW_OK)
+    rc = run(c, mw_pop3_engine_begin_connect(&c->eng));
+  /* connect gives a logged-in session or nothing half-open */
+  if (rc != MW_OK && connected(c) && c->s.err.number != eexState)
+    mw_conn_close(&c->s.conn);
+  return leave(c, rc);
+}
+
+int mw_pop3_is_connected(const mw_pop3 *c) {
+  return c && connected(c);
+}
+
+int mw_pop3_is_secure(const mw_pop3 *c) {
+  return c && connected(c) && mw_conn_is_secure(&c->s.conn);
+}
+
+int mw_pop3_has_capability(const mw_pop3 *c, const char *keyword) {
+  return c && mw_pop3_engine_has_cap(&c->eng, keyword);
+}
+
+const char *mw_pop3_capability_params(const mw_pop3 *c, const char *keyword) {
+  return c ? mw_pop3_engine_cap_params(&c->eng, keyword) : NULL;
+}
+
+const char *mw_pop3_capabilities(const mw_pop3 *c) {
+  if (!c || !c->eng.caps.data)
+    return "";
+  return c->eng.caps.data;
+}
+
+const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c) {
+  return c ? c->eng.mech_used : NULL;
+}
+
+/* ---- commands ---- */
+
+/* Shared frame of the transaction calls: enter, connected, begin, pump. */
+#define P3_CALL(c, begin_expr)                                                \
+  do {                                                                        \
+    if (!(c))                                                                 \
+      return errInvalidArgument;                                              \
+    int rc_ = enter(c);                                                       \
+    if (rc_ != MW_OK)                                                         \
+      return rc_;                                                             \
+    rc_ = require_connected(c);                                               \
+    if (rc_ == MW_OK)                                                         \
+      rc_ = run((c), (begin_expr));                                           \
+    call_rc = leave((c), rc_);                                                \
+  } while (0)
+
+int mw_pop3_stat(mw_pop3 *c, unsigned long *count, uint64_t *octets) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_stat(&c->eng));
+  if (call_rc == MW_OK) {
+    if (count)
+      *count = c->eng.stat_count;
+    if (octets)
+      *octets = c->eng.stat_octets;
+  }
+  return call_rc;
+}
+
+int mw_pop3_list(mw_pop3 *c) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_list(&c->eng));
+  return call_rc;
+}
+
+int mw_pop3_uidl(mw_pop3 *c) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_uidl(&c->eng));
+  return call_rc;
+}
+
+size_t mw_pop3_entry_count(const mw_pop3 *c) {
+  return c ? c->eng.nentries : 0;
+}
+
+unsigned long mw_pop3_entry_number(const mw_pop3 *c, size_t i) {
+  return c && i < c->eng.nentries ? c->eng.entries[i].number : 0;
+}
+
+uint64_t mw_pop3_entry_size(const mw_pop3 *c, size_t i) {
+  return c && i < c->eng.nentries ? c->eng.entries[i].size : 0;
+}
+
+const char *mw_pop3_entry_uid(const mw_pop3 *c, size_t i) {
+  if (!c || i >= c->eng.nentries || c->eng.entries[i].uid_off == SIZE_MAX)
+    return NULL;
+  return c->eng.uids.data + c->eng.entries[i].uid_off;
+}
+
+int mw_pop3_list_one(mw_pop3 *c, unsigned long msg, uint64_t *octets) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_list_one(&c->eng, msg));
+  if (call_rc == MW_OK && octets)
+    *octets = c->eng.one_size;
+  return call_rc;
+}
+
+int mw_pop3_uidl_one(mw_pop3 *c, unsigned long msg, const char **uid) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_uidl_one(&c->eng, msg));
+  if (call_rc == MW_OK && uid)
+    *uid = c->eng.one_uid;
+  return call_rc;
+}
+
+static long long top_arg(unsigned long lines) {
+  return lines > (unsigned long)LLONG_MAX ? LLONG_MAX : (long long)lines;
+}
+
+/* Hand the engine's body to the caller (an empty message is ""). */
+static int take_body(mw_pop3 *c, char **out, size_t *len) {
+  mw_buf *b = &c->eng.body;
+  if (!b->data && mw_buf_reserve(b, 0) != 0)
+    return mw_error_set(&c->s.err, eexNoMemory, 0, NULL);
+  b->data[b->len] = '\0';
+  *out = b->data;
+  if (len)
+    *len = b->len;
+  mw_buf_init(b);
+  return MW_OK;
+}
+
+static int retr_into_memory(mw_pop3 *c, unsigned long msg, long long top,
+                            char **out, size_t *len) {
+  if (!c)
+    return errInvalidArgument;
+  if (out)
+    *out = NULL;
+  if (len)
+    *len = 0;
+  int call_rc;
+  P3_CALL(c, out ? mw_pop3_engine_begin_retr(&c->eng, msg, top, NULL, NULL,
+                                             c->max_message)
+                 : mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                                "The output pointer is NULL; nothing was "
+                                "sent to the server."));
+  if (call_rc == MW_OK)
+    call_rc = take_body(c, out, len);
+  return call_rc;
+}
+
+int mw_pop3_retr(mw_pop3 *c, unsigned long msg, char **out, size_t *len) {
+  return retr_into_memory(c, msg, -1, out, len);
+}
+
+int mw_pop3_top(mw_pop3 *c, unsigned long msg, unsigned long lines, char **out,
+                size_t *len) {
+  return retr_into_memory(c, msg, top_arg(lines), out, len);
+}
+
+static int retr_stream(mw_pop3 *c, unsigned long msg, long long top,
+                       mw_write_cb write, void *userdata) {
+  int call_rc;
+  P3_CALL(c, write ? mw_pop3_engine_begin_retr(&c->eng, msg, top, write,
+                                               userdata, 0)
+                   : mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                                  "The write callback is NULL; nothing was "
+                                  "sent to the server."));
+  return call_rc;
+}
+
+int mw_pop3_retr_stream(mw_pop3 *c, unsigned long msg, mw_write_cb write,
+                        void *userdata) {
+  return retr_stream(c, msg, -1, write, userdata);
+}
+
+int mw_pop3_top_stream(mw_pop3 *c, unsigned long msg, unsigned long lines,
+                       mw_write_cb write, void *userdata) {
+  return retr_stream(c, msg, top_arg(lines), write, userdata);
+}
+
+int mw_pop3_dele(mw_pop3 *c, unsigned long msg) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_dele(&c->eng, msg));
+  return call_rc;
+}
+
+int mw_pop3_rset(mw_pop3 *c) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_rset(&c->eng));
+  return call_rc;
+}
+
+int mw_pop3_noop(mw_pop3 *c) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_noop(&c->eng));
+  return call_rc;
+}
+
+int mw_pop3_quit(mw_pop3 *c) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_quit(&c->eng));
+  mw_conn_close(&c->s.conn); /* QUIT ends the session whatever the answer */
+  return call_rc;
+}
+
+void mw_pop3_disconnect(mw_pop3 *c) {
+  if (!c || c->s.busy)
+    return;
+  mw_conn_close(&c->s.conn);
+  mw_pop3_engine_reset(&c->eng);
+}
+
+void mw_pop3_cancel(mw_pop3 *c) {
+  if (c)
+    mw_session_cancel(&c->s);
+}
+
+const char *mw_pop3_last_reply_text(const mw_pop3 *c) {
+  if (!c || !c->eng.last_text.data)
+    return "";
+  return c->eng.last_text.data;
+}

@@ -1,0 +1,1036 @@
+/* pop3_engine.c - the POP3 client state machine: bytes in, bytes out.
+ *
+ * Shaped like curl's pop3.c: an enum of states with a names table, one
+ * function that changes state (set_state), a perform_<cmd> that sends a
+ * command and a state_<cmd>_resp that handles its reply, and one switch
+ * (dispatch). The engine never touches the network: mw_session_pump sends
+ * `out`, feeds `in`, and starts TLS when asked. */
+#include "pop3_engine.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A handler's "keep going with the buffered input" result, besides the
+ * mw_step values. */
+#define P3_NEXT (-1)
+#define P3_STAGE_MAX 65536 /* streamed bytes handed to the sink at once */
+#define P3_MAX_AUTH_ROUNDS 10
+#define P3_MAX_USER 512
+#define P3_MAX_PASS 8192
+
+static const char *const state_names[] = {
+#define MW_X_(sym) #sym,
+    MW_POP3_STATE_MAP(MW_X_)
+#undef MW_X_
+};
+
+const char *mw_pop3_state_name(int state) {
+  if (state < 0 || state >= MW_P3_LAST)
+    return "MW_P3_UNKNOWN";
+  return state_names[state];
+}
+
+/* The one place the state changes, so a trace shows every transition. */
+static void set_state(mw_pop3_engine *e, mw_pop3_state next) {
+#ifdef MW_POP3_TRACE
+  if (e->state != next)
+    mw_log(e->s->log, LOG_S_INFORMATION, LOG_F_PROTOCOL, "POP3 %s -> %s",
+           mw_pop3_state_name(e->state), mw_pop3_state_name(next));
+#endif
+  e->state = next;
+}
+
+/* ---- life cycle ---- */
+
+void mw_pop3_engine_init(mw_pop3_engine *e, mw_session *s) {
+  memset(e, 0, sizeof *e);
+  e->s = s;
+  mw_buf_init(&e->out);
+  mw_reader_init(&e->in);
+  mw_buf_init(&e->caps);
+  mw_buf_init(&e->caps_z);
+  mw_buf_init(&e->last_text);
+  mw_buf_init(&e->uids);
+  mw_buf_init(&e->body);
+  mw_buf_init(&e->stage);
+  e->state = MW_P3_STOP;
+}
+
+static void forget_caps(mw_pop3_engine *e) {
+  mw_buf_reset(&e->caps);
+  mw_buf_reset(&e->caps_z);
+  e->ncaps = 0;
+}
+
+static void forget_entries(mw_pop3_engine *e) {
+  e->nentries = 0;
+  mw_buf_reset(&e->uids);
+}
+
+void mw_pop3_engine_reset(mw_pop3_engine *e) {
+  mw_buf_reset(&e->out);
+  mw_reader_clear(&e->in);
+  forget_caps(e);
+  forget_entries(e);
+  mw_buf_reset(&e->last_text);
+  mw_buf_free(&e->body);
+  mw_buf_free(&e->stage);
+  free(e->timestamp);
+  e->timestamp = NULL;
+  e->tls_active = 0;
+  e->mech_used = NULL;
+  e->sink = NULL;
+  e->state = MW_P3_STOP;
+}
+
+void mw_pop3_engine_free(mw_pop3_engine *e) {
+  mw_pop3_engine_reset(e);
+  mw_buf_free(&e->out);
+  mw_reader_free(&e->in);
+  mw_buf_free(&e->caps);
+  mw_buf_free(&e->caps_z);
+  mw_buf_free(&e->last_text);
+  mw_buf_free(&e->uids);
+  free(e->entries);
+  e->entries = NULL;
+  e->entries_cap = 0;
+}
+
+/* ---- errors ---- */
+
+static int fail_memory(mw_pop3_engine *e) {
+  mw_error_set(&e->s->err, eexNoMemory, 0,
+               "Out of memory while talking to the POP3 server.");
+  return MW_STEP_ERROR;
+}
+
+static int fail_malformed(mw_pop3_engine *e, const char *what) {
+  mw_error_set(&e->s->err, eexMalformedReply, 0,
+               "The POP3 server sent %s in reply to %s; it does not follow "
+               "RFC 1939. The connection was closed; check that the port "
+               "belongs to a POP3 server.",
+               what, e->cmd[0] ? e->cmd : "the connection");
+  return MW_STEP_ERROR;
+}
+
+/* A -ERR to an ordinary command: the session goes on. */
+static int fail_refused(mw_pop3_engine *e, const char *text) {
+  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+                  "The POP3 server refused %s: \"%s\". The connection is "
+                  "still open; check the command's argument.",
+                  e->cmd, text);
+  return MW_STEP_ERROR;
+}
+
+/* A -ERR during login: a server refusal (text kept) that is an auth
+ * failure. */
+static int fail_login(mw_pop3_engine *e, const char *text) {
+  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+                  "The POP3 server refused the login of user \"%s\" with "
+                  "%s: \"%s\". Check the user name and password, and the "
+                  "authentication mechanism.",
+                  e->s->user, e->mech_used ? e->mech_used : "?", text);
+  mw_error_set_code(&e->s->err, errAuth);
+  return MW_STEP_ERROR;
+}
+
+/* ---- sending ---- */
+
+static int is_secure(const mw_pop3_engine *e) {
+  /* The pump steps us again after MW_STEP_TLS only once TLS is up. */
+  return e->tls_active || mw_conn_is_secure(&e->s->conn);
+}
+
+/* Queue a command line (without CRLF) and log it. keep < 0: log it all;
+ * else log only the first keep bytes, then "<redacted>". */
+static int send_line(mw_pop3_engine *e, const char *line, long keep) {
+  size_t start = e->out.len;
+  if (mw_buf_append_str(&e->out, line) != 0 ||
+      mw_buf_append(&e->out, "\r\n", 2) != 0) {
+    e->out.len = start;
+    return -1;
+  }
+  if (keep < 0)
+    mw_log_line(e->s->log, 'C', line, strlen(line));
+  else
+    mw_log_line_redacted(e->s->log, 'C', line, (size_t)keep);
+  return 0;
+}
+
+/* Send an ordinary command (remembered for messages) and wait in `next`. */
+static int send_command(mw_pop3_engine *e, const char *cmd,
+                        mw_pop3_state next) {
+  snprintf(e->cmd, sizeof e->cmd, "%s", cmd);
+  if (send_line(e, cmd, -1) != 0)
+    return fail_memory(e);
+  set_state(e, next);
+  return P3_NEXT;
+}
+
+/* ---- parsing ---- */
+
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* Digits only, at most max; advances *p. 0, or -1 (none, overflow). */
+static int parse_number(const char **p, uint64_t max, uint64_t *out) {
+  const char *s = *p;
+  uint64_t v = 0;
+  if (!is_digit(*s))
+    return -1;
+  for (; is_digit(*s); s++) {
+    uint64_t d = (uint64_t)(*s - '0');
+    if (v > (max - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  *p = s;
+  *out = v;
+  return 0;
+}
+
+/* A number followed by the end or a space (RFC 1939 lets servers add
+ * text after the numbers of STAT and LIST). */
+static int parse_field(const char **p, uint64_t max, uint64_t *out) {
+  if (parse_number(p, max, out) != 0)
+    return -1;
+  if (**p != '\0' && **p != ' ')
+    return -1;
+  while (**p == ' ')
+    (*p)++;
+  return 0;
+}
+
+#define P3_MAX_SIZE ((uint64_t)INT64_MAX)
+
+/* "+OK text" / "-ERR text": 1 for +OK, 0 for -ERR, -1 otherwise. Keeps
+ * the text as the last reply. */
+static int parse_status(mw_pop3_engine *e, const char *line, size_t len,
+                        const char **text) {
+  int ok;
+  size_t skip;
+  if (len >= 3 && memcmp(line, "+OK", 3) == 0)
+    ok = 1, skip = 3;
+  else if (len >= 4 && memcmp(line, "-ERR", 4) == 0)
+    ok = 0, skip = 4;
+  else
+    return -1;
+  if (line[skip] != '\0' && line[skip] != ' ')
+    return -1;
+  if (memchr(line, '\0', len))
+    return -1;
+  while (line[skip] == ' ')
+    skip++;
+  mw_buf_reset(&e->last_text);
+  if (mw_buf_append_str(&e->last_text, line + skip) != 0)
+    return -1;
+  *text = e->last_text.data;
+  return ok;
+}
+
+/* A body line: 1 for the terminating ".", else 0 after removing the
+ * stuffed dot (RFC 1939 section 3). */
+static int unstuff(const char **line, size_t *len) {
+  if (*len == 0 || (*line)[0] != '.')
+    return 0;
+  if (*len == 1)
+    return 1;
+  (*line)++;
+  (*len)--;
+  return 0;
+}
+
+/* ---- capabilities ---- */
+
+static const char *find_cap(const mw_pop3_engine *e, const char *keyword) {
+  if (!keyword || !e->caps_z.data)
+    return NULL;
+  size_t kw = strlen(keyword);
+  const char *p = e->caps_z.data, *end = p + e->caps_z.len;
+  for (; p < end; p += strlen(p) + 1) {
+    size_t w = strcspn(p, " ");
+    if (w != kw)
+      continue;
+    size_t i = 0;
+    while (i < kw && (p[i] | 0x20) == (keyword[i] | 0x20))
+      i++;
+    if (i == kw)
+      return p;
+  }
+  return NULL;
+}
+
+int mw_pop3_engine_has_cap(const mw_pop3_engine *e, const char *keyword) {
+  return find_cap(e, keyword) != NULL;
+}
+
+const char *mw_pop3_engine_cap_params(const mw_pop3_engine *e,
+                                      const char *keyword) {
+  const char *p = find_cap(e, keyword);
+  if (!p)
+    return NULL;
+  p += strcspn(p, " ");
+  while (*p == ' ')
+    p++;
+  return p;
+}
+
+static int add_cap(mw_pop3_engine *e, const char *line, size_t len) {
+  if (e->ncaps > 0 && mw_buf_append(&e->caps, "\n", 1) != 0)
+    return -1;
+  if (mw_buf_append(&e->caps, line, len) != 0 ||
+      mw_buf_append(&e->caps_z, line, len) != 0 ||
+      mw_buf_append(&e->caps_z, "", 1) != 0)
+    return -1;
+  e->ncaps++;
+  return 0;
+}
+
+/* The APOP timestamp of the greeting: "<...@...>" (RFC 1939 section 7). */
+static void keep_timestamp(mw_pop3_engine *e, const char *text) {
+  free(e->timestamp);
+  e->timestamp = NULL;
+  const char *lt = strchr(text, '<');
+  const char *gt = lt ? strchr(lt, '>') : NULL;
+  if (!gt || !memchr(lt, '@', (size_t)(gt - lt)))
+    return;
+  size_t n = (size_t)(gt - lt) + 1;
+  e->timestamp = malloc(n + 1);
+  if (!e->timestamp)
+    return; /* APOP is then simply not offered */
+  memcpy(e->timestamp, lt, n);
+  e->timestamp[n] = '\0';
+}
+
+/* ---- connect: greeting, CAPA, STLS ---- */
+
+static int perform_capa(mw_pop3_engine *e) {
+  forget_caps(e);
+  return send_command(e, "CAPA", MW_P3_CAPA);
+}
+
+static int perform_stls(mw_pop3_engine *e) {
+  return send_command(e, "STLS", MW_P3_STLS);
+}
+
+static int perform_login(mw_pop3_engine *e);
+
+static int state_greeting_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok) {
+    mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+                    "The POP3 server greeted with an error: \"%s\". It does "
+                    "not accept connections now; try again later or ask its "
+                    "administrator.",
+                    text);
+    return MW_STEP_ERROR;
+  }
+  keep_timestamp(e, text);
+  return perform_capa(e);
+}
+
+static int wants_stls(const mw_pop3_engine *e) {
+  return e->s->ssl && e->s->ssl->mode == MODE_STARTTLS && !is_secure(e);
+}
+
+static int after_capa(mw_pop3_engine *e) {
+  if (wants_stls(e)) {
+    if (!mw_pop3_engine_has_cap(e, "STLS")) {
+      mw_error_set(&e->s->err, eexSSLStartTLSUnavailable, 0,
+                   "The POP3 server does not offer STLS, and the SSLInfo asks "
+                   "for MODE_STARTTLS. Nothing more was sent and the "
+                   "connection was closed; use MODE_CHANNEL on the POP3S "
+                   "port, or a server that offers STLS.");
+      return MW_STEP_ERROR;
+    }
+    return perform_stls(e);
+  }
+  return perform_login(e);
+}
+
+static int state_capa_resp(mw_pop3_engine *e, int ok, const char *text) {
+  (void)text;
+  if (!ok) /* CAPA is optional (RFC 2449): no capabilities */
+    return after_capa(e);
+  set_state(e, MW_P3_CAPA_BODY);
+  return P3_NEXT;
+}
+
+static int state_capa_body(mw_pop3_engine *e, const char *line, size_t len) {
+  if (unstuff(&line, &len))
+    return after_capa(e);
+  mw_log_line(e->s->log, 'S', line, len);
+  if (e->ncaps >= MW_MAX_REPLY_LINES) {
+    mw_error_set(&e->s->err, eexLineTooLong, 0,
+                 "The POP3 server's CAPA reply has more than %d lines; the "
+                 "connection was closed.",
+                 MW_MAX_REPLY_LINES);
+    return MW_STEP_ERROR;
+  }
+  if (memchr(line, '\0', len))
+    return fail_malformed(e, "a NUL byte in a capability");
+  if (add_cap(e, line, len) != 0)
+    return fail_memory(e);
+  return P3_NEXT;
+}
+
+static int state_stls_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok) {
+    mw_error_server(&e->s->err, eexSSLStartTLSRefused, -1, NULL, text,
+                    "The POP3 server refused STLS: \"%s\". The connection "
+                    "was closed without sending credentials; check the "
+                    "server's TLS configuration or use MODE_CHANNEL.",
+                    text);
+    return MW_STEP_ERROR;
+  }
+  /* RFC 2595: what was learnt before TLS cannot be trusted. */
+  forget_caps(e);
+  e->tls_active = 1;
+  set_state(e, MW_P3_STARTTLS);
+  return MW_STEP_TLS;
+}
+
+/* ---- login ---- */
+
+static int refuse_mechanism(mw_pop3_engine *e, const char *why) {
+  const char *offered = mw_pop3_engine_cap_params(e, "SASL");
+  mw_error_set(&e->s->err, eexAuthNoMechanism, 0,
+               "%s (the server offers SASL: \"%s\"%s). Nothing was sent; "
+               "choose another mechanism with mw_pop3_set_auth_mechanism, "
+               "or none to pick the strongest offered.",
+               why, offered ? offered : "", e->timestamp ? ", and APOP" : "");
+  return MW_STEP_ERROR;
+}
+
+/* The caller's mechanism, or the strongest offered: SASL, APOP, USER. */
+static const char *choose_mechanism(mw_pop3_engine *e, int *rc) {
+  const char *wanted = e->s->mech;
+  const char *offered = mw_pop3_engine_cap_params(e, "SASL");
+  *rc = P3_NEXT;
+  if (wanted && mw_strcaseeq(wanted, "USER"))
+    return "USER";
+  if (wanted && mw_strcaseeq(wanted, "APOP")) {
+    if (e->timestamp)
+      return "APOP";
+    *rc = refuse_mechanism(e, "APOP was asked for, but the server's greeting "
+                              "has no APOP timestamp");
+    return NULL;
+  }
+  if (wanted) {
+    const char *m = mw_sasl_choose(offered ? offered : "", wanted);
+    if (!m)
+      *rc = refuse_mechanism(e, "The SASL mechanism asked for is not offered "
+                                "by the POP3 server");
+    return m;
+  }
+  const char *m = offered ? mw_sasl_choose(offered, NULL) : NULL;
+  if (m)
+    return m;
+  return e->timestamp ? "APOP" : "USER";
+}
+
+static int perform_user(mw_pop3_engine *e) {
+  if (mw_check_arg(&e->s->err, "password", e->s->pass, 1, P3_MAX_PASS) !=
+      MW_OK)
+    return MW_STEP_ERROR;
+  mw_buf line;
+  mw_buf_init(&line);
+  int bad = mw_buf_appendf(&line, "USER %s", e->s->user);
+  if (!bad)
+    bad = send_line(e, line.data, -1);
+  mw_buf_free(&line);
+  if (bad)
+    return fail_memory(e);
+  snprintf(e->cmd, sizeof e->cmd, "USER");
+  set_state(e, MW_P3_USER);
+  return P3_NEXT;
+}
+
+/* Queue a line holding a secret, logging only its first keep bytes, and
+ * wipe the temporary copy. */
+static int send_secret(mw_pop3_engine *e, const char *prefix,
+                       const char *secret, size_t keep) {
+  size_t n = strlen(prefix) + strlen(secret) + 1;
+  char *line = malloc(n);
+  if (!line)
+    return -1;
+  snprintf(line, n, "%s%s", prefix, secret);
+  int rc = send_line(e, line, (long)keep);
+  mw_free_secret(line);
+  return rc;
+}
+
+static int state_user_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_login(e, text);
+  if (send_secret(e, "PASS ", e->s->pass, 5) != 0)
+    return fail_memory(e);
+  snprintf(e->cmd, sizeof e->cmd, "PASS");
+  set_state(e, MW_P3_PASS);
+  return P3_NEXT;
+}
+
+static int logged_in(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_login(e, text);
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+static int perform_apop(mw_pop3_engine *e) {
+  char digest[33];
+  const char *pass = e->s->pass ? e->s->pass : "";
+  if (mw_apop_digest(e->timestamp, strlen(e->timestamp), pass, digest) != 0)
+    return fail_memory(e);
+  size_t n = strlen(e->s->user) + 7;
+  char *prefix = malloc(n);
+  if (!prefix)
+    return fail_memory(e);
+  snprintf(prefix, n, "APOP %s ", e->s->user);
+  /* The digest can be replayed against the same timestamp: never logged. */
+  int bad = send_secret(e, prefix, digest, n - 1);
+  free(prefix);
+  memset(digest, 0, sizeof digest);
+  if (bad)
+    return fail_memory(e);
+  snprintf(e->cmd, sizeof e->cmd, "APOP");
+  set_state(e, MW_P3_APOP);
+  return P3_NEXT;
+}
+
+static int perform_auth(mw_pop3_engine *e, const char *mech) {
+  char cmd[48];
+  snprintf(cmd, sizeof cmd, "AUTH %s", mech);
+  e->auth_round = 0;
+  return send_command(e, cmd, MW_P3_AUTH);
+}
+
+static int perform_login(mw_pop3_engine *e) {
+  mw_session *s = e->s;
+  if (!s->user) {
+    set_state(e, MW_P3_STOP);
+    return MW_STEP_DONE;
+  }
+  if (!is_secure(e) && !s->allow_plain_auth) {
+    mw_error_set(&s->err, eexAuthPlaintext, 0,
+                 "The connection to the POP3 server is not encrypted, so the "
+                 "credentials were not sent. Use an SSLInfo (MODE_CHANNEL or "
+                 "MODE_STARTTLS), or allow plaintext authentication with "
+                 "mw_pop3_set_allow_plaintext_auth.");
+    return MW_STEP_ERROR;
+  }
+  if (mw_check_arg(&s->err, "user name", s->user, 0, P3_MAX_USER) != MW_OK)
+    return MW_STEP_ERROR;
+  if (!s->pass) {
+    mw_error_set(&s->err, eexInvalidArgument, 0,
+                 "No password is set; set the credentials again.");
+    return MW_STEP_ERROR;
+  }
+  int rc;
+  const char *mech = choose_mechanism(e, &rc);
+  if (!mech)
+    return rc;
+  e->mech_used = mech;
+  if (strcmp(mech, "USER") == 0)
+    return perform_user(e);
+  if (strcmp(mech, "APOP") == 0)
+    return perform_apop(e);
+  return perform_auth(e, mech);
+}
+
+/* The answer to SASL challenge number e->auth_round (from 1), base64
+ * encoded, malloc'd; "*" cancels (RFC 5034). */
+static char *auth_response(mw_pop3_engine *e, const char *challenge,
+                           int *malformed) {
+  const char *m = e->mech_used, *u = e->s->user, *p = e->s->pass;
+  int r = e->auth_round;
+  *malformed = 0;
+  if (strcmp(m, "PLAIN") == 0 && r == 1)
+    return mw_sasl_plain(u, p);
+  if (strcmp(m, "XOAUTH2") == 0)
+    /* A second challenge carries the error; it wants an empty answer. */
+    return r == 1 ? mw_sasl_xoauth2(u, p) : mw_strdup("");
+  if (strcmp(m, "LOGIN") == 0 && r <= 2) {
+    const char *v = r == 1 ? u : p;
+    return mw_base64_encode(v, strlen(v));
+  }
+  if (strcmp(m, "CRAM-MD5") == 0 && r == 1) {
+    char *ans = mw_sasl_cram_md5(u, p, challenge, strlen(challenge));
+    if (!ans)
+      *malformed = 1;
+    return ans;
+  }
+  return mw_strdup("*");
+}
+
+static int state_auth_challenge(mw_pop3_engine *e, const char *line,
+                                size_t len) {
+  mw_log_line(e->s->log, 'S', line, len);
+  if (++e->auth_round > P3_MAX_AUTH_ROUNDS)
+    return fail_malformed(e, "more than 10 SASL challenges");
+  const char *challenge = len > 2 ? line + 2 : "";
+  int malformed;
+  char *ans = auth_response(e, challenge, &malformed);
+  if (malformed)
+    return fail_malformed(e, "a CRAM-MD5 challenge that is not base64");
+  if (!ans)
+    return fail_memory(e);
+  int bad = send_line(e, ans, 0);
+  mw_free_secret(ans);
+  return bad ? fail_memory(e) : P3_NEXT;
+}
+
+/* ---- transaction commands ---- */
+
+static int state_stat_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  uint64_t n, size;
+  const char *p = text;
+  if (parse_field(&p, ULONG_MAX, &n) != 0 ||
+      parse_field(&p, P3_MAX_SIZE, &size) != 0)
+    return fail_malformed(e, "a STAT reply without a valid count and size");
+  e->stat_count = (unsigned long)n;
+  e->stat_octets = size;
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+static int add_entry(mw_pop3_engine *e, unsigned long number, uint64_t size,
+                     const char *uid, size_t uidlen) {
+  if (e->nentries == e->entries_cap) {
+    size_t cap = e->entries_cap ? e->entries_cap * 2 : 64;
+    mw_pop3_entry *p = realloc(e->entries, cap * sizeof *p);
+    if (!p)
+      return -1;
+    e->entries = p;
+    e->entries_cap = cap;
+  }
+  mw_pop3_entry *en = &e->entries[e->nentries];
+  en->number = number;
+  en->size = size;
+  en->uid_off = SIZE_MAX;
+  if (uid) {
+    en->uid_off = e->uids.len;
+    if (mw_buf_append(&e->uids, uid, uidlen) != 0 ||
+        mw_buf_append(&e->uids, "", 1) != 0)
+      return -1;
+  }
+  e->nentries++;
+  return 0;
+}
+
+static int valid_uid(const char *uid, size_t len) {
+  if (len < 1 || len > MW_POP3_MAX_UID)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)uid[i] < 0x21 || (unsigned char)uid[i] > 0x7e)
+      return 0;
+  return 1;
+}
+
+/* "n size ..." (LIST) */
+static int parse_scan(const char *p, unsigned long *n, uint64_t *size) {
+  uint64_t num;
+  if (parse_field(&p, ULONG_MAX, &num) != 0 || num == 0 ||
+      parse_field(&p, P3_MAX_SIZE, size) != 0)
+    return -1;
+  *n = (unsigned long)num;
+  return 0;
+}
+
+/* "n uid" (UIDL) */
+static int parse_uid(const char *p, unsigned long *n, const char **uid,
+                     size_t *uidlen) {
+  uint64_t num;
+  if (parse_number(&p, ULONG_MAX, &num) != 0 || num == 0 || *p != ' ')
+    return -1;
+  while (*p == ' ')
+    p++;
+  size_t len = strlen(p);
+  while (len > 0 && p[len - 1] == ' ')
+    len--;
+  if (!valid_uid(p, len))
+    return -1;
+  *n = (unsigned long)num;
+  *uid = p;
+  *uidlen = len;
+  return 0;
+}
+
+static int listing_done(mw_pop3_engine *e) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "<listing: %zu entries>", e->nentries);
+  mw_log_line(e->s->log, 'S', msg, strlen(msg));
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+static int listing_full(mw_pop3_engine *e) {
+  if (e->nentries < MW_MAX_LIST_ENTRIES)
+    return 0;
+  mw_error_set(&e->s->err, eexLineTooLong, 0,
+               "The POP3 server's %s reply has more than %d entries; the "
+               "connection was closed.",
+               e->cmd, MW_MAX_LIST_ENTRIES);
+  return 1;
+}
+
+static int state_list_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  set_state(e, e->state == MW_P3_LIST ? MW_P3_LIST_BODY : MW_P3_UIDL_BODY);
+  return P3_NEXT;
+}
+
+static int state_list_body(mw_pop3_engine *e, const char *line, size_t len) {
+  if (unstuff(&line, &len))
+    return listing_done(e);
+  unsigned long n;
+  uint64_t size;
+  if (memchr(line, '\0', len) || parse_scan(line, &n, &size) != 0)
+    return fail_malformed(e, "a LIST line that is not \"number size\"");
+  if (listing_full(e))
+    return MW_STEP_ERROR;
+  return add_entry(e, n, size, NULL, 0) ? fail_memory(e) : P3_NEXT;
+}
+
+static int state_uidl_body(mw_pop3_engine *e, const char *line, size_t len) {
+  if (unstuff(&line, &len))
+    return listing_done(e);
+  unsigned long n;
+  const char *uid;
+  size_t uidlen;
+  if (memchr(line, '\0', len) || parse_uid(line, &n, &uid, &uidlen) != 0)
+    return fail_malformed(e, "a UIDL line that is not \"number uid\" with a "
+                             "UID of 1 to 70 printable characters");
+  if (listing_full(e))
+    return MW_STEP_ERROR;
+  return add_entry(e, n, 0, uid, uidlen) ? fail_memory(e) : P3_NEXT;
+}
+
+static int state_list_one_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  unsigned long n;
+  if (parse_scan(text, &n, &e->one_size) != 0 || n != e->msg)
+    return fail_malformed(e, "a reply that is not \"+OK number size\" for "
+                             "the message asked for");
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+static int state_uidl_one_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  unsigned long n;
+  const char *uid;
+  size_t len;
+  if (parse_uid(text, &n, &uid, &len) != 0 || n != e->msg)
+    return fail_malformed(e, "a reply that is not \"+OK number uid\" for the "
+                             "message asked for");
+  memcpy(e->one_uid, uid, len);
+  e->one_uid[len] = '\0';
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+/* ---- RETR / TOP ---- */
+
+static int flush_stage(mw_pop3_engine *e) {
+  if (!e->sink || e->stage.len == 0)
+    return 0;
+  int rc = e->sink(e->sink_ud, e->stage.data, e->stage.len);
+  mw_buf_reset(&e->stage);
+  if (rc == 0)
+    return 0;
+  mw_error_set(&e->s->err, eexAborted, 0,
+               "The write callback returned %d and aborted %s; the "
+               "connection was closed because the rest of the message was "
+               "still on its way.",
+               rc, e->cmd);
+  return -1;
+}
+
+/* Hand over one unstuffed line with its CRLF. */
+static int deliver_line(mw_pop3_engine *e, const char *line, size_t len) {
+  e->body_len += len + 2;
+  if (e->sink) {
+    if (mw_buf_append(&e->stage, line, len) != 0 ||
+        mw_buf_append(&e->stage, "\r\n", 2) != 0)
+      return fail_memory(e);
+    if (e->stage.len >= P3_STAGE_MAX && flush_stage(e) != 0)
+      return MW_STEP_ERROR;
+    return P3_NEXT;
+  }
+  if (e->too_large)
+    return P3_NEXT; /* read to the end so the session stays usable */
+  if (e->max_size && e->body_len > e->max_size) {
+    e->too_large = 1;
+    mw_buf_free(&e->body);
+    return P3_NEXT;
+  }
+  if (mw_buf_append(&e->body, line, len) != 0 ||
+      mw_buf_append(&e->body, "\r\n", 2) != 0)
+    return fail_memory(e);
+  return P3_NEXT;
+}
+
+static int retrieval_done(mw_pop3_engine *e) {
+  if (flush_stage(e) != 0)
+    return MW_STEP_ERROR;
+  char msg[64];
+  snprintf(msg, sizeof msg, "<body: %llu bytes>",
+           (unsigned long long)e->body_len);
+  mw_log_line(e->s->log, 'S', msg, strlen(msg));
+  if (e->too_large) {
+    mw_error_set(&e->s->err, eexMessageTooLarge, 0,
+                 "%s returned %llu bytes, more than the limit of %llu set "
+                 "with mw_pop3_set_max_message_size; it was read to the end "
+                 "and discarded. Raise the limit, or use the streaming call.",
+                 e->cmd, (unsigned long long)e->body_len,
+                 (unsigned long long)e->max_size);
+    return MW_STEP_ERROR;
+  }
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+static int state_retr_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  set_state(e, MW_P3_RETR_BODY);
+  return P3_NEXT;
+}
+
+static int state_retr_body(mw_pop3_engine *e, const char *line, size_t len) {
+  if (unstuff(&line, &len))
+    return retrieval_done(e);
+  return deliver_line(e, line, len);
+}
+
+static int state_simple_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  set_state(e, MW_P3_STOP);
+  return MW_STEP_DONE;
+}
+
+/* ---- the one switch ---- */
+
+static int is_body_state(mw_pop3_state st) {
+  return st == MW_P3_CAPA_BODY || st == MW_P3_LIST_BODY ||
+         st == MW_P3_UIDL_BODY || st == MW_P3_RETR_BODY;
+}
+
+/* Read status lines as such (and log them); body lines go to their state
+ * raw. Then the one switch. */
+static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
+  const char *text = NULL;
+  int ok = 0;
+  if (!is_body_state(e->state)) {
+    if (e->state == MW_P3_AUTH && len >= 1 && line[0] == '+' &&
+        (len == 1 || line[1] == ' '))
+      return state_auth_challenge(e, line, len);
+    mw_log_line(e->s->log, 'S', line, len);
+    ok = parse_status(e, line, len, &text);
+    if (ok < 0)
+      return fail_malformed(e, "a line that is neither +OK nor -ERR");
+  }
+  switch (e->state) {
+  case MW_P3_GREETING:
+    return state_greeting_resp(e, ok, text);
+  case MW_P3_CAPA:
+    return state_capa_resp(e, ok, text);
+  case MW_P3_CAPA_BODY:
+    return state_capa_body(e, line, len);
+  case MW_P3_STLS:
+    return state_stls_resp(e, ok, text);
+  case MW_P3_USER:
+    return state_user_resp(e, ok, text);
+  case MW_P3_PASS:
+  case MW_P3_APOP:
+  case MW_P3_AUTH:
+    return logged_in(e, ok, text);
+  case MW_P3_STAT:
+    return state_stat_resp(e, ok, text);
+  case MW_P3_LIST:
+  case MW_P3_UIDL:
+    return state_list_resp(e, ok, text);
+  case MW_P3_LIST_BODY:
+    return state_list_body(e, line, len);
+  case MW_P3_UIDL_BODY:
+    return state_uidl_body(e, line, len);
+  case MW_P3_LIST_ONE:
+    return state_list_one_resp(e, ok, text);
+  case MW_P3_UIDL_ONE:
+    return state_uidl_one_resp(e, ok, text);
+  case MW_P3_RETR:
+    return state_retr_resp(e, ok, text);
+  case MW_P3_RETR_BODY:
+    return state_retr_body(e, line, len);
+  case MW_P3_DELE:
+  case MW_P3_RSET:
+  case MW_P3_NOOP:
+  case MW_P3_QUIT:
+    return state_simple_resp(e, ok, text);
+  case MW_P3_STOP:
+  case MW_P3_STARTTLS:
+  case MW_P3_LAST:
+    break;
+  }
+  return fail_malformed(e, "a line while no reply was expected");
+}
+
+static mw_step need_more(mw_pop3_engine *e) {
+  if (flush_stage(e) != 0) /* streamed lines go out before we wait */
+    return MW_STEP_ERROR;
+  return MW_STEP_READ;
+}
+
+mw_step mw_pop3_engine_step(void *engine) {
+  mw_pop3_engine *e = engine;
+  for (;;) {
+    if (e->state == MW_P3_STOP)
+      return MW_STEP_DONE;
+    int r;
+    if (e->state == MW_P3_STARTTLS) {
+      r = perform_capa(e); /* TLS is up: ask again (RFC 2595) */
+    } else {
+      size_t max =
+          e->state == MW_P3_RETR_BODY ? MW_MAX_BODY_LINE : MW_MAX_LINE;
+      const char *line;
+      size_t len;
+      int got = mw_reader_line(&e->in, max, &line, &len);
+      if (got == 0)
+        return need_more(e);
+      if (got < 0) {
+        mw_error_set(&e->s->err, eexLineTooLong, 0,
+                     "The POP3 server sent a line longer than %zu bytes in "
+                     "reply to %s; the connection was closed.",
+                     max, e->cmd[0] ? e->cmd : "the connection");
+        return MW_STEP_ERROR;
+      }
+      r = dispatch(e, line, len);
+    }
+    if (r != P3_NEXT)
+      return (mw_step)r;
+  }
+}
+
+/* ---- starting operations ---- */
+
+/* Before a command: no operation running and nothing unasked-for
+ * buffered (a stray line would be taken as the next reply). */
+static int begin(mw_pop3_engine *e) {
+  mw_buf_reset(&e->out);
+  e->cmd[0] = '\0';
+  if (mw_reader_pending(&e->in) > 0)
+    return mw_error_set(&e->s->err, eexMalformedReply, 0,
+                        "The POP3 server sent %zu bytes nobody asked for; "
+                        "the session is out of step and was closed.",
+                        mw_reader_pending(&e->in));
+  return MW_OK;
+}
+
+static int check_msg(mw_pop3_engine *e, unsigned long msg) {
+  if (msg >= 1)
+    return MW_OK;
+  return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                      "Message numbers start at 1 (got %lu); nothing was "
+                      "sent to the server.",
+                      msg);
+}
+
+/* Queue "<verb>[ msg]" and wait in next; returns MW_OK or a code. */
+static int begin_command(mw_pop3_engine *e, const char *verb,
+                         unsigned long msg, mw_pop3_state next) {
+  int rc = begin(e);
+  if (rc != MW_OK)
+    return rc;
+  char cmd[48];
+  if (msg)
+    snprintf(cmd, sizeof cmd, "%s %lu", verb, msg);
+  else
+    snprintf(cmd, sizeof cmd, "%s", verb);
+  e->msg = msg;
+  if (send_command(e, cmd, next) != P3_NEXT)
+    return e->s->err.code;
+  return MW_OK;
+}
+
+int mw_pop3_engine_begin_connect(mw_pop3_engine *e) {
+  mw_pop3_engine_reset(e);
+  snprintf(e->cmd, sizeof e->cmd, "the connection (greeting)");
+  set_state(e, MW_P3_GREETING);
+  return MW_OK;
+}
+
+int mw_pop3_engine_begin_stat(mw_pop3_engine *e) {
+  return begin_command(e, "STAT", 0, MW_P3_STAT);
+}
+
+int mw_pop3_engine_begin_list(mw_pop3_engine *e) {
+  forget_entries(e);
+  return begin_command(e, "LIST", 0, MW_P3_LIST);
+}
+
+int mw_pop3_engine_begin_uidl(mw_pop3_engine *e) {
+  forget_entries(e);
+  return begin_command(e, "UIDL", 0, MW_P3_UIDL);
+}
+
+int mw_pop3_engine_begin_list_one(mw_pop3_engine *e, unsigned long msg) {
+  int rc = check_msg(e, msg);
+  return rc ? rc : begin_command(e, "LIST", msg, MW_P3_LIST_ONE);
+}
+
+int mw_pop3_engine_begin_uidl_one(mw_pop3_engine *e, unsigned long msg) {
+  int rc = check_msg(e, msg);
+  return rc ? rc : begin_command(e, "UIDL", msg, MW_P3_UIDL_ONE);
+}
+
+int mw_pop3_engine_begin_retr(mw_pop3_engine *e, unsigned long msg,
+                              long long top_lines, mw_write_cb sink, void *ud,
+                              uint64_t max_size) {
+  int rc = check_msg(e, msg);
+  if (rc == MW_OK)
+    rc = begin(e);
+  if (rc != MW_OK)
+    return rc;
+  mw_buf_free(&e->body);
+  mw_buf_free(&e->stage);
+  e->sink = sink;
+  e->sink_ud = ud;
+  e->body_len = 0;
+  e->max_size = sink ? 0 : max_size;
+  e->too_large = 0;
+  e->msg = msg;
+  char cmd[48];
+  if (top_lines < 0)
+    snprintf(cmd, sizeof cmd, "RETR %lu", msg);
+  else
+    snprintf(cmd, sizeof cmd, "TOP %lu %lld", msg, top_lines);
+  if (send_command(e, cmd, MW_P3_RETR) != P3_NEXT)
+    return e->s->err.code;
+  return MW_OK;
+}
+
+int mw_pop3_engine_begin_dele(mw_pop3_engine *e, unsigned long msg) {
+  int rc = check_msg(e, msg);
+  return rc ? rc : begin_command(e, "DELE", msg, MW_P3_DELE);
+}
+
+int mw_pop3_engine_begin_rset(mw_pop3_engine *e) {
+  return begin_command(e, "RSET", 0, MW_P3_RSET);
+}
+
+int mw_pop3_engine_begin_noop(mw_pop3_engine *e) {
+  return begin_command(e, "NOOP", 0, MW_P3_NOOP);
+}
+
+int mw_pop3_engine_begin_quit(mw_pop3_engine *e) {
+  return begin_command(e, "QUIT", 0, MW_P3_QUIT);
+}
