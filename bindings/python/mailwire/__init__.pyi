@@ -1,0 +1,328 @@
+"""Type stubs of mailwire (see the module docstring and help())."""
+
+import email.message
+import logging
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List,
+                    NamedTuple, Optional, Sequence, Tuple, Union)
+
+__version__: str
+
+Message = Union[bytes, bytearray, memoryview, str, email.message.Message,
+                IO[bytes], IO[str], Iterable[bytes], Callable[[int], bytes]]
+Sink = Union[IO[bytes], Callable[[bytes], Any]]
+LogTarget = Union["LogHandler", logging.Logger, Callable[[int, int, str], Any]]
+
+class ErrorInfo:
+    code: int
+    number: int
+    text: str
+    os_error: int
+    reply_code: int
+    enhanced_status: str
+    server_text: str
+    verify_result: int
+    @property
+    def name(self) -> str: ...
+    def exception(self) -> "Error": ...
+
+class Error(Exception):
+    number: int
+    text: str
+    os_error: int
+    code: int
+    reply_code: int
+    enhanced_status: str
+    server_text: str
+    verify_result: int
+    def __init__(self, number: int, text: str, os_error: int = ...,
+                 code: Optional[int] = ..., enhanced_status: str = ...,
+                 server_text: str = ..., reply_code: int = ...,
+                 verify_result: int = ...) -> None: ...
+    @property
+    def name(self) -> str: ...
+
+class ConnectError(Error, ConnectionError): ...
+class DNSError(ConnectError): ...
+class NetworkError(Error, ConnectionError): ...
+class MailTimeoutError(Error, TimeoutError): ...
+class AuthError(Error): ...
+class ServerError(Error): ...
+class ProtocolError(Error): ...
+class TLSError(Error): ...
+class TLSHandshakeError(TLSError, ConnectError): ...
+class CertificateError(TLSHandshakeError): ...
+class CertificateNameError(CertificateError): ...
+class ProxyError(Error): ...
+class InvalidArgumentError(Error, ValueError): ...
+class NotConnectedError(Error): ...
+class StateError(Error): ...
+class UnsupportedError(Error): ...
+class AbortedError(Error): ...
+class NoMemoryError(Error, MemoryError): ...
+
+def error_class(code: int, number: int) -> type: ...
+
+CONSTANTS: Dict[str, int]
+SSL_OPTIONS: Dict[str, int]
+
+class _OptionIndexer:
+    def __getitem__(self, index: int) -> Union[bool, int, str, None]: ...
+    def __setitem__(self, index: int, value: Union[bool, int, str, Sequence[int]]) -> None: ...
+
+class SSLInfo:
+    def __init__(self, mode: int = ..., **options: Any) -> None: ...
+    mode: int
+    @property
+    def option(self) -> _OptionIndexer: ...
+    @property
+    def protocol_name(self) -> Optional[str]: ...
+    @property
+    def cipher_name(self) -> Optional[str]: ...
+    @property
+    def peer_subject(self) -> Optional[str]: ...
+    @property
+    def peer_issuer(self) -> Optional[str]: ...
+    @property
+    def extended_error(self) -> ErrorInfo: ...
+    def close(self) -> None: ...
+
+class LogHandler:
+    level: int
+    facility_flags: int
+    def __init__(self, callback: Optional[Callable[[int, int, str], Any]] = ...,
+                 level: int = ..., facility_flags: int = ...) -> None: ...
+    def on_log_message(self, severity: int, facility: int, message: str) -> None: ...
+    def log(self, severity: int, message: str) -> None: ...
+    def close(self) -> None: ...
+
+class LoggingHandler(LogHandler):
+    logger: logging.Logger
+    def __init__(self, logger: Union[logging.Logger, str, None] = ...,
+                 level: int = ..., facility_flags: int = ...) -> None: ...
+
+class RecipientResult(NamedTuple):
+    address: Optional[str]
+    code: int
+    enhanced_status: str
+    text: str
+
+class POP3Message(NamedTuple):
+    number: int
+    size: int
+    uid: Optional[str]
+
+class _Client:
+    server: Optional[str]
+    port: int
+    timeout: float
+    auth_mechanism: Optional[str]
+    allow_plaintext_auth: bool
+    ssl: Optional[SSLInfo]
+    log_handler: Optional[LogHandler]
+    @property
+    def user(self) -> Optional[str]: ...
+    @property
+    def extended_error(self) -> ErrorInfo: ...
+    @property
+    def is_connected(self) -> bool: ...
+    @property
+    def is_secure(self) -> bool: ...
+    @property
+    def auth_mechanism_used(self) -> Optional[str]: ...
+    @property
+    def capabilities(self) -> List[str]: ...
+    def set_server(self, server: str, port: int = ...) -> None: ...
+    def set_credentials(self, user: Optional[str], password: Optional[str]) -> None: ...
+    def set_advanced_handler(self, handler: Union[SSLInfo, LogTarget]) -> Union[SSLInfo, LogHandler]: ...
+    def clear_handlers(self) -> None: ...
+    def noop(self) -> None: ...
+    def rset(self) -> None: ...
+    def quit(self) -> None: ...
+    def disconnect(self) -> None: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+class SMTPClient(_Client):
+    helo_name: Optional[str]
+    allow_partial: bool
+    def __init__(self, server: Optional[str] = ..., port: int = ..., *,
+                 timeout: Optional[float] = ..., ssl: Union[SSLInfo, int, None] = ...,
+                 user: Optional[str] = ..., password: Optional[str] = ...,
+                 auth_mechanism: Optional[str] = ..., helo_name: Optional[str] = ...,
+                 allow_plaintext_auth: bool = ..., allow_partial: bool = ...,
+                 log_handler: Optional[LogTarget] = ...) -> None: ...
+    def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "SMTPClient": ...
+    def __enter__(self) -> "SMTPClient": ...
+    def __exit__(self, *exc: Any) -> bool: ...
+    def has_extension(self, keyword: str) -> bool: ...
+    def extension_params(self, keyword: str) -> Optional[str]: ...
+    @property
+    def last_reply_code(self) -> int: ...
+    @property
+    def last_reply_text(self) -> str: ...
+    @property
+    def recipient_results(self) -> List[RecipientResult]: ...
+    def send(self, from_addr: str, to_addrs: Union[str, Sequence[str]], message: Message, *,
+             size_hint: int = ..., eight_bit: bool = ...) -> List[RecipientResult]: ...
+    def send_message(self, msg: email.message.Message, from_addr: Optional[str] = ...,
+                     to_addrs: Optional[Sequence[str]] = ..., **kwargs: Any) -> List[RecipientResult]: ...
+
+class POP3Client(_Client):
+    max_message_size: Optional[int]
+    def __init__(self, server: Optional[str] = ..., port: int = ..., *,
+                 timeout: Optional[float] = ..., ssl: Union[SSLInfo, int, None] = ...,
+                 user: Optional[str] = ..., password: Optional[str] = ...,
+                 auth_mechanism: Optional[str] = ..., allow_plaintext_auth: bool = ...,
+                 max_message_size: Optional[int] = ...,
+                 log_handler: Optional[LogTarget] = ...) -> None: ...
+    def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "POP3Client": ...
+    def __enter__(self) -> "POP3Client": ...
+    def __exit__(self, *exc: Any) -> bool: ...
+    def __iter__(self) -> Iterator[POP3Message]: ...
+    def __len__(self) -> int: ...
+    def has_capability(self, keyword: str) -> bool: ...
+    def capability_params(self, keyword: str) -> Optional[str]: ...
+    @property
+    def last_reply_text(self) -> str: ...
+    def stat(self) -> Tuple[int, int]: ...
+    def list(self, number: Optional[int] = ...) -> Any: ...
+    def uidl(self, number: Optional[int] = ...) -> Any: ...
+    def retr(self, number: int, into: Optional[Sink] = ...) -> Optional[bytes]: ...
+    def top(self, number: int, lines: int, into: Optional[Sink] = ...) -> Optional[bytes]: ...
+    def dele(self, number: int) -> None: ...
+    def messages(self) -> List[POP3Message]: ...
+
+# Constants of mailwire.h (MODE_*, SSL*, LOG_S_*, LOG_F_*, err*, eex*, MW_*).
+LOG_F_ALL: int
+LOG_F_PROTOCOL: int
+LOG_F_PROXY: int
+LOG_F_SSL: int
+LOG_F_USER: int
+LOG_S_FATAL: int
+LOG_S_INFORMATION: int
+LOG_S_WARNING: int
+MODE_CHANNEL: int
+MODE_STARTTLS: int
+MW_OK: int
+MW_SEND_8BIT: int
+MW_SEND_SMTPUTF8: int
+MW_VERSION_MAJOR: int
+MW_VERSION_MINOR: int
+MW_VERSION_PATCH: int
+SSLCAFile: int
+SSLCAPath: int
+SSLCipherStrength: int
+SSLClientCertificateName: int
+SSLConfidentiality: int
+SSLConnectionCipherIn: int
+SSLConnectionCipherName: int
+SSLConnectionCipherOut: int
+SSLConnectionProtocolIn: int
+SSLConnectionProtocolName: int
+SSLConnectionProtocolOut: int
+SSLExchange: int
+SSLExchangeGroupName: int
+SSLExchangeStrength: int
+SSLHash: int
+SSLHashStrength: int
+SSLMaxCipherStrength: int
+SSLMinCipherStrength: int
+SSLNoServerCertificateValidation: int
+SSLNoServerNameCheck: int
+SSLPeerIssuer: int
+SSLPeerSubject: int
+SSLRevocationCheckAll: int
+SSLRevocationCheckEnd: int
+SSLRevocationExcludeRoot: int
+SSLRevocationIgnoreNRC: int
+SSLRevocationIgnoreRO: int
+SSLServerName: int
+SSL_3DES: int
+SSL_AEAD: int
+SSL_AES: int
+SSL_AES_128: int
+SSL_AES_128_GCM: int
+SSL_AES_256: int
+SSL_AES_256_GCM: int
+SSL_CHACHA20: int
+SSL_DES: int
+SSL_DH: int
+SSL_ECDH: int
+SSL_ECDHE: int
+SSL_MD5: int
+SSL_NONE: int
+SSL_PCT1: int
+SSL_RC2: int
+SSL_RC4: int
+SSL_RSA: int
+SSL_SHA: int
+SSL_SHA256: int
+SSL_SHA384: int
+SSL_SHA512: int
+SSL_SKIPJACK: int
+SSL_SSL2: int
+SSL_SSL3: int
+SSL_TLS1: int
+SSL_TLS1_1: int
+SSL_TLS1_2: int
+SSL_TLS1_3: int
+SSL_X25519: int
+SSL_X448: int
+eexAborted: int
+eexAuthNoMechanism: int
+eexAuthPlaintext: int
+eexDNS: int
+eexInvalidArgument: int
+eexLineTooLong: int
+eexMalformedReply: int
+eexMessageTooLarge: int
+eexNoExtended: int
+eexNoMemory: int
+eexNone: int
+eexNotConnected: int
+eexNotImplemented: int
+eexPopServer: int
+eexProxyAuthfailed: int
+eexProxyAuthnologon: int
+eexProxyAuthrequired: int
+eexProxyAuthtypeunknown: int
+eexProxyException: int
+eexProxyNoconn: int
+eexProxyRequestfailed: int
+eexProxyServerclosedport: int
+eexProxySocketerror: int
+eexProxyUnexpecteddefault: int
+eexSSLCertName: int
+eexSSLCertificate: int
+eexSSLConfig: int
+eexSSLConnected: int
+eexSSLInjection: int
+eexSSLLibrary: int
+eexSSLNocontext: int
+eexSSLProtocol: int
+eexSSLStartTLSRefused: int
+eexSSLStartTLSUnavailable: int
+eexSSLW32: int
+eexServerClosed: int
+eexSmtpServer: int
+eexSocket: int
+eexSocketRx: int
+eexSocketTx: int
+eexState: int
+eexTCPConnect: int
+eexTimeout: int
+eexUTF8Unsupported: int
+errAborted: int
+errAuth: int
+errConnect: int
+errInvalidArgument: int
+errNetwork: int
+errNoMemory: int
+errNotConnected: int
+errProtocol: int
+errProxy: int
+errServer: int
+errState: int
+errTLS: int
+errTimeout: int
+errUnsupported: int

@@ -1,0 +1,89 @@
+"""Fixtures: the real servers of tests/servers (started once per session),
+their environment, and helpers to find delivered mail."""
+
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # for scripted.py
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SERVERS = os.path.join(ROOT, "tests", "servers")
+
+
+def _read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            if line.startswith("export "):
+                line = line[len("export "):]
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip().strip("'\"")
+    return env
+
+
+class Env(dict):
+    """servers.env; a missing key fails the test (never a skip)."""
+
+    def __getitem__(self, key):
+        if key not in self:
+            pytest.fail("servers.env has no %s" % key)
+        return dict.__getitem__(self, key)
+
+    def port(self, key):
+        return int(self[key])
+
+    def address(self, user_key="USER"):
+        return "%s@%s" % (self[user_key], self["MAIL_DOMAIN"])
+
+
+@pytest.fixture(scope="session")
+def env():
+    start = os.path.join(SERVERS, "start.sh")
+    stop = os.path.join(SERVERS, "stop.sh")
+    if not os.path.exists(start):
+        pytest.fail("tests/servers/start.sh is missing: cannot start the servers")
+    workdir = tempfile.mkdtemp(prefix="mw-pytest-servers-")
+    proc = subprocess.run([start, workdir], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=180)
+    try:
+        if proc.returncode != 0:
+            pytest.fail("start.sh failed (%d):\n%s"
+                        % (proc.returncode, proc.stdout.decode(errors="replace")))
+        yield Env(_read_env(os.path.join(workdir, "servers.env")))
+    finally:
+        subprocess.run([stop, workdir], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+
+
+def marker(what):
+    return "mw-pytest-%s-%s" % (what, uuid.uuid4().hex[:12])
+
+
+def wait_delivery(env, user_key, needle, timeout=30.0):
+    """The content (bytes) of the delivered message containing needle, or
+    None after timeout seconds."""
+    pattern = os.path.join(env["MAILDIR_ROOT"], env[user_key], "Maildir",
+                           "*", "*")
+    deadline = time.monotonic() + timeout
+    needle = needle.encode()
+    while time.monotonic() < deadline:
+        for path in glob.glob(pattern):
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if needle in data:
+                return data
+        time.sleep(0.1)
+    return None
