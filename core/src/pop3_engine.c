@@ -915,6 +915,11 @@ mw_step mw_pop3_engine_step(void *engine) {
       }
       r = dispatch(e, line, len);
     }
+    if (r == MW_STEP_ERROR) {
+      /* The pump sends nothing after an error: drop what was queued. */
+      mw_buf_reset(&e->out);
+      set_state(e, MW_P3_STOP);
+    }
     if (r != P3_NEXT)
       return (mw_step)r;
   }
