@@ -53,7 +53,7 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
   if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) < 0)
     SWIG_fail;
   have_view = 1;
-  $1 = (const char *)view.buf;
+  $1 = ($1_ltype)view.buf;
   $2 = (size_t)view.len;
 }
 %typemap(freearg) (const char *MW_BYTES_IN, size_t MW_BYTES_IN_LEN) {
@@ -87,7 +87,7 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
       SWIG_fail;
     }
   }
-  $1 = vec;
+  $1 = ($1_ltype)vec;
   $2 = (size_t)count;
 }
 %typemap(freearg) (const char *const *MW_STRLIST, size_t MW_STRLIST_LEN) {
@@ -112,7 +112,7 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
     if (vec[i] == -1 && PyErr_Occurred())
       SWIG_fail;
   }
-  $1 = vec;
+  $1 = ($1_ltype)vec;
   $2 = (size_t)count;
 }
 %typemap(freearg) (const long *MW_LONGLIST, size_t MW_LONGLIST_LEN) {
@@ -123,7 +123,7 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
 /* Bytes out, allocated by the library. */
 %typemap(in, numinputs=0) (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN)
     (char *data = NULL, size_t size = 0) {
-  $1 = &data;
+  $1 = ($1_ltype)&data;
   $2 = &size;
 }
 %typemap(argout) (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN) {
@@ -145,7 +145,7 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
 
 /* A string out, owned by the handle: copied into a str (None for NULL). */
 %typemap(in, numinputs=0) const char **MW_STR_OUT (const char *s = NULL) {
-  $1 = &s;
+  $1 = ($1_ltype)&s;
 }
 %typemap(argout) const char **MW_STR_OUT {
   PyObject *o = Py_None;

@@ -117,6 +117,15 @@ class ScriptedServer:
         return None
 
     # ---- test side ----
+    def stop(self):
+        """End a script whose client never came (accept fails at once)."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._thread.join(15)
+
     def wait(self, timeout=15.0):
         """Wait for the script to end; returns the error or None."""
         self._thread.join(timeout)

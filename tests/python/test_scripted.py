@@ -59,11 +59,13 @@ def test_control_characters_in_credentials_send_nothing(user, password):
     srv = ScriptedServer(SMTP_HELLO + [("EXPECT_CLOSE",)], timeout=3)
     c = smtp_for(srv, allow_plaintext_auth=True)
     with pytest.raises(mailwire.InvalidArgumentError) as ei:
-        c.set_credentials(user, password)
+        refused_early = True
+        c.set_credentials(user, password)  # refused here, or at connect
+        refused_early = False
         c.connect()
     assert ei.value.number == mailwire.eexInvalidArgument
     c.close()
-    srv.wait()
+    srv.stop() if refused_early else srv.wait()
     assert b"AUTH" not in srv.received and b"MAIL" not in srv.received
     assert b"RSET" not in srv.received
 
@@ -74,11 +76,13 @@ def test_control_characters_in_pop3_credentials_send_nothing(user, password):
     srv = ScriptedServer(POP3_HELLO + [("EXPECT_CLOSE",)], timeout=3)
     c = pop3_for(srv, allow_plaintext_auth=True)
     with pytest.raises(mailwire.InvalidArgumentError) as ei:
-        c.set_credentials(user, password)
+        refused_early = True
+        c.set_credentials(user, password)  # refused here, or at connect
+        refused_early = False
         c.connect()
     assert ei.value.number == mailwire.eexInvalidArgument
     c.close()
-    srv.wait()
+    srv.stop() if refused_early else srv.wait()
     assert b"USER" not in srv.received and b"DELE" not in srv.received
     assert b"AUTH" not in srv.received and b"PASS" not in srv.received
 
@@ -105,8 +109,8 @@ def test_log_handler_raising_aborts_connect_and_reaches_caller():
 
 
 def test_log_handler_raising_during_noop():
-    srv = ScriptedServer(SMTP_HELLO + [("C", "NOOP"), ("S", "250 ok"),
-                                       ("EXPECT_CLOSE",)])
+    # NOOP may or may not have been sent when the cancel is seen.
+    srv = ScriptedServer(SMTP_HELLO + [("EXPECT_CLOSE",)])
 
     class Picky(mailwire.LogHandler):
         def on_log_message(self, severity, facility, message):
@@ -345,7 +349,7 @@ def test_dropped_client_in_a_reference_cycle_closes_its_socket():
 
 
 def test_close_inside_a_callback_is_deferred():
-    srv = ScriptedServer(SMTP_HELLO + [("C", "NOOP"), ("S", "250 ok"), ("EXPECT_CLOSE",)])
+    srv = ScriptedServer(SMTP_HELLO + [("EXPECT_CLOSE",)])
     c = smtp_for(srv)
     closing = []
 
@@ -382,7 +386,8 @@ def test_gil_is_released_while_waiting_on_the_network():
 
 
 def test_close_from_another_thread_waits_for_the_call():
-    srv = ScriptedServer([("SLEEP", 0.5)] + SMTP_HELLO + [("EXPECT_CLOSE",)])
+    srv = ScriptedServer([("SLEEP", 0.5), ("S", "220 scripted.test ESMTP"),
+                          ("EXPECT_CLOSE",)])
     c = smtp_for(srv, timeout=2)
     errors = []
 
