@@ -142,22 +142,23 @@ static void mwlua_free_c_handle(mwlua_handle *h) {
 
 /* idx is the userdata's stack index (for its uservalue). */
 static void mwlua_destroy(lua_State *L, mwlua_handle *h, int idx) {
-  if (!h->h)
-    return;
-  if (h->busy || h->in_callback) {
+  if (h->h && (h->busy || h->in_callback)) {
     /* Freeing now would pull the handle from under the running call. */
     h->close_pending = 1;
     mwlua_cancel(h);
     return;
   }
-  mwlua_free_c_handle(h);
+  if (h->h) {
+    mwlua_free_c_handle(h);
+    /* The C client released its handlers: drop the anchors too. */
+    lua_newtable(L);
+    mwlua_setuv(L, idx);
+  }
+  /* A LogHandler freed by a deferred close still holds its function. */
   if (h->kind == MWLUA_LOG) {
     mwlua_unref(L, &h->fnref);
     mwlua_unref(L, &h->errref);
   }
-  /* The C client released its handlers: drop the anchors too. */
-  lua_newtable(L);
-  mwlua_setuv(L, idx);
 }
 
 static int mwlua_gc(lua_State *L) {
