@@ -177,6 +177,8 @@ class LogHandler:
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         self._callback = callback
+        self._logging = 0
+        self._close_pending = False
         # The C handler refers back to self without a reference: close()
         # detaches it, and clients keep self alive while they use it.
         self._h = _mw.mwpy_loghandler_new(self)
@@ -216,13 +218,25 @@ class LogHandler:
 
     def log(self, severity, message):
         """Send a LOG_F_USER message of the application through this handler."""
-        _mw.mw_loghandler_log(self._h, int(severity), _text(message, "message"))
+        message = _text(message, "message")
+        if self._h is None:
+            return
+        self._logging += 1  # close() from the callback waits for the return
+        try:
+            _mw.mw_loghandler_log(self._h, int(severity), message)
+        finally:
+            self._logging -= 1
+            if self._close_pending and not self._logging:
+                self.close()
 
     def _handle(self):
         return self._h
 
     def close(self):
         """Detach from the C handler: later messages are dropped. Idempotent."""
+        if getattr(self, "_logging", 0):
+            self._close_pending = True
+            return
         h, self._h = getattr(self, "_h", None), None
         if h is not None:
             self._release(h)
