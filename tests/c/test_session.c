@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "testlib.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,6 +67,7 @@ static void rig_up(struct rig *r, enum plan plan) {
   CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   mw_session_init(&r->s);
   mw_conn_init(&r->s.conn, &r->s.err, NULL, 2000);
+  fcntl(sv[0], F_SETFL, O_NONBLOCK); /* as the driver's own sockets are */
   r->s.conn.fd = sv[0];
   r->peer = sv[1];
   memset(&r->toy, 0, sizeof r->toy);

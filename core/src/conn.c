@@ -1,0 +1,196 @@
+/* conn.c - the transport stack the clients use: the driver, with the TLS
+ * filter on top once it starts. Moves ciphertext between the filter's
+ * memory BIOs and the socket. */
+#include "driver.h"
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MW_TLS_IO_CHUNK 16384
+
+void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
+                  int timeout_ms) {
+  c->fd = -1;
+  c->tls = NULL;
+  c->timeout_ms = timeout_ms;
+  c->err = err;
+  c->log = log;
+  c->peer[0] = '\0';
+}
+
+int mw_conn_open(mw_conn *c, const char *host, unsigned port) {
+  if (c->fd >= 0)
+    return mw_error_set(c->err, eexState, 0, "Already connected.");
+  return mw_driver_connect(host, port, c->timeout_ms, c->err, c->log, &c->fd,
+                           c->peer, sizeof c->peer);
+}
+
+int mw_conn_is_open(const mw_conn *c) {
+  return c && c->fd >= 0;
+}
+
+int mw_conn_is_secure(const mw_conn *c) {
+  return c && c->fd >= 0 && c->tls != NULL;
+}
+
+/* Send whatever the TLS filter has produced. */
+static int flush_ciphertext(mw_conn *c) {
+  char buf[MW_TLS_IO_CHUNK];
+  while (BIO_ctrl_pending(c->tls->net_out) > 0) {
+    int n = BIO_read(c->tls->net_out, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    int rc = mw_driver_send(c->fd, buf, (size_t)n, c->timeout_ms, c->err);
+    if (rc != MW_OK)
+      return rc;
+  }
+  return MW_OK;
+}
+
+/* Give the TLS filter more ciphertext from the socket. */
+static int feed_ciphertext(mw_conn *c) {
+  char buf[MW_TLS_IO_CHUNK];
+  size_t got = 0;
+  int rc = mw_driver_recv(c->fd, buf, sizeof buf, c->timeout_ms, &got, c->err);
+  if (rc != MW_OK)
+    return rc;
+  if (BIO_write(c->tls->net_in, buf, (int)got) != (int)got)
+    return mw_error_set(c->err, eexNoMemory, 0, NULL);
+  return MW_OK;
+}
+
+static int handshake(mw_conn *c) {
+  for (int rounds = 0; rounds < 1000; rounds++) {
+    int r = SSL_do_handshake(c->tls->ssl);
+    int rc = flush_ciphertext(c);
+    if (rc != MW_OK)
+      return rc;
+    if (r == 1)
+      return MW_OK;
+    int e = SSL_get_error(c->tls->ssl, r);
+    if (e != SSL_ERROR_WANT_READ)
+      return mw_tls_handshake_error(c->tls, e, c->err);
+    rc = feed_ciphertext(c);
+    if (rc == errNetwork) /* closed or reset mid-handshake */
+      return mw_error_set(c->err, eexSSLProtocol, c->err->os_error,
+                          "The server closed the connection during the TLS "
+                          "handshake. The port may not speak TLS, or the "
+                          "server refused our TLS versions or ciphers.");
+    if (rc != MW_OK)
+      return rc;
+  }
+  return mw_error_set(c->err, eexSSLProtocol, 0,
+                      "The TLS handshake did not finish.");
+}
+
+int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
+  if (c->fd < 0)
+    return mw_error_set(c->err, eexNotConnected, 0,
+                        "Not connected to the server.");
+  if (c->tls)
+    return mw_error_set(c->err, eexState, 0, "TLS is already active.");
+  int rc = mw_tls_new(&c->tls, ssl, host, c->err);
+  if (rc != MW_OK)
+    return rc;
+  mw_log(c->log, LOG_S_INFORMATION, LOG_F_SSL,
+         "Starting TLS handshake with %s, checking the name '%s'%s%s", c->peer,
+         c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
+         ssl->no_verify ? " (certificate validation disabled)" : "");
+  rc = handshake(c);
+  if (rc != MW_OK) {
+    mw_log(c->log, LOG_S_FATAL, LOG_F_SSL, "%s", c->err->text);
+    return rc;
+  }
+  mw_tls_fill_outputs(c->tls, ssl, c->log);
+  return MW_OK;
+}
+
+static int tls_write(mw_conn *c, const char *p, size_t len) {
+  while (len > 0) {
+    int chunk = len > MW_TLS_IO_CHUNK ? MW_TLS_IO_CHUNK : (int)len;
+    int n = SSL_write(c->tls->ssl, p, chunk);
+    if (n <= 0) {
+      char why[256];
+      unsigned long code = mw_tls_take_error(why, sizeof why);
+      return mw_error_set(c->err, eexSSLW32, (long)code,
+                          "Encrypting data for the server failed: %s.", why);
+    }
+    p += n;
+    len -= (size_t)n;
+    int rc = flush_ciphertext(c);
+    if (rc != MW_OK)
+      return rc;
+  }
+  return MW_OK;
+}
+
+int mw_conn_write(mw_conn *c, const void *data, size_t len) {
+  if (c->fd < 0)
+    return mw_error_set(c->err, eexNotConnected, 0,
+                        "Not connected to the server.");
+  if (c->tls)
+    return tls_write(c, data, len);
+  return mw_driver_send(c->fd, data, len, c->timeout_ms, c->err);
+}
+
+static int tls_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
+  int want = cap > 0x40000000 ? 0x40000000 : (int)cap;
+  for (;;) {
+    int n = SSL_read(c->tls->ssl, buf, want);
+    if (n > 0) {
+      *got = (size_t)n;
+      return MW_OK;
+    }
+    int e = SSL_get_error(c->tls->ssl, n);
+    int rc = flush_ciphertext(c); /* key updates, alerts */
+    if (rc != MW_OK)
+      return rc;
+    if (e == SSL_ERROR_WANT_READ) {
+      rc = feed_ciphertext(c);
+      if (rc != MW_OK)
+        return rc;
+      continue;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+      return mw_error_set(c->err, eexServerClosed, 0,
+                          "The server closed the TLS connection.");
+    char why[256];
+    unsigned long code = mw_tls_take_error(why, sizeof why);
+    return mw_error_set(c->err, eexSSLW32, (long)code,
+                        "Decrypting data from the server failed: %s.", why);
+  }
+}
+
+int mw_conn_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
+  *got = 0;
+  if (c->fd < 0)
+    return mw_error_set(c->err, eexNotConnected, 0,
+                        "Not connected to the server.");
+  if (c->tls)
+    return tls_read(c, buf, cap, got);
+  return mw_driver_recv(c->fd, buf, cap, c->timeout_ms, got, c->err);
+}
+
+void mw_conn_close(mw_conn *c) {
+  if (!c)
+    return;
+  if (c->tls && c->fd >= 0) {
+    /* close_notify, best effort: one send, no waiting for the reply. */
+    SSL_shutdown(c->tls->ssl);
+    char buf[512];
+    int n = BIO_read(c->tls->net_out, buf, sizeof buf);
+    if (n > 0)
+      (void)!send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  mw_tls_free(c->tls);
+  c->tls = NULL;
+  ERR_clear_error();
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+}

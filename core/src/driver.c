@@ -1,0 +1,216 @@
+/* driver.c - DNS, TCP connect (IPv4 and IPv6, each address in turn),
+ * poll()-based timeouts, socket reads and writes. */
+#define _DEFAULT_SOURCE /* SOCK_CLOEXEC, MSG_NOSIGNAL */
+#include "driver.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 ready, 0 timed out, -1 poll failed (errno set). */
+static int wait_fd(int fd, short events, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = events, .revents = 0};
+  long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    long long left = deadline - now_ms();
+    if (left < 0)
+      left = 0;
+    int r = poll(&p, 1, (int)left);
+    if (r >= 0)
+      return r > 0;
+    if (errno != EINTR)
+      return -1;
+  }
+}
+
+static void describe(const struct sockaddr *sa, char *out, size_t outlen) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+    port = ntohs(in->sin_port);
+    snprintf(out, outlen, "%s:%u", ip, port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+    port = ntohs(in6->sin6_port);
+    snprintf(out, outlen, "[%s]:%u", ip, port);
+  } else {
+    snprintf(out, outlen, "?");
+  }
+}
+
+static void tune_socket(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+}
+
+/* One address: 0 connected, else errno (ETIMEDOUT when out of time). */
+static int try_address(const struct addrinfo *ai, long long deadline,
+                       int *fd_out) {
+  int fd =
+      socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+  if (fd < 0)
+    return errno;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  tune_socket(fd);
+  int err = 0;
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      long long left = deadline - now_ms();
+      int r = wait_fd(fd, POLLOUT, left > 0 ? (int)left : 0);
+      socklen_t len = sizeof err;
+      if (r == 0)
+        err = ETIMEDOUT;
+      else if (r < 0)
+        err = errno;
+      else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    }
+  }
+  if (err) {
+    close(fd);
+    return err;
+  }
+  *fd_out = fd;
+  return 0;
+}
+
+static int resolve(const char *host, unsigned port, struct addrinfo **res,
+                   mw_errorinfo *err) {
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char service[16];
+  snprintf(service, sizeof service, "%u", port);
+  int rc = getaddrinfo(host, service, &hints, res);
+  if (rc == 0)
+    return MW_OK;
+  return mw_error_set(err, eexDNS, rc,
+                      "The server name '%s' cannot be resolved (%s). Check "
+                      "the server name.",
+                      host, gai_strerror(rc));
+}
+
+int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
+                      mw_errorinfo *err, mw_loghandler *log, int *fd,
+                      char *peer, size_t peerlen) {
+  struct addrinfo *res = NULL;
+  int rc = resolve(host, port, &res, err);
+  if (rc != MW_OK)
+    return rc;
+  long long deadline = now_ms() + timeout_ms;
+  int last = 0;
+  char where[80] = "";
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    describe(ai->ai_addr, where, sizeof where);
+    mw_log(log, LOG_S_INFORMATION, LOG_F_PROTOCOL, "Connecting to %s (%s)",
+           host, where);
+    last = try_address(ai, deadline, fd);
+    if (last == 0)
+      break;
+    mw_log(log, LOG_S_WARNING, LOG_F_PROTOCOL, "Connecting to %s failed: %s",
+           where, strerror(last));
+    if (last == ETIMEDOUT)
+      break; /* the whole connect shares one timeout */
+  }
+  freeaddrinfo(res);
+  if (last == 0) {
+    snprintf(peer, peerlen, "%s", where);
+    return MW_OK;
+  }
+  if (last == ETIMEDOUT)
+    return mw_error_set(err, eexTimeout, last,
+                        "Connecting to %s port %u (%s) timed out after %d "
+                        "ms. Check the server name, the port and any "
+                        "firewall.",
+                        host, port, where, timeout_ms);
+  return mw_error_set(err, eexTCPConnect, last,
+                      "Cannot connect to %s port %u (%s): %s. Check the "
+                      "port: SMTP uses 25 or 587 (STARTTLS) and 465 "
+                      "(implicit TLS); POP3 uses 110 (STLS) and 995 "
+                      "(implicit TLS).",
+                      host, port, where, strerror(last));
+}
+
+int mw_driver_send(int fd, const void *data, size_t len, int timeout_ms,
+                   mw_errorinfo *err) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      p += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int r = wait_fd(fd, POLLOUT, timeout_ms);
+      if (r > 0)
+        continue;
+      if (r == 0)
+        return mw_error_set(err, eexTimeout, ETIMEDOUT,
+                            "The server did not accept data for %d ms; "
+                            "the connection was closed.",
+                            timeout_ms);
+    }
+    int e = errno;
+    return mw_error_set(err, eexSocketTx, e,
+                        "Sending to the server failed: %s.", strerror(e));
+  }
+  return MW_OK;
+}
+
+int mw_driver_recv(int fd, void *buf, size_t cap, int timeout_ms, size_t *got,
+                   mw_errorinfo *err) {
+  for (;;) {
+    ssize_t n = recv(fd, buf, cap, 0);
+    if (n > 0) {
+      *got = (size_t)n;
+      return MW_OK;
+    }
+    if (n == 0)
+      return mw_error_set(err, eexServerClosed, 0,
+                          "The server closed the connection unexpectedly.");
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int r = wait_fd(fd, POLLIN, timeout_ms);
+      if (r > 0)
+        continue;
+      if (r == 0)
+        return mw_error_set(err, eexTimeout, ETIMEDOUT,
+                            "The server did not answer within %d ms; the "
+                            "connection was closed. Check that the port "
+                            "speaks the expected protocol, or raise the "
+                            "timeout.",
+                            timeout_ms);
+    }
+    int e = errno;
+    return mw_error_set(err, eexSocketRx, e,
+                        "Receiving from the server failed: %s.", strerror(e));
+  }
+}

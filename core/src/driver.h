@@ -1,0 +1,23 @@
+/* driver.h - the only code that touches sockets (private). Every wait is
+ * bounded by a timeout; failures fill the ErrorInfo and return the base
+ * code. */
+#ifndef MW_DRIVER_H
+#define MW_DRIVER_H
+
+#include "internal.h"
+
+/* Resolve host and connect to the first address that answers, all within
+ * timeout_ms. On success *fd is a non-blocking socket with TCP_NODELAY and
+ * peer names the address ("127.0.0.1:25"). */
+int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
+                      mw_errorinfo *err, mw_loghandler *log, int *fd,
+                      char *peer, size_t peerlen);
+/* Send all of data, waiting at most timeout_ms for each chance to write. */
+int mw_driver_send(int fd, const void *data, size_t len, int timeout_ms,
+                   mw_errorinfo *err);
+/* Receive 1..cap bytes, waiting at most timeout_ms. EOF is
+ * eexServerClosed. */
+int mw_driver_recv(int fd, void *buf, size_t cap, int timeout_ms, size_t *got,
+                   mw_errorinfo *err);
+
+#endif

@@ -1,0 +1,283 @@
+/* tls.c - the TLS filter: OpenSSL over memory BIOs, so it can start
+ * mid-stream after STARTTLS/STLS; builds its SSL_CTX from an SSLInfo and
+ * fills the SSLInfo's outputs. */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned long mw_tls_take_error(char *buf, size_t len) {
+  unsigned long code = ERR_peek_last_error();
+  if (code)
+    ERR_error_string_n(code, buf, len);
+  else
+    snprintf(buf, len, "no further detail");
+  ERR_clear_error();
+  return code;
+}
+
+static int is_ip_literal(const char *name) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, name, addr) == 1 ||
+         inet_pton(AF_INET6, name, addr) == 1;
+}
+
+static int load_trust(SSL_CTX *ctx, const mw_sslinfo *info,
+                      mw_errorinfo *err) {
+  if (!info->ca_file && !info->ca_path) {
+    SSL_CTX_set_default_verify_paths(ctx);
+    return MW_OK;
+  }
+  if (SSL_CTX_load_verify_locations(ctx, info->ca_file, info->ca_path) == 1)
+    return MW_OK;
+  char why[256];
+  unsigned long code = mw_tls_take_error(why, sizeof why);
+  return mw_error_set(err, eexSSLConfig, (long)code,
+                      "The trusted CA %s '%s' cannot be loaded (%s). Check "
+                      "the SSLCAFile/SSLCAPath option.",
+                      info->ca_file ? "file" : "directory",
+                      info->ca_file ? info->ca_file : info->ca_path, why);
+}
+
+/* Name checks and SNI: DNS names get both, IP literals only the check. */
+static int set_peer_name(mw_tls *t, const mw_sslinfo *info) {
+  int ip = is_ip_literal(t->name);
+  if (!ip && SSL_set_tlsext_host_name(t->ssl, t->name) != 1)
+    return -1;
+  if (info->no_name_check || info->no_verify)
+    return 0;
+  if (ip)
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->name) == 1
+               ? 0
+               : -1;
+  return SSL_set1_host(t->ssl, t->name) == 1 ? 0 : -1;
+}
+
+static int tls_fail(mw_tls *t, mw_errorinfo *err, const char *what) {
+  char why[256];
+  unsigned long code = mw_tls_take_error(why, sizeof why);
+  mw_tls_free(t);
+  return mw_error_set(err, eexSSLW32, (long)code, "%s failed: %s.", what, why);
+}
+
+int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
+               mw_errorinfo *err) {
+  *out = NULL;
+  mw_tls *t = calloc(1, sizeof *t);
+  if (!t)
+    return mw_error_set(err, eexNoMemory, 0, NULL);
+  snprintf(t->name, sizeof t->name, "%s",
+           info->server_name ? info->server_name : host);
+  t->ctx = SSL_CTX_new(TLS_client_method());
+  if (!t->ctx)
+    return tls_fail(t, err, "Creating the TLS context");
+  SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(
+      t->ctx, info->no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+  int rc = load_trust(t->ctx, info, err);
+  if (rc != MW_OK) {
+    mw_tls_free(t);
+    return rc;
+  }
+  t->ssl = SSL_new(t->ctx);
+  t->net_in = BIO_new(BIO_s_mem());
+  t->net_out = BIO_new(BIO_s_mem());
+  if (!t->ssl || !t->net_in || !t->net_out) {
+    BIO_free(t->net_in);
+    BIO_free(t->net_out);
+    t->net_in = t->net_out = NULL;
+    return tls_fail(t, err, "Creating the TLS connection");
+  }
+  /* An empty memory BIO means "wait for more", not end of file. */
+  BIO_set_mem_eof_return(t->net_in, -1);
+  SSL_set_bio(t->ssl, t->net_in, t->net_out);
+  SSL_set_connect_state(t->ssl);
+  if (set_peer_name(t, info) != 0)
+    return tls_fail(t, err, "Setting the server name to check");
+  *out = t;
+  return MW_OK;
+}
+
+void mw_tls_free(mw_tls *t) {
+  if (!t)
+    return;
+  SSL_free(t->ssl); /* frees both BIOs */
+  SSL_CTX_free(t->ctx);
+  free(t);
+}
+
+int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
+  long verify = SSL_get_verify_result(t->ssl);
+  char why[256];
+  unsigned long code = mw_tls_take_error(why, sizeof why);
+  int rc;
+  if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+      verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    rc = mw_error_set(err, eexSSLCertName, (long)code,
+                      "The server's certificate is not valid for the name "
+                      "'%s'. Check that you connect by the name on the "
+                      "certificate (not an IP address or alias) and that "
+                      "the certificate is correct. For debugging only, "
+                      "SSLNoServerNameCheck skips this check.",
+                      t->name);
+  } else if (verify != X509_V_OK) {
+    rc = mw_error_set(err, eexSSLCertificate, (long)code,
+                      "The server's certificate is invalid: %s (verify "
+                      "error %ld). Check the certificate and the trusted "
+                      "CAs (SSLCAFile/SSLCAPath). For debugging only, "
+                      "SSLNoServerCertificateValidation skips this check.",
+                      X509_verify_cert_error_string(verify), verify);
+  } else {
+    rc = mw_error_set(err, eexSSLProtocol, (long)code,
+                      "The TLS handshake failed (%s; SSL error %d). The port "
+                      "may not speak TLS directly: implicit TLS is usually "
+                      "port 465 (SMTP) or 995 (POP3); ports 25, 587 and 110 "
+                      "need MODE_STARTTLS.",
+                      why, ssl_error);
+  }
+  err->verify = verify;
+  return rc;
+}
+
+/* ---- outputs ---- */
+
+static long protocol_value(int version) {
+  switch (version) {
+  case TLS1_VERSION:
+    return SSL_TLS1;
+  case TLS1_1_VERSION:
+    return SSL_TLS1_1;
+  case TLS1_2_VERSION:
+    return SSL_TLS1_2;
+  case TLS1_3_VERSION:
+    return SSL_TLS1_3;
+  default:
+    return 0;
+  }
+}
+
+static long cipher_value(int nid) {
+  switch (nid) {
+  case NID_aes_128_gcm:
+    return SSL_AES_128_GCM;
+  case NID_aes_256_gcm:
+    return SSL_AES_256_GCM;
+  case NID_chacha20_poly1305:
+    return SSL_CHACHA20;
+  case NID_aes_128_cbc:
+    return SSL_AES_128;
+  case NID_aes_256_cbc:
+    return SSL_AES_256;
+  case NID_des_ede3_cbc:
+    return SSL_3DES;
+  default:
+    return SSL_NONE;
+  }
+}
+
+static void hash_value(const SSL_CIPHER *c, long *hash, long *bits) {
+  int nid = SSL_CIPHER_get_digest_nid(c);
+  if (nid == NID_undef) { /* AEAD: integrity from the cipher, PRF hash */
+    const EVP_MD *md = SSL_CIPHER_get_handshake_digest(c);
+    nid = md ? EVP_MD_get_type(md) : NID_undef;
+  }
+  switch (nid) {
+  case NID_md5:
+    *hash = SSL_MD5, *bits = 128;
+    break;
+  case NID_sha1:
+    *hash = SSL_SHA, *bits = 160;
+    break;
+  case NID_sha256:
+    *hash = SSL_SHA256, *bits = 256;
+    break;
+  case NID_sha384:
+    *hash = SSL_SHA384, *bits = 384;
+    break;
+  default:
+    *hash = SSL_AEAD, *bits = 0;
+  }
+}
+
+/* Key exchange from the server's ephemeral key: the same for TLS 1.2 and
+ * 1.3. */
+static void exchange_value(mw_tls *t, const SSL_CIPHER *c, mw_sslinfo *info) {
+  EVP_PKEY *tmp = NULL;
+  info->exchange = SSL_CIPHER_get_kx_nid(c) == NID_kx_rsa ? SSL_RSA : 0;
+  if (SSL_get_peer_tmp_key(t->ssl, &tmp) == 1 && tmp) {
+    switch (EVP_PKEY_get_id(tmp)) {
+    case EVP_PKEY_X25519:
+      info->exchange = SSL_X25519;
+      break;
+    case EVP_PKEY_X448:
+      info->exchange = SSL_X448;
+      break;
+    case EVP_PKEY_DH:
+      info->exchange = SSL_DH;
+      break;
+    default:
+      info->exchange = SSL_ECDHE;
+    }
+    info->exchange_strength = EVP_PKEY_get_bits(tmp);
+    EVP_PKEY_free(tmp);
+  }
+  int group = SSL_get_negotiated_group(t->ssl);
+  const char *gname = group ? OBJ_nid2sn(group & 0xffff) : NULL;
+  snprintf(info->group_name, sizeof info->group_name, "%s",
+           gname ? gname : "");
+}
+
+static char *name_line(const X509_NAME *name) {
+  BIO *b = BIO_new(BIO_s_mem());
+  if (!b)
+    return NULL;
+  X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
+  char *data = NULL;
+  long n = BIO_get_mem_data(b, &data);
+  char *s = malloc((size_t)n + 1);
+  if (s) {
+    memcpy(s, data, (size_t)n);
+    s[n] = '\0';
+  }
+  BIO_free(b);
+  return s;
+}
+
+void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
+  mw_sslinfo_reset_outputs(info);
+  const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+  info->protocol_out = protocol_value(SSL_version(t->ssl));
+  snprintf(info->protocol_name, sizeof info->protocol_name, "%s",
+           SSL_get_version(t->ssl));
+  if (c) {
+    info->cipher_out = cipher_value(SSL_CIPHER_get_cipher_nid(c));
+    info->cipher_strength = SSL_CIPHER_get_bits(c, NULL);
+    snprintf(info->cipher_name, sizeof info->cipher_name, "%s",
+             SSL_CIPHER_get_name(c));
+    hash_value(c, &info->hash, &info->hash_strength);
+    exchange_value(t, c, info);
+  }
+  X509 *peer = SSL_get0_peer_certificate(t->ssl);
+  if (peer) {
+    info->peer_subject = name_line(X509_get_subject_name(peer));
+    info->peer_issuer = name_line(X509_get_issuer_name(peer));
+  }
+  info->have_outputs = 1;
+  mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
+         "Server certificate: subject '%s', issuer '%s', verification: %s",
+         info->peer_subject ? info->peer_subject : "(none)",
+         info->peer_issuer ? info->peer_issuer : "(none)",
+         info->no_verify
+             ? "skipped (SSLNoServerCertificateValidation)"
+             : X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
+  mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
+         "TLS established: %s, cipher %s (%ld bits), key exchange %s (%ld "
+         "bits)",
+         info->protocol_name, info->cipher_name, info->cipher_strength,
+         info->group_name[0] ? info->group_name : "?",
+         info->exchange_strength);
+}

@@ -1,0 +1,31 @@
+/* tls.h - TLS over memory BIOs (private). No I/O: conn.c moves the
+ * ciphertext between these BIOs and the driver. */
+#ifndef MW_TLS_H
+#define MW_TLS_H
+
+#include "internal.h"
+
+#include <openssl/ssl.h>
+
+struct mw_tls {
+  SSL_CTX *ctx;
+  SSL *ssl;
+  BIO *net_in;    /* ciphertext from the server, written by conn.c */
+  BIO *net_out;   /* ciphertext to the server, read by conn.c */
+  char name[256]; /* the name checked against the certificate */
+};
+
+/* Build the context and connection from the SSLInfo; the name checked is
+ * ssl->server_name, else host. */
+int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
+               mw_errorinfo *err);
+void mw_tls_free(mw_tls *t);
+/* Map a failed handshake to eexSSLCertName, eexSSLCertificate or
+ * eexSSLProtocol, with a sentence saying what to check. */
+int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err);
+/* The last OpenSSL error as text, and clear the queue. */
+unsigned long mw_tls_take_error(char *buf, size_t len);
+/* Fill the SSLInfo outputs from the live connection and log them. */
+void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
+
+#endif
