@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "testlib.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
