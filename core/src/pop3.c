@@ -42,13 +42,11 @@ void mw_pop3_free(mw_pop3 *c) {
 /* ---- call framing ---- */
 
 /* Every call starts with a clean ErrorInfo and refuses re-entry from a
- * callback (the engine is in the middle of a reply then). */
+ * callback (the engine is in the middle of a reply then). A refused call
+ * leaves the ErrorInfo alone: it belongs to the running call. */
 static int enter(mw_pop3 *c) {
   if (c->s.busy)
-    return mw_error_set(&c->s.err, eexState, 0,
-                        "A POP3 call was made from inside a callback of "
-                        "another call on the same client; wait until that "
-                        "call returns.");
+    return errState;
   mw_error_clear(&c->s.err);
   c->s.busy = 1;
   return MW_OK;
