@@ -929,6 +929,45 @@ static void reentry_from_callback_refused(void) {
   tl_server_free(t.srv);
 }
 
+/* mw_pop3_cancel from a LogHandler in the middle of RETR: the call fails
+ * with errAborted and the connection is closed. */
+static mw_pop3 *cancel_client;
+
+static void cancelling_log(void *userdata, int severity, int facility,
+                           const char *message) {
+  (void)userdata;
+  (void)severity;
+  (void)facility;
+  if (strcmp(message, "S: +OK message follows") == 0)
+    mw_pop3_cancel(cancel_client);
+}
+
+static void cancel_from_log_handler(void) {
+  tl_server *srv = tl_server_start(
+      GREET_CAPA "S: +OK\nS: .\nC: RETR 1\nS: +OK message follows\n"
+                 "SLEEP 300\nS: Subject: x\nS: \nS: body\nS: .\n"
+                 "EXPECT_CLOSE\n");
+  CHECK(srv != NULL);
+  mw_pop3 *c = mw_pop3_new();
+  cancel_client = c;
+  CHECK_INT(mw_pop3_set_server(c, "127.0.0.1", srv ? tl_server_port(srv) : 1),
+            MW_OK);
+  mw_loghandler *lh = mw_loghandler_new(cancelling_log, NULL);
+  CHECK_INT(mw_pop3_set_loghandler(c, lh), MW_OK);
+  mw_loghandler_free(lh);
+  CHECK_INT(mw_pop3_connect(c), MW_OK);
+  char *out = NULL;
+  size_t len = 0;
+  CHECK_ERR(mw_pop3_retr(c, 1, &out, &len), mw_pop3_extended_error(c),
+            errAborted, eexAborted);
+  CHECK(out == NULL);
+  CHECK(!mw_pop3_is_connected(c));
+  mw_pop3_free(c);
+  if (tl_server_wait(srv, 15000) != 0)
+    tl_fail(__FILE__, __LINE__, "script failed: %s", tl_server_error(srv));
+  tl_server_free(srv);
+}
+
 int main(void) {
   RUN(argument_errors_need_no_server);
   RUN(dovecot_plain_commands);
@@ -960,6 +999,7 @@ int main(void) {
   RUN(malformed_reply_closes);
   RUN(stream_abort_closes);
   RUN(reentry_from_callback_refused);
+  RUN(cancel_from_log_handler);
   free(big_msg);
   return tl_finish();
 }
