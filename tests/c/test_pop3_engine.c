@@ -749,6 +749,41 @@ static void bad_listings(void) {
   rig_free(&r);
 }
 
+/* CAPA and listings have a bounded number of lines. */
+static void line_counts_bounded(void) {
+  struct rig r;
+  rig_init(&r);
+  CHECK_INT(mw_pop3_engine_begin_connect(&r.e), MW_OK);
+  CHECK_INT(drive(&r, GREETING), MW_STEP_READ);
+  mw_buf big;
+  mw_buf_init(&big);
+  mw_buf_append_str(&big, "+OK\r\n");
+  for (int i = 0; i <= MW_MAX_REPLY_LINES; i++)
+    mw_buf_appendf(&big, "X-CAP-%d\r\n", i);
+  mw_buf_append_str(&big, ".\r\n");
+  CHECK_INT(drive(&r, big.data), MW_STEP_ERROR);
+  CHECK_INT(err_code(&r), errProtocol);
+  CHECK_INT(err_number(&r), eexLineTooLong);
+
+  connect_anonymous(&r);
+  CHECK_INT(mw_pop3_engine_begin_list(&r.e), MW_OK);
+  CHECK_INT(drive(&r, "+OK\r\n"), MW_STEP_READ);
+  mw_buf_reset(&big);
+  mw_step st = MW_STEP_READ;
+  for (long i = 1; i <= MW_MAX_LIST_ENTRIES + 1 && st == MW_STEP_READ; i++) {
+    mw_buf_appendf(&big, "%ld 1\r\n", i);
+    if (big.len > 60000 || i == MW_MAX_LIST_ENTRIES + 1) {
+      st = drive_n(&r, big.data, big.len);
+      mw_buf_reset(&big);
+    }
+  }
+  CHECK_INT(st, MW_STEP_ERROR);
+  CHECK_INT(err_number(&r), eexLineTooLong);
+  CHECK_INT(r.e.nentries, MW_MAX_LIST_ENTRIES);
+  mw_buf_free(&big);
+  rig_free(&r);
+}
+
 /* ---- refusals and arguments ---- */
 
 static void err_keeps_session(void) {
@@ -843,6 +878,7 @@ int main(void) {
   RUN(number_overflow);
   RUN(over_long_lines);
   RUN(bad_listings);
+  RUN(line_counts_bounded);
   RUN(err_keeps_session);
   RUN(greeting_err);
   RUN(message_zero_refused);
