@@ -411,7 +411,7 @@ static void plaintext_auth_sends_nothing_after_ehlo(void) {
                  GREET_EHLO "S: 250-scripted\nS: 250 AUTH PLAIN LOGIN\n"
                             "EXPECT_CLOSE\n",
                  -1, 5000);
-  set_user(t.c, "user", "secret-pw");
+  set_user(t.c, "secret-pw", NULL);
   CHECK_ERR(mw_smtp_connect(t.c), mw_smtp_extended_error(t.c), errAuth,
             eexAuthPlaintext);
   size_t len;
@@ -427,7 +427,7 @@ static void starttls_unavailable_scripted(void) {
                  GREET_EHLO "S: 250-scripted\nS: 250 AUTH PLAIN LOGIN\n"
                             "EXPECT_CLOSE\n",
                  MODE_STARTTLS, 5000);
-  set_user(t.c, "user", "secret-pw");
+  set_user(t.c, "secret-pw", NULL);
   CHECK_ERR(mw_smtp_connect(t.c), mw_smtp_extended_error(t.c), errTLS,
             eexSSLStartTLSUnavailable);
   size_t len;
