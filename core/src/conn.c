@@ -63,10 +63,24 @@ static int feed_ciphertext(mw_conn *c) {
   return MW_OK;
 }
 
+/* A peer that hangs up during the handshake usually does not speak TLS on
+ * this port; the socket error stays in os_error. */
+static int handshake_closed(mw_conn *c) {
+  return mw_error_set(c->err, eexSSLProtocol, c->err->os_error,
+                      "The server %s closed the connection during the TLS "
+                      "handshake. The port may not speak TLS directly "
+                      "(implicit TLS is usually port 465 for SMTP and 995 for "
+                      "POP3; 25, 587 and 110 need MODE_STARTTLS), or the "
+                      "server refused our TLS versions or ciphers.",
+                      c->peer);
+}
+
 static int handshake(mw_conn *c) {
   for (int rounds = 0; rounds < 1000; rounds++) {
     int r = SSL_do_handshake(c->tls->ssl);
     int rc = flush_ciphertext(c);
+    if (rc == errNetwork)
+      return handshake_closed(c);
     if (rc != MW_OK)
       return rc;
     if (r == 1)
@@ -75,16 +89,27 @@ static int handshake(mw_conn *c) {
     if (e != SSL_ERROR_WANT_READ)
       return mw_tls_handshake_error(c->tls, e, c->err);
     rc = feed_ciphertext(c);
-    if (rc == errNetwork) /* closed or reset mid-handshake */
-      return mw_error_set(c->err, eexSSLProtocol, c->err->os_error,
-                          "The server closed the connection during the TLS "
-                          "handshake. The port may not speak TLS, or the "
-                          "server refused our TLS versions or ciphers.");
+    if (rc == errNetwork)
+      return handshake_closed(c);
     if (rc != MW_OK)
       return rc;
   }
   return mw_error_set(c->err, eexSSLProtocol, 0,
-                      "The TLS handshake did not finish.");
+                      "The TLS handshake with %s did not finish.", c->peer);
+}
+
+/* A connection whose handshake failed is not usable, and must never carry
+ * plaintext afterwards: close it. */
+static int start_tls_failed(mw_conn *c, int rc) {
+  mw_log(c->log, LOG_S_FATAL, LOG_F_SSL, "%s", c->err->text);
+  mw_tls_free(c->tls);
+  c->tls = NULL;
+  ERR_clear_error();
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  return rc;
 }
 
 int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
@@ -95,16 +120,14 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
     return mw_error_set(c->err, eexState, 0, "TLS is already active.");
   int rc = mw_tls_new(&c->tls, ssl, host, c->err);
   if (rc != MW_OK)
-    return rc;
+    return start_tls_failed(c, rc);
   mw_log(c->log, LOG_S_INFORMATION, LOG_F_SSL,
          "Starting TLS handshake with %s, checking the name '%s'%s%s", c->peer,
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
          ssl->no_verify ? " (certificate validation disabled)" : "");
   rc = handshake(c);
-  if (rc != MW_OK) {
-    mw_log(c->log, LOG_S_FATAL, LOG_F_SSL, "%s", c->err->text);
-    return rc;
-  }
+  if (rc != MW_OK)
+    return start_tls_failed(c, rc);
   mw_tls_fill_outputs(c->tls, ssl, c->log);
   return MW_OK;
 }

@@ -76,7 +76,8 @@ static int try_address(const struct addrinfo *ai, long long deadline,
   int err = 0;
   if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
     err = errno;
-    if (err == EINPROGRESS) {
+    /* A signal during connect leaves it running, like EINPROGRESS. */
+    if (err == EINPROGRESS || err == EINTR) {
       long long left = deadline - now_ms();
       int r = wait_fd(fd, POLLOUT, left > 0 ? (int)left : 0);
       socklen_t len = sizeof err;
@@ -177,7 +178,7 @@ int mw_driver_send(int fd, const void *data, size_t len, int timeout_ms,
                             "the connection was closed.",
                             timeout_ms);
     }
-    int e = errno;
+    int e = n < 0 ? errno : EIO; /* send() returning 0 would loop forever */
     return mw_error_set(err, eexSocketTx, e,
                         "Sending to the server failed: %s.", strerror(e));
   }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 unsigned long mw_tls_take_error(char *buf, size_t len) {
   unsigned long code = ERR_peek_last_error();
@@ -32,6 +33,13 @@ static int load_trust(SSL_CTX *ctx, const mw_sslinfo *info,
     SSL_CTX_set_default_verify_paths(ctx);
     return MW_OK;
   }
+  /* OpenSSL accepts any directory name and fails only at verify time. */
+  struct stat st;
+  if (info->ca_path && (stat(info->ca_path, &st) != 0 || !S_ISDIR(st.st_mode)))
+    return mw_error_set(err, eexSSLConfig, 0,
+                        "The trusted CA directory '%s' does not exist or is "
+                        "not a directory. Check the SSLCAPath option.",
+                        info->ca_path);
   if (SSL_CTX_load_verify_locations(ctx, info->ca_file, info->ca_path) == 1)
     return MW_OK;
   char why[256];
@@ -111,7 +119,10 @@ void mw_tls_free(mw_tls *t) {
 }
 
 int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
-  long verify = SSL_get_verify_result(t->ssl);
+  /* Without SSL_VERIFY_PEER a bad chain is not what failed. */
+  long verify = (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER)
+                    ? SSL_get_verify_result(t->ssl)
+                    : X509_V_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
   int rc;
@@ -203,11 +214,22 @@ static void hash_value(const SSL_CIPHER *c, long *hash, long *bits) {
   }
 }
 
+/* Bits of the server certificate's key (RSA key exchange has no
+ * ephemeral key). */
+static long peer_key_bits(mw_tls *t) {
+  X509 *peer = SSL_get0_peer_certificate(t->ssl);
+  EVP_PKEY *pk = peer ? X509_get0_pubkey(peer) : NULL;
+  return pk ? EVP_PKEY_get_bits(pk) : 0;
+}
+
 /* Key exchange from the server's ephemeral key: the same for TLS 1.2 and
  * 1.3. */
 static void exchange_value(mw_tls *t, const SSL_CIPHER *c, mw_sslinfo *info) {
   EVP_PKEY *tmp = NULL;
-  info->exchange = SSL_CIPHER_get_kx_nid(c) == NID_kx_rsa ? SSL_RSA : 0;
+  if (SSL_CIPHER_get_kx_nid(c) == NID_kx_rsa) {
+    info->exchange = SSL_RSA;
+    info->exchange_strength = peer_key_bits(t);
+  }
   if (SSL_get_peer_tmp_key(t->ssl, &tmp) == 1 && tmp) {
     switch (EVP_PKEY_get_id(tmp)) {
     case EVP_PKEY_X25519:
@@ -226,7 +248,9 @@ static void exchange_value(mw_tls *t, const SSL_CIPHER *c, mw_sslinfo *info) {
     EVP_PKEY_free(tmp);
   }
   int group = SSL_get_negotiated_group(t->ssl);
-  const char *gname = group ? OBJ_nid2sn(group & 0xffff) : NULL;
+  const char *gname = group ? SSL_group_to_name(t->ssl, group) : NULL;
+  if (!gname && info->exchange == SSL_RSA)
+    gname = "RSA";
   snprintf(info->group_name, sizeof info->group_name, "%s",
            gname ? gname : "");
 }
