@@ -57,7 +57,11 @@ function Error.__tostring(e)
   end
   if e.reply_code and e.reply_code ~= 0 and e.server_text ~= "" then
     local code = e.reply_code > 0 and tostring(e.reply_code) or "-ERR"
-    local enh = e.enhanced_status ~= "" and (" " .. e.enhanced_status) or ""
+    local enh = ""
+    if e.enhanced_status ~= "" and
+        e.server_text:sub(1, #e.enhanced_status) ~= e.enhanced_status then
+      enh = " " .. e.enhanced_status
+    end
     s = s .. string.format(" (server: %s%s %s)", code, enh, e.server_text)
   end
   if e.os_error and e.os_error ~= 0 then
