@@ -398,27 +398,31 @@ static void test_peer_closes(void) {
   mw_error_clear(&e);
 }
 
-/* Writing to a reset connection fails with eexSocketTx; no SIGPIPE kills
- * the process (the test would die here otherwise). */
-static void test_write_after_reset(void) {
-  peer p;
-  peer_start(&p, PEER_RESET);
-  mw_errorinfo e;
-  mw_error_init(&e);
-  mw_conn c;
-  mw_conn_init(&c, &e, NULL, 5000);
-  CHECK_INT(mw_conn_open(&c, "127.0.0.1", p.port), MW_OK);
-  peer_end(&p); /* the peer has reset the connection */
-  int rc = MW_OK;
-  for (int i = 0; i < 50 && rc == MW_OK; i++) {
-    rc = mw_conn_write(&c, "NOOP\r\n", 6);
-    if (rc == MW_OK)
-      usleep(20000);
+/* Writing to a closed or reset connection fails with eexSocketTx; no
+ * SIGPIPE kills the process (the test would die here otherwise: after a
+ * FIN the first write draws an RST, the next one EPIPE). */
+static void test_write_after_peer_gone(void) {
+  peer_mode modes[2] = {PEER_CLOSE, PEER_RESET};
+  for (int m = 0; m < 2; m++) {
+    peer p;
+    peer_start(&p, modes[m]);
+    mw_errorinfo e;
+    mw_error_init(&e);
+    mw_conn c;
+    mw_conn_init(&c, &e, NULL, 5000);
+    CHECK_INT(mw_conn_open(&c, "127.0.0.1", p.port), MW_OK);
+    peer_end(&p); /* the peer has closed or reset the connection */
+    int rc = MW_OK;
+    for (int i = 0; i < 50 && rc == MW_OK; i++) {
+      rc = mw_conn_write(&c, "NOOP\r\n", 6);
+      if (rc == MW_OK)
+        usleep(20000);
+    }
+    CHECK_ERR(rc, &e, errNetwork, eexSocketTx);
+    CHECK(e.os_error == EPIPE || e.os_error == ECONNRESET);
+    mw_conn_close(&c);
+    mw_error_clear(&e);
   }
-  CHECK_ERR(rc, &e, errNetwork, eexSocketTx);
-  CHECK(e.os_error == EPIPE || e.os_error == ECONNRESET);
-  mw_conn_close(&c);
-  mw_error_clear(&e);
 }
 
 static void test_not_connected_and_state(void) {
@@ -855,7 +859,7 @@ int main(void) {
   RUN(test_ipv6_loopback);
   RUN(test_read_timeout);
   RUN(test_peer_closes);
-  RUN(test_write_after_reset);
+  RUN(test_write_after_peer_gone);
   RUN(test_not_connected_and_state);
   RUN(test_tls_to_plaintext_speaker);
   RUN(test_tls_missing_ca_file);
