@@ -13,6 +13,10 @@ local function client(port, mode, extra)
     opts.allow_plaintext_auth = true
   end
   for k, v in pairs(extra or {}) do opts[k] = v end
+  if opts.log == false then
+    opts.log = nil
+    return mailwire.POP3Client(opts), {}
+  end
   if opts.user == false then -- no login
     opts.user, opts.password = nil, nil
   end
@@ -66,11 +70,12 @@ local function exercise(c)
   assert.are.equal(markers[#markers] ~= nil, true)
   assert.truthy(text:find("\r\n", 1, true))
   assert.truthy(text:find("\r\n.dotted\r\n", 1, true)) -- un-stuffed
-  local chunks = {}
+  local chunks, ended = {}, false
   assert.is_true(c:retr(last, function(chunk)
+    if chunk == nil then ended = true end -- sink(nil) at the end (LTN12)
     chunks[#chunks + 1] = chunk
   end))
-  assert.is_nil(chunks[#chunks]) -- sink(nil) at the end (LTN12)
+  assert.is_true(ended)
   assert.are.equal(text, table.concat(chunks))
   local top = c:top(last, 0)
   assert.truthy(top:find("X-Marker:", 1, true))
@@ -216,7 +221,7 @@ describe("POP3 against Dovecot", function()
 
   it("keeps the Lua heap bounded over 10,000 calls", function()
     ensure_mail()
-    local c = client(H.port("POP3_PORT"), nil)
+    local c = client(H.port("POP3_PORT"), nil, {log = false})
     c:connect()
     local function round(n)
       for i = 1, n do
@@ -243,13 +248,15 @@ describe("POP3 against Dovecot", function()
 
   it("collects objects mid-connection", function()
     ensure_mail()
-    for _ = 1, 20 do
+    -- Dovecot allows 10 connections per user and address here.
+    for _ = 1, 6 do
       local c = client(H.port("POP3S_PORT"), mailwire.MODE_CHANNEL)
       c:connect()
       c:stat()
     end
     collectgarbage()
     collectgarbage()
+    H.sleep(0.5) -- Dovecot notices the closed connections
     local c = client(H.port("POP3S_PORT"), mailwire.MODE_CHANNEL)
     c:connect()
     assert.is_true(c:stat() >= 3)

@@ -171,6 +171,7 @@ describe("SMTP against Postfix", function()
     if not c:is_connected() then c:connect() end
     H.raises(mailwire, mailwire.errAborted, mailwire.eexAborted, c.send, c,
       to, to, function() return nil, "no more data" end)
+    if not c:is_connected() then c:connect() end
     local okb, eb = pcall(c.send, c, to, to, function() return 42 end)
     assert.is_false(okb)
     assert.truthy(tostring(eb):find("source returned a number"), tostring(eb))
