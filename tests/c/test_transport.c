@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,13 @@ static void peer_tls(peer *p, int fd) {
 
 static void *peer_main(void *arg) {
   peer *p = arg;
+  /* The peer's own writes (OpenSSL's socket BIO) may hit a closed client:
+   * only this thread ignores SIGPIPE; the library's thread must not need
+   * to. */
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
   struct pollfd pf = {.fd = p->lfd, .events = POLLIN, .revents = 0};
   if (poll(&pf, 1, 10000) <= 0)
     return NULL;
