@@ -132,20 +132,23 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                       "The server's certificate is not valid for the name "
                       "'%s'. Check that you connect by the name on the "
                       "certificate (not an IP address or alias) and that "
-                      "the certificate is correct. For debugging only, "
-                      "SSLNoServerNameCheck skips this check.",
+                      "the certificate is correct. For debugging only (never "
+                      "in production), SSLNoServerNameCheck skips this "
+                      "check.",
                       t->name);
   } else if (verify != X509_V_OK) {
     rc = mw_error_set(err, eexSSLCertificate, (long)code,
                       "The server's certificate is invalid: %s (verify "
                       "error %ld). Check the certificate and the trusted "
-                      "CAs (SSLCAFile/SSLCAPath). For debugging only, "
-                      "SSLNoServerCertificateValidation skips this check.",
+                      "CAs (SSLCAFile/SSLCAPath). For debugging only (never "
+                      "in production), SSLNoServerCertificateValidation "
+                      "skips this check.",
                       X509_verify_cert_error_string(verify), verify);
   } else {
     rc = mw_error_set(err, eexSSLProtocol, (long)code,
-                      "The TLS handshake failed (%s; SSL error %d). The port "
-                      "may not speak TLS directly: implicit TLS is usually "
+                      "The TLS handshake failed (%s; SSL error %d). Check "
+                      "that the server supports TLS on this port: it "
+                      "may not speak TLS directly; implicit TLS is usually "
                       "port 465 (SMTP) or 995 (POP3); ports 25, 587 and 110 "
                       "need MODE_STARTTLS.",
                       why, ssl_error);
@@ -299,9 +302,9 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
              ? "skipped (SSLNoServerCertificateValidation)"
              : X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
   mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
-         "TLS established: %s, cipher %s (%ld bits), key exchange %s (%ld "
-         "bits)",
+         "TLS established: %s, cipher %s (%ld bits), hash %ld bits, key "
+         "exchange %s (%ld bits)",
          info->protocol_name, info->cipher_name, info->cipher_strength,
-         info->group_name[0] ? info->group_name : "?",
+         info->hash_strength, info->group_name[0] ? info->group_name : "?",
          info->exchange_strength);
 }

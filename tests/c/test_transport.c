@@ -31,14 +31,15 @@ static long long now_ms(void) {
 /* ---- a loopback peer in a thread ---- */
 
 typedef enum peer_mode {
-  PEER_SILENT,     /* accept, send nothing, read until EOF */
-  PEER_CLOSE,      /* accept and close at once */
-  PEER_RESET,      /* accept and reset (SO_LINGER 0) */
-  PEER_GREET,      /* send "220 hello\r\n", read until EOF */
-  PEER_TLS,        /* TLS handshake, send "hello\r\n", close_notify */
-  PEER_TLS_ABRUPT, /* TLS handshake, send "hello\r\n", close the socket */
-  PEER_STARTTLS,   /* plaintext greeting + STARTTLS dialogue, then TLS */
-  PEER_TLS_SILENT, /* TLS handshake, then send nothing until EOF */
+  PEER_SILENT,      /* accept, send nothing, read until EOF */
+  PEER_CLOSE,       /* accept and close at once */
+  PEER_RESET,       /* accept and reset (SO_LINGER 0) */
+  PEER_GREET,       /* send "220 hello\r\n", read until EOF */
+  PEER_TLS,         /* TLS handshake, send "hello\r\n", close_notify */
+  PEER_TLS_ABRUPT,  /* TLS handshake, send "hello\r\n", close the socket */
+  PEER_STARTTLS,    /* plaintext greeting + STARTTLS dialogue, then TLS */
+  PEER_TLS_SILENT,  /* TLS handshake, then send nothing until EOF */
+  PEER_TLS_GARBAGE, /* TLS handshake, then a forged application record */
 } peer_mode;
 
 typedef struct peer {
@@ -51,6 +52,7 @@ typedef struct peer {
   size_t got_len;
   int accepted;
   int tls_ok;
+  char sni[256]; /* the server name the client sent, "" for none */
 } peer;
 
 static const char *g_cert, *g_key; /* generated in main */
@@ -101,7 +103,15 @@ static void peer_tls(peer *p, int fd) {
   SSL_set_fd(ssl, fd);
   if (SSL_accept(ssl) == 1) {
     p->tls_ok = 1;
-    if (p->mode != PEER_TLS_SILENT)
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    snprintf(p->sni, sizeof p->sni, "%s", sni ? sni : "");
+    if (p->mode == PEER_TLS_GARBAGE) {
+      /* A well-framed record that no key decrypts. */
+      static const char forged[] = "\x17\x03\x03\x00\x20"
+                                   "0123456789abcdef0123456789abcdef";
+      (void)!send(fd, forged, sizeof forged - 1, MSG_NOSIGNAL);
+      peer_drain(p, fd, NULL);
+    } else if (p->mode != PEER_TLS_SILENT)
       SSL_write(ssl, "hello\r\n", 7);
     if (p->mode == PEER_TLS) {
       SSL_shutdown(ssl);
@@ -579,6 +589,7 @@ static void test_tls_success_outputs(void) {
   int rc = tls_attempt(&tc, PEER_TLS, &e, &ssl, &p);
   CHECK_INT(rc, MW_OK);
   CHECK(p.tls_ok);
+  CHECK_STR(p.sni, "localhost");
   CHECK(ssl->have_outputs);
   CHECK_INT(ssl->protocol_out, SSL_TLS1_3); /* both ends are OpenSSL 3 */
   CHECK_STR(ssl->protocol_name, "TLSv1.3");
@@ -628,6 +639,8 @@ static void test_tls12_outputs(void) {
   CHECK_STR(ssl->group_name, "secp256r1");
   mw_conn_close(&c);
   peer_end(&p);
+  CHECK(p.tls_ok);
+  CHECK_STR(p.sni, ""); /* no SNI for an IP address */
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -680,6 +693,7 @@ static void test_tls_name_mismatch(void) {
   tls_case loose = {"localhost", "wrong.example", g_cert, 0, 1};
   rc = tls_attempt(&loose, PEER_TLS, &e, &ssl, &p);
   CHECK_INT(rc, MW_OK);
+  CHECK_STR(p.sni, "wrong.example"); /* SNI follows the checked name */
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -712,6 +726,30 @@ static void test_tls_eof(void) {
     mw_sslinfo_free(ssl);
     mw_error_clear(&e);
   }
+}
+
+/* A record that does not decrypt: an OpenSSL failure after the
+ * handshake, errTLS/eexSSLW32 with the OpenSSL code. */
+static void test_tls_garbage_record(void) {
+  peer p;
+  peer_start(&p, PEER_TLS_GARBAGE);
+  mw_errorinfo e;
+  mw_error_init(&e);
+  mw_conn c;
+  mw_conn_init(&c, &e, NULL, 5000);
+  mw_sslinfo *ssl = new_ssl(g_cert);
+  CHECK_INT(mw_conn_open(&c, "localhost", p.port), MW_OK);
+  CHECK_INT(mw_conn_start_tls(&c, ssl, "localhost"), MW_OK);
+  char buf[64];
+  size_t got = 0;
+  int rc = mw_conn_read(&c, buf, sizeof buf, &got);
+  CHECK_ERR(rc, &e, errTLS, eexSSLW32);
+  CHECK(e.os_error != 0);
+  CHECK_INT(ERR_peek_error(), 0);
+  mw_conn_close(&c);
+  peer_end(&p);
+  mw_sslinfo_free(ssl);
+  mw_error_clear(&e);
 }
 
 /* Under TLS a silent server times out like a plaintext one, and close
@@ -878,6 +916,7 @@ int main(void) {
   RUN(test_tls_untrusted);
   RUN(test_tls_name_mismatch);
   RUN(test_tls_eof);
+  RUN(test_tls_garbage_record);
   RUN(test_tls_read_timeout_and_close);
   RUN(test_starttls_midstream);
   RUN(test_tls_logging);
