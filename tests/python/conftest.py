@@ -52,13 +52,19 @@ def env():
     stop = os.path.join(SERVERS, "stop.sh")
     if not os.path.exists(start):
         pytest.fail("tests/servers/start.sh is missing: cannot start the servers")
-    workdir = tempfile.mkdtemp(prefix="mw-pytest-servers-")
-    proc = subprocess.run([start, workdir], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, timeout=180)
+    base = tempfile.mkdtemp(prefix="mw-pytest-")
+    os.chmod(base, 0o755)  # the postfix and dovecot users must reach it
+    workdir = os.path.join(base, "servers")
+    os.mkdir(workdir)
+    # Output to a file, not a pipe: the daemons inherit it and never close it.
+    with open(os.path.join(base, "start.out"), "w+b") as out:
+        proc = subprocess.run([start, workdir], stdout=out,
+                              stderr=subprocess.STDOUT, timeout=180)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     try:
         if proc.returncode != 0:
-            pytest.fail("start.sh failed (%d):\n%s"
-                        % (proc.returncode, proc.stdout.decode(errors="replace")))
+            pytest.fail("start.sh failed (%d):\n%s" % (proc.returncode, output))
         yield Env(_read_env(os.path.join(workdir, "servers.env")))
     finally:
         subprocess.run([stop, workdir], stdout=subprocess.DEVNULL,
