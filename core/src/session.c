@@ -98,6 +98,8 @@ int mw_session_open(mw_session *s, unsigned default_port,
   if (!s->host)
     return mw_error_set(&s->err, eexInvalidArgument, 0,
                         "No server is set; set the server name first.");
+  atomic_store(&s->cancelled, 0); /* a stale cancel never hits a new
+                                     connection */
   int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
   unsigned port =
       s->port ? s->port : (channel ? default_tls_port : default_port);
@@ -197,6 +199,9 @@ int mw_session_pump(mw_session *s, mw_engine_io *io) {
     int rc = MW_OK;
     switch (st) {
     case MW_STEP_DONE:
+      /* A callback may have cancelled while the last reply was logged. */
+      if (cancelled(s))
+        return fail(s);
       return s->err.code;
     case MW_STEP_FLUSH:
       break;
