@@ -109,9 +109,9 @@ static int s_client(unsigned port, s_client_view *v) {
   for (int i = 0; i < 200 && fgets(line, sizeof line, f); i++) {
     line[strcspn(line, "\r\n")] = '\0';
     if (strncmp(line, "Protocol version: ", 18) == 0)
-      snprintf(v->protocol, sizeof v->protocol, "%s", line + 18);
+      snprintf(v->protocol, sizeof v->protocol, "%.31s", line + 18);
     else if (strncmp(line, "Ciphersuite: ", 13) == 0)
-      snprintf(v->cipher, sizeof v->cipher, "%s", line + 13);
+      snprintf(v->cipher, sizeof v->cipher, "%.95s", line + 13);
   }
   pclose(f);
   return v->protocol[0] && v->cipher[0] ? 0 : -1;
