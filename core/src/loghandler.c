@@ -102,16 +102,22 @@ static size_t escape_into(char *dst, size_t cap, const char *src, size_t len) {
   return o;
 }
 
-void mw_log_line(mw_loghandler *lh, char dir, const char *line, size_t len) {
-  if (!mw_log_enabled(lh, LOG_S_INFORMATION, LOG_F_PROTOCOL))
-    return;
-  char msg[MW_LOG_LINE_MAX * 4 + 32];
+/* "C: <escaped line, at most MW_LOG_LINE_MAX bytes>"; returns its length. */
+static size_t format_line(char *msg, size_t cap, char dir, const char *line,
+                          size_t len) {
   msg[0] = dir;
   msg[1] = ':';
   msg[2] = ' ';
   size_t shown = len > MW_LOG_LINE_MAX ? MW_LOG_LINE_MAX : len;
-  size_t o = 3 + escape_into(msg + 3, sizeof msg - 3, line, shown);
-  if (shown < len)
+  return 3 + escape_into(msg + 3, cap - 3, line, shown);
+}
+
+void mw_log_line(mw_loghandler *lh, char dir, const char *line, size_t len) {
+  if (!mw_log_enabled(lh, LOG_S_INFORMATION, LOG_F_PROTOCOL))
+    return;
+  char msg[MW_LOG_LINE_MAX * 4 + 32];
+  size_t o = format_line(msg, sizeof msg, dir, line, len);
+  if (len > MW_LOG_LINE_MAX)
     snprintf(msg + o, sizeof msg - o, "... (%zu bytes)", len);
   deliver(lh, LOG_S_INFORMATION, LOG_F_PROTOCOL, msg);
 }
@@ -121,14 +127,8 @@ void mw_log_line_redacted(mw_loghandler *lh, char dir, const char *line,
   if (!mw_log_enabled(lh, LOG_S_INFORMATION, LOG_F_PROTOCOL))
     return;
   size_t len = strlen(line);
-  if (keep > len)
-    keep = len;
   char msg[MW_LOG_LINE_MAX * 4 + 32];
-  msg[0] = dir;
-  msg[1] = ':';
-  msg[2] = ' ';
-  size_t shown = keep > MW_LOG_LINE_MAX ? MW_LOG_LINE_MAX : keep;
-  size_t o = 3 + escape_into(msg + 3, sizeof msg - 3, line, shown);
+  size_t o = format_line(msg, sizeof msg, dir, line, keep < len ? keep : len);
   snprintf(msg + o, sizeof msg - o, "%s<redacted>",
            o > 3 && msg[o - 1] != ' ' ? " " : "");
   deliver(lh, LOG_S_INFORMATION, LOG_F_PROTOCOL, msg);
