@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test.sh - every test: installs what is missing, builds build/ and
+# build-asan/ (ASan+UBSan), and runs the C suites with ctest in both.
+# Exits non-zero if anything failed. Run as root (the tests start Postfix
+# and Dovecot on loopback).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+FAILED=()
+
+step() { echo; echo "=== $* ==="; }
+
+# Build one configuration: build_dir, then extra cmake options.
+build() {
+  local dir=$1
+  shift
+  cmake -S "$ROOT" -B "$ROOT/$dir" "$@" &&
+    cmake --build "$ROOT/$dir" -j"$JOBS"
+}
+
+run_c_suite() {
+  local dir=$1
+  shift
+  step "C: configure and build $dir"
+  if ! build "$dir" "$@"; then
+    FAILED+=("build $dir")
+    return
+  fi
+  step "C: ctest in $dir"
+  ctest --test-dir "$ROOT/$dir" --output-on-failure --timeout 600 ||
+    FAILED+=("ctest $dir")
+}
+
+step "dependencies"
+"$ROOT/scripts/install-deps.sh" || { echo "install-deps failed" >&2; exit 1; }
+
+run_c_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_c_suite build-asan -DMW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+# Python and Lua suites are added here as they land: each a function that
+# appends to FAILED, called in turn.
+
+echo
+if [ ${#FAILED[@]} -ne 0 ]; then
+  echo "test.sh: FAILED: ${FAILED[*]}"
+  exit 1
+fi
+echo "test.sh: all suites passed"
