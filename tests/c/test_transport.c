@@ -499,6 +499,31 @@ static void test_tls_to_plaintext_speaker(void) {
   mw_error_clear(&e);
 }
 
+/* A server that never answers the ClientHello: the handshake times out
+ * like any wait, and the connection is closed. */
+static void test_tls_handshake_timeout(void) {
+  peer p;
+  peer_start(&p, PEER_SILENT);
+  mw_errorinfo e;
+  mw_error_init(&e);
+  mw_conn c;
+  mw_conn_init(&c, &e, NULL, 500);
+  CHECK_INT(mw_conn_open(&c, "127.0.0.1", p.port), MW_OK);
+  mw_sslinfo *ssl = new_ssl(g_cert);
+  long long t0 = now_ms();
+  int rc = mw_conn_start_tls(&c, ssl, "localhost");
+  long long took = now_ms() - t0;
+  CHECK_ERR(rc, &e, errTimeout, eexTimeout);
+  CHECK(took >= 490 && took < 2500);
+  CHECK(!mw_conn_is_open(&c));
+  CHECK(!ssl->have_outputs);
+  mw_conn_close(&c);
+  peer_end(&p);
+  CHECK(p.got_len > 5 && (unsigned char)p.got[0] == 0x16); /* ClientHello */
+  mw_sslinfo_free(ssl);
+  mw_error_clear(&e);
+}
+
 static void check_no_bytes_sent_with_bad_trust(const char *ca_file,
                                                const char *ca_path,
                                                const char *in_text) {
@@ -908,6 +933,7 @@ int main(void) {
   RUN(test_write_after_peer_gone);
   RUN(test_not_connected_and_state);
   RUN(test_tls_to_plaintext_speaker);
+  RUN(test_tls_handshake_timeout);
   RUN(test_tls_missing_ca_file);
   RUN(test_tls_ca_file_not_pem);
   RUN(test_tls_missing_ca_path);
