@@ -15,8 +15,10 @@ wait_gone() {
   local pid=$1 i
   for i in $(seq 50); do
     # A zombie counts as gone: here PID 1 may never reap it.
-    case $(ps -o stat= -p "$pid" 2>/dev/null) in
-    "" | Z*) return 0 ;;
+    local state
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    case $state in
+    "" | Z) return 0 ;;
     esac
     sleep 0.1
   done
