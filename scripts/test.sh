@@ -38,8 +38,22 @@ step "dependencies"
 run_c_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_c_suite build-asan -DMW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
-# Python and Lua suites are added here as they land: each a function that
-# appends to FAILED, called in turn.
+# --- Lua (owner: Lua binding): luarocks into a private tree, then busted,
+# which starts and stops its own servers. ---
+run_lua_suite() {
+  step "Lua: luarocks make into build/lua-tree"
+  if ! (cd "$ROOT" && luarocks --lua-version 5.4 --tree build/lua-tree \
+    make rockspec/mailwire-scm-1.rockspec); then
+    FAILED+=("lua build")
+    return
+  fi
+  step "Lua: busted"
+  (cd "$ROOT/tests/lua" && lua5.4 /usr/bin/busted) || FAILED+=("busted")
+}
+run_lua_suite
+
+# Python suite is added here as it lands: a function that appends to
+# FAILED, called last so pytest's summary ends the output.
 
 # On success the last suite's own summary ends the output.
 if [ ${#FAILED[@]} -ne 0 ]; then
