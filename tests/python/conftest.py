@@ -3,6 +3,7 @@ their environment, and helpers to find delivered mail."""
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,19 +57,23 @@ def env():
     os.chmod(base, 0o755)  # the postfix and dovecot users must reach it
     workdir = os.path.join(base, "servers")
     os.mkdir(workdir)
-    # Output to a file, not a pipe: the daemons inherit it and never close it.
-    with open(os.path.join(base, "start.out"), "w+b") as out:
-        proc = subprocess.run([start, workdir], stdout=out,
-                              stderr=subprocess.STDOUT, timeout=180)
-        out.seek(0)
-        output = out.read().decode(errors="replace")
+    # The servers must not inherit a sanitizer preloaded into this process.
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
     try:
+        # Output to a file, not a pipe: the daemons inherit it and keep it open.
+        with open(os.path.join(base, "start.out"), "w+b") as out:
+            proc = subprocess.run([start, workdir], stdout=out, env=clean,
+                                  stderr=subprocess.STDOUT, timeout=180)
+            out.seek(0)
+            output = out.read().decode(errors="replace")
         if proc.returncode != 0:
             pytest.fail("start.sh failed (%d):\n%s" % (proc.returncode, output))
         yield Env(_read_env(os.path.join(workdir, "servers.env")))
     finally:
-        subprocess.run([stop, workdir], stdout=subprocess.DEVNULL,
+        subprocess.run([stop, workdir], stdout=subprocess.DEVNULL, env=clean,
                        stderr=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def marker(what):
