@@ -58,4 +58,11 @@ mailwire_ext = Extension(
                      + glob.glob(os.path.join(HERE, "bindings", "python", "src", "*.h"))),
 )
 
-setup(ext_modules=[mailwire_ext], cmdclass={"build_ext": BuildWithSwig})
+# Build products stay under build/python (also the egg-info), out of the
+# source tree and apart from the CMake builds.
+BUILD_BASE = os.path.join("build", "python")
+os.makedirs(os.path.join(HERE, BUILD_BASE), exist_ok=True)
+
+setup(ext_modules=[mailwire_ext], cmdclass={"build_ext": BuildWithSwig},
+      options={"build": {"build_base": BUILD_BASE},
+               "egg_info": {"egg_base": BUILD_BASE}})

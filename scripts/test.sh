@@ -55,6 +55,25 @@ run_lua_suite
 # Python suite is added here as it lands: a function that appends to
 # FAILED, called last so pytest's summary ends the output.
 
+# --- Python (owner: Python binding): pip builds the extension (SWIG at
+# build time) into the venv build/venv, then pytest, whose session fixture
+# starts and stops its own servers. ---
+run_python_suite() {
+  local venv="$ROOT/build/venv"
+  step "Python: pip install into build/venv"
+  if ! { [ -x "$venv/bin/python" ] ||
+    /usr/bin/python3 -m venv --system-site-packages "$venv"; } ||
+    ! (cd "$ROOT" && "$venv/bin/pip" install --no-build-isolation \
+      --force-reinstall --no-deps .); then
+    FAILED+=("python build")
+    return
+  fi
+  step "Python: pytest"
+  (cd "$ROOT" && "$venv/bin/python" -m pytest tests/python -v) ||
+    FAILED+=("pytest")
+}
+run_python_suite
+
 # On success the last suite's own summary ends the output.
 if [ ${#FAILED[@]} -ne 0 ]; then
   echo
