@@ -233,6 +233,7 @@ class _Client:
 
     @property
     def is_connected(self):
+        """True while the connection is open."""
         return bool(self._h is not None and self._query(self._c_is_connected))
 
     @property
@@ -246,9 +247,11 @@ class _Client:
         return self._query(self._c_auth_used)
 
     def noop(self):
+        """NOOP: check that the server still answers."""
         self._call(self._c_noop)
 
     def rset(self):
+        """RSET: abandon the current transaction (POP3: unmark deletions)."""
         self._call(self._c_rset)
 
     def quit(self):
@@ -405,10 +408,12 @@ class SMTPClient(_Client):
 
     @property
     def last_reply_code(self):
+        """The code of the last SMTP reply (0 before any)."""
         return self._query(_mw.mw_smtp_last_reply_code)
 
     @property
     def last_reply_text(self):
+        """The text of the last SMTP reply, lines joined by newlines."""
         return self._query(_mw.mw_smtp_last_reply_text) or ""
 
     # ---- sending ----
@@ -583,9 +588,11 @@ class POP3Client(_Client):
         self._max_message_size = int(size)
 
     def has_capability(self, keyword):
+        """Did CAPA list this capability ("UIDL", "SASL" ...)?"""
         return bool(self._query(_mw.mw_pop3_has_capability, _text(keyword, "keyword")))
 
     def capability_params(self, keyword):
+        """Parameters of a capability ("PLAIN LOGIN" for SASL), or None."""
         return self._query(_mw.mw_pop3_capability_params, _text(keyword, "keyword"))
 
     @property
@@ -596,6 +603,7 @@ class POP3Client(_Client):
 
     @property
     def last_reply_text(self):
+        """The status text of the last +OK or -ERR line."""
         return self._query(_mw.mw_pop3_last_reply_text) or ""
 
     def stat(self):
@@ -604,6 +612,7 @@ class POP3Client(_Client):
         return count, octets
 
     def __len__(self):
+        """The number of messages (STAT)."""
         return self.stat()[0]
 
     def _entries(self, what):
