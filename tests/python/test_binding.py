@@ -356,3 +356,17 @@ def test_loghandler_closed_inside_its_own_callback():
     lh.log(mailwire.LOG_S_FATAL, "bye")
     lh.log(mailwire.LOG_S_FATAL, "dropped")  # closed: nothing happens
     gc.collect()
+
+
+def test_sslinfo_array_option_goes_through_the_array_setter():
+    ssl = mailwire.SSLInfo()
+    try:
+        ssl.option[mailwire.SSLConnectionProtocolIn] = [mailwire.SSL_TLS1_2,
+                                                        mailwire.SSL_TLS1_3]
+    except mailwire.Error as e:  # an input the library does not implement yet
+        assert isinstance(e, mailwire.UnsupportedError)
+        assert e.number == mailwire.eexNotImplemented
+    with pytest.raises(TypeError):
+        ssl.option[mailwire.SSLConnectionProtocolIn] = 5  # not a list
+    with pytest.raises(TypeError):
+        ssl.option[mailwire.SSLConnectionProtocolIn] = ["x"]

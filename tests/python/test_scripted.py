@@ -405,3 +405,27 @@ def test_close_from_another_thread_waits_for_the_call():
     assert not t.is_alive()
     assert errors and isinstance(errors[0], mailwire.AbortedError)
     assert srv.wait() is None and srv.client_closed
+
+
+def test_objects_alive_at_interpreter_exit_are_closed_quietly():
+    import subprocess
+    import sys
+    srv = ScriptedServer(SMTP_HELLO + [("EXPECT_CLOSE",)])
+    code = """
+import mailwire
+class H(mailwire.LogHandler):
+    def on_log_message(self, *a):
+        pass
+h = H()
+client = mailwire.SMTPClient(server="127.0.0.1", port=%d, timeout=5,
+                             ssl=None, log_handler=h)
+h.client = client          # a cycle, collected (or not) at exit
+client.connect()
+ssl = mailwire.SSLInfo()   # module globals, torn down at exit
+""" % srv.port
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert b"Exception ignored" not in proc.stderr, proc.stderr
+    assert b"Traceback" not in proc.stderr, proc.stderr
+    assert srv.wait() is None and srv.client_closed
