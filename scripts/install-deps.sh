@@ -14,7 +14,8 @@ SERVER_PACKAGES=(
 )
 # Python binding and its tests.
 PYTHON_PACKAGES=(
-  swig python3-dev python3-venv python3-pip python3-setuptools python3-pytest
+  swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel
+  python3-pytest
 )
 # Lua binding and its tests.
 LUA_PACKAGES=(
