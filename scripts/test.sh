@@ -52,12 +52,10 @@ run_lua_suite() {
 }
 run_lua_suite
 
-# Python suite is added here as it lands: a function that appends to
-# FAILED, called last so pytest's summary ends the output.
-
 # --- Python (owner: Python binding): pip builds the extension (SWIG at
 # build time) into the venv build/venv, then pytest, whose session fixture
-# starts and stops its own servers. ---
+# starts and stops its own servers. Last, so pytest's summary ends the
+# output. ---
 run_python_suite() {
   local venv="$ROOT/build/venv"
   step "Python: pip install into build/venv"
