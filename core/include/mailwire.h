@@ -174,7 +174,9 @@ typedef enum mw_err {
     "The server sent data between the STARTTLS/STLS reply and the "           \
     "handshake")                                                              \
   X(eexSSLConfig, 1411, errInvalidArgument,                                   \
-    "The TLS configuration cannot be used")
+    "The TLS configuration cannot be used")                                   \
+  X(eexSSLInsecure, 1420, errUnsupported,                                     \
+    "The protocol or algorithm is broken and refused")
 
 typedef enum mw_eex {
 #define MW_X_(sym, num, base, text) sym = num,
@@ -232,12 +234,25 @@ enum {
   SSLRevocationExcludeRoot = 5,         /* bool, default false (later) */
   SSLRevocationIgnoreNRC = 6,           /* bool, default true  (later) */
   SSLRevocationIgnoreRO = 7,            /* bool, default true  (later) */
-  SSLMinCipherStrength = 8,             /* bits, default 0     (later) */
-  SSLMaxCipherStrength = 9,             /* bits, default 0     (later) */
-  SSLConnectionProtocolIn = 10,         /* array of SSL_*      (later) */
-  SSLConnectionCipherIn = 11,           /* array of SSL_*      (later) */
-  SSLConfidentiality = 12,              /* bool                (later) */
-  SSLClientCertificateName = 13,        /* string              (later) */
+  /* Protocol and cipher control (README "SSLInfo"). 8/9: keep only suites
+   * whose symmetric key has at least/at most that many bits; 0 = no bound.
+   * 10: allowed versions SSL_TLS1..SSL_TLS1_3, a consecutive range; empty =
+   * TLS 1.2 and 1.3; SSL_SSL2/SSL_SSL3/SSL_PCT1 are refused (errUnsupported,
+   * eexSSLInsecure), and TLS 1.0/1.1 are never negotiated by OpenSSL 3 at
+   * its default security level (alone they are refused the same way).
+   * 11: allowed ciphers SSL_AES_128, SSL_AES_256, SSL_AES (CBC and GCM),
+   * SSL_AES_128_GCM, SSL_AES_256_GCM, SSL_CHACHA20, for TLS 1.2 and 1.3;
+   * empty = OpenSSL's defaults; SSL_RC2/RC4/DES/3DES/NONE are refused
+   * (eexSSLInsecure). A combination that leaves no suite fails before
+   * connecting: errInvalidArgument, eexSSLConfig. 12: "the connection must
+   * be encrypted": always on (no NULL or export suite is ever offered or
+   * accepted); setting it false is refused (eexSSLInsecure). */
+  SSLMinCipherStrength = 8,      /* bits, default 0 */
+  SSLMaxCipherStrength = 9,      /* bits, default 0 */
+  SSLConnectionProtocolIn = 10,  /* array of SSL_TLS*, default empty */
+  SSLConnectionCipherIn = 11,    /* array of SSL_*, default empty */
+  SSLConfidentiality = 12,       /* bool, default and only true */
+  SSLClientCertificateName = 13, /* string              (later) */
 
   SSLConnectionProtocolOut = 20,  /* SSL_TLS1 ... SSL_TLS1_3 */
   SSLConnectionCipherOut = 21,    /* SSL_AES_128 ... */

@@ -126,6 +126,8 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
          ssl->no_verify ? " (certificate validation disabled)" : "");
   rc = handshake(c);
+  if (rc == MW_OK) /* checks on the negotiated session (tls_policy.c) */
+    rc = mw_tls_after_handshake(c->tls, ssl, c->err);
   if (rc != MW_OK)
     return start_tls_failed(c, rc);
   mw_tls_fill_outputs(c->tls, ssl, c->log);

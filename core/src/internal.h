@@ -165,8 +165,35 @@ struct mw_sslinfo {
   char group_name[32];
   char *peer_subject;
   char *peer_issuer;
+  /* tls_policy.c: protocol and cipher control; 0 = the library chooses. */
+  unsigned protocols_in; /* SSL_TLS1 .. SSL_TLS1_3 bits */
+  unsigned ciphers_in;   /* MW_CIPHER_* bits */
+  long min_strength, max_strength;
   mw_errorinfo err;
 };
+
+/* SSLConnectionCipherIn as bits of mw_sslinfo.ciphers_in. */
+enum {
+  MW_CIPHER_AES128_GCM = 0x1,
+  MW_CIPHER_AES256_GCM = 0x2,
+  MW_CIPHER_AES128_CBC = 0x4,
+  MW_CIPHER_AES256_CBC = 0x8,
+  MW_CIPHER_CHACHA20 = 0x10
+};
+/* tls_policy.c: validate SSLConnectionProtocolIn / SSLConnectionCipherIn
+ * values into a mask (eexSSLInsecure for broken algorithms,
+ * eexInvalidArgument for unknown values). */
+int mw_policy_check_protocols(const long *values, size_t n, unsigned *mask,
+                              mw_errorinfo *err);
+int mw_policy_check_ciphers(const long *values, size_t n, unsigned *mask,
+                            mw_errorinfo *err);
+/* The options tls_policy.c owns (8..12), after sslinfo.c's common checks;
+ * failures leave the option unchanged and fill ssl->err. */
+int mw_policy_owns(int index);
+int mw_policy_set_int(mw_sslinfo *ssl, int index, long value);
+int mw_policy_get_int(const mw_sslinfo *ssl, int index, long *value);
+int mw_policy_set_array(mw_sslinfo *ssl, int index, const long *values,
+                        size_t n);
 
 void mw_sslinfo_ref(mw_sslinfo *ssl);
 /* Forget the outputs of an earlier connection (called at connect). */

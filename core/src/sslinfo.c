@@ -93,6 +93,8 @@ static int is_output(int index) {
 
 /* Inputs the reference names that a later release implements. */
 static int is_not_implemented(int index) {
+  if (mw_policy_owns(index))
+    return 0;
   return index >= SSLRevocationCheckAll && index <= SSLClientCertificateName;
 }
 
@@ -156,6 +158,8 @@ int mw_sslinfo_set_option_int(mw_sslinfo *ssl, int index, long value) {
   int rc = check_settable(ssl, index, 'i');
   if (rc != MW_OK)
     return rc;
+  if (mw_policy_owns(index))
+    return mw_policy_set_int(ssl, index, value);
   if (index == SSLNoServerNameCheck)
     ssl->no_name_check = value != 0;
   else if (index == SSLNoServerCertificateValidation)
@@ -198,11 +202,12 @@ int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index, const char *value) {
 
 int mw_sslinfo_set_option_array(mw_sslinfo *ssl, int index, const long *values,
                                 size_t n) {
-  (void)values;
-  (void)n;
   if (!ssl)
     return errInvalidArgument;
-  return check_settable(ssl, index, 'a');
+  int rc = check_settable(ssl, index, 'a');
+  if (rc != MW_OK)
+    return rc;
+  return mw_policy_set_array(ssl, index, values, n);
 }
 
 static int check_gettable(mw_sslinfo *ssl, int index, int type) {
@@ -234,6 +239,8 @@ int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
   int rc = check_gettable(ssl, index, 'i');
   if (rc != MW_OK)
     return rc;
+  if (mw_policy_owns(index))
+    return mw_policy_get_int(ssl, index, value);
   switch (index) {
   case SSLNoServerNameCheck:
     *value = ssl->no_name_check;

@@ -83,10 +83,14 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
   t->ctx = SSL_CTX_new(TLS_client_method());
   if (!t->ctx)
     return tls_fail(t, err, "Creating the TLS context");
-  SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+  int rc = mw_policy_apply(t->ctx, info, err);
+  if (rc != MW_OK) {
+    mw_tls_free(t);
+    return rc;
+  }
   SSL_CTX_set_verify(
       t->ctx, info->no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-  int rc = load_trust(t->ctx, info, err);
+  rc = load_trust(t->ctx, info, err);
   if (rc != MW_OK) {
     mw_tls_free(t);
     return rc;

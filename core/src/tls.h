@@ -28,4 +28,10 @@ unsigned long mw_tls_take_error(char *buf, size_t len);
 /* Fill the SSLInfo outputs from the live connection and log them. */
 void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
 
+/* tls_policy.c: SSLConnectionProtocolIn/CipherIn, Min/MaxCipherStrength
+ * on the context (eexSSLConfig when no suite is left), and the checks
+ * after a successful handshake (SSLConfidentiality). */
+int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err);
+int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err);
+
 #endif
