@@ -11,6 +11,7 @@ CORE_PACKAGES=(
 # The real servers the tests start (tests/servers/start.sh).
 SERVER_PACKAGES=(
   postfix dovecot-core dovecot-pop3d dovecot-lmtpd
+  dante-server microsocks tinyproxy
 )
 # Python binding and its tests.
 PYTHON_PACKAGES=(

@@ -10,6 +10,7 @@
  *   POP3Client           mw_pop3 *
  *   SSLInfo              mw_sslinfo *
  *   LogHandler           mw_loghandler *
+ *   SOCK4ProxyInfo ...   mw_proxyinfo * of a kind (MW_PROXY_*)
  *   ErrorInfo            const mw_errorinfo *
  *   SetAdvancedHandler   mw_smtp_set_handler / mw_pop3_set_handler
  *   ExtendedError        mw_smtp_extended_error / mw_pop3_extended_error
@@ -377,6 +378,68 @@ typedef long (*mw_read_cb)(void *userdata, char *buf, size_t cap);
 typedef int (*mw_write_cb)(void *userdata, const char *data, size_t len);
 
 /* ------------------------------------------------------------------------
+ * ProxyInfo: reach the mail server through a proxy. One object, several
+ * kinds; the reference's objects are kinds of it:
+ *   SOCK4ProxyInfo  MW_PROXY_SOCKS4 (IPv4 only; the name is resolved
+ *                   locally) or MW_PROXY_SOCKS4A (the proxy resolves it)
+ *   SOCK5ProxyInfo  MW_PROXY_SOCKS5: RFC 1928, no authentication or
+ *                   user/password (RFC 1929); IPv4, IPv6 and name targets;
+ *                   the proxy resolves names unless set_remote_dns(p, 0)
+ *   (beyond the reference) MW_PROXY_HTTP: HTTP CONNECT, Basic auth
+ *   POP3ProxyInfo, SMTPProxyInfo: MW_PROXY_POP3, MW_PROXY_SMTP, accepted
+ *                   kinds; connecting through them is errNotImplemented
+ *                   (eexNotImplemented) in this version.
+ * Give it to a client with mw_smtp_set_handler / mw_pop3_set_handler (the
+ * client keeps a reference). The client connects to the proxy, has it open
+ * a tunnel to the mail server, then speaks SMTP/POP3 (and TLS, implicit or
+ * STARTTLS) through it; the certificate is checked against the mail
+ * server's name, never the proxy's. With remote resolution no local DNS
+ * lookup of the mail server is ever made. Failures are errProxy with the
+ * eexProxy* numbers (1001 proxy unreachable, 1002 socket error, 1003 proxy
+ * closed the connection, 1005 malformed or truncated reply, 1006 request
+ * refused (the proxy's reason in the text), 1007 authentication needed but
+ * no credentials, 1008 no common authentication method, 1009 credentials
+ * refused; 1004 is an internal error; 1010 is defined by the reference but
+ * no supported protocol can produce it). User name, password and host
+ * names over 255 bytes are errInvalidArgument (eexInvalidArgument).
+ * Steps are logged on LOG_F_PROXY; passwords never are.
+ * ---------------------------------------------------------------------- */
+typedef struct mw_proxyinfo mw_proxyinfo;
+
+enum {
+  MW_PROXY_SOCKS4 = 0,
+  MW_PROXY_SOCKS4A = 1,
+  MW_PROXY_SOCKS5 = 2,
+  MW_PROXY_HTTP = 3,
+  MW_PROXY_POP3 = 4,
+  MW_PROXY_SMTP = 5,
+  /* The reference's spelling. */
+  MW_PROXY_SOCK4 = MW_PROXY_SOCKS4,
+  MW_PROXY_SOCK5 = MW_PROXY_SOCKS5
+};
+
+/* NULL for an unknown kind (or no memory). Remote name resolution is on. */
+MW_EXTERN mw_proxyinfo *mw_proxyinfo_new(int kind);
+/* Reference counted like SSLInfo; NULL-safe. */
+MW_EXTERN void mw_proxyinfo_free(mw_proxyinfo *p);
+MW_EXTERN int mw_proxyinfo_kind(const mw_proxyinfo *p);
+/* Port 0: 1080 for SOCKS, 8080 for HTTP, 110/25 for POP3/SMTP proxies. */
+MW_EXTERN int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host,
+                                      unsigned port);
+MW_EXTERN const char *mw_proxyinfo_server(const mw_proxyinfo *p);
+MW_EXTERN unsigned mw_proxyinfo_port(const mw_proxyinfo *p);
+/* NULL user: no credentials. SOCKS5: user/password; SOCKS4/4a: the user
+ * id (the password is not used); HTTP: Basic. */
+MW_EXTERN int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
+                                           const char *password);
+/* SOCKS5: 1 (default) the proxy resolves the mail server's name, 0 it is
+ * resolved locally and the address sent. */
+MW_EXTERN int mw_proxyinfo_set_remote_dns(mw_proxyinfo *p, int remote);
+MW_EXTERN int mw_proxyinfo_remote_dns(const mw_proxyinfo *p);
+MW_EXTERN const mw_errorinfo *
+mw_proxyinfo_extended_error(const mw_proxyinfo *p);
+
+/* ------------------------------------------------------------------------
  * SMTPClient.
  * ---------------------------------------------------------------------- */
 typedef struct mw_smtp mw_smtp;
@@ -406,7 +469,7 @@ MW_EXTERN int mw_smtp_set_allow_plaintext_auth(mw_smtp *c, int allow);
  * any refusal aborts the transaction with RSET, nothing is sent). */
 MW_EXTERN int mw_smtp_set_allow_partial(mw_smtp *c, int allow);
 
-/* SetAdvancedHandler: an SSLInfo or a LogHandler (others later). The
+/* SetAdvancedHandler: an SSLInfo, a LogHandler or a ProxyInfo. The
  * client keeps a reference. NULL removes nothing and is errInvalidArgument;
  * see mw_smtp_clear_handlers. Not allowed while connected. */
 MW_EXTERN int mw_smtp_set_handler(mw_smtp *c, void *handler);

@@ -2,6 +2,7 @@
  * filter on top once it starts. Moves ciphertext between the filter's
  * memory BIOs and the socket. */
 #include "driver.h"
+#include "proxy.h"
 #include "tls.h"
 
 #include <openssl/err.h>
@@ -27,6 +28,123 @@ int mw_conn_open(mw_conn *c, const char *host, unsigned port) {
     return mw_error_set(c->err, eexState, 0, "Already connected.");
   return mw_driver_connect(host, port, c->timeout_ms, c->err, c->log, &c->fd,
                            c->peer, sizeof c->peer);
+}
+
+/* ---- through a proxy: the negotiation engine (proxy.c) driven over the
+ * driver. ---- */
+
+static int proxy_unreachable(mw_conn *c, const mw_proxyinfo *p) {
+  if (c->err->number == eexDNS)
+    return mw_error_set(c->err, eexDNS, c->err->os_error,
+                        "The proxy name '%s' cannot be resolved. Check the "
+                        "proxy server name.",
+                        p->host);
+  char why[sizeof c->err->text];
+  memcpy(why, c->err->text, sizeof why);
+  return mw_error_set(c->err, eexProxyNoconn, c->err->os_error,
+                      "Cannot connect to the %s proxy %s port %u. Check the "
+                      "proxy address and port, and that the proxy runs. (%s)",
+                      mw_proxy_kind_name(p->kind), p->host, p->port, why);
+}
+
+/* A transport failure during the negotiation, in the proxy's terms. */
+static int proxy_io_failed(mw_conn *c, mw_proxy_neg *n) {
+  switch (c->err->number) {
+  case eexServerClosed:
+    mw_proxy_eof(n);
+    return c->err->code;
+  case eexSocketRx:
+  case eexSocketTx:
+    return mw_error_set(c->err, eexProxySocketerror, c->err->os_error,
+                        "A socket error occurred while talking to the %s "
+                        "proxy: %s. Check the proxy and the network.",
+                        mw_proxy_kind_name(n->kind),
+                        strerror((int)c->err->os_error));
+  case eexTimeout:
+    return mw_error_set(c->err, eexTimeout, c->err->os_error,
+                        "The %s proxy did not answer within %d ms. Check "
+                        "that the port is a %s proxy's, or raise the "
+                        "timeout.",
+                        mw_proxy_kind_name(n->kind), c->timeout_ms,
+                        mw_proxy_kind_name(n->kind));
+  default:
+    return c->err->code;
+  }
+}
+
+/* Send what the engine produced, read no more than it wants, feed it. */
+static int negotiate(mw_conn *c, mw_proxy_neg *n) {
+  /* HTTP reads at least one byte per round: bounded by the header limit. */
+  for (int rounds = 0; rounds < MW_PROXY_MAX_HTTP + 64; rounds++) {
+    if (n->out.len) {
+      int rc = mw_driver_send(c->fd, n->out.data, n->out.len, c->timeout_ms,
+                              c->err);
+      memset(n->out.data, 0, n->out.len); /* may hold the password */
+      mw_buf_reset(&n->out);
+      if (rc != MW_OK)
+        return proxy_io_failed(c, n);
+    }
+    if (n->state == MW_PXS_DONE)
+      return MW_OK;
+    if (n->state == MW_PXS_FAILED)
+      return c->err->code;
+    unsigned char buf[512];
+    size_t want = mw_proxy_want(n), got = 0;
+    int rc = mw_driver_recv(c->fd, buf, want < sizeof buf ? want : sizeof buf,
+                            c->timeout_ms, &got, c->err);
+    if (rc != MW_OK)
+      return proxy_io_failed(c, n);
+    mw_proxy_feed(n, buf, got);
+  }
+  return mw_error_set(c->err, eexProxyException, 0,
+                      "Internal error: the proxy negotiation did not end.");
+}
+
+static int tunnel(mw_conn *c, const mw_proxyinfo *p, const char *host,
+                  unsigned port) {
+  mw_proxy_neg n;
+  mw_proxy_init(&n, p->kind, p->user, p->pass, host, port, c->err, c->log);
+  int rc = MW_OK;
+  if (mw_proxy_needs_local_address(p->kind, p->remote_dns, host)) {
+    mw_log(c->log, LOG_S_INFORMATION, LOG_F_PROXY, "%s: resolving %s locally",
+           mw_proxy_kind_name(p->kind), host);
+    rc = mw_driver_resolve(host, p->kind == MW_PROXY_SOCKS4, n.addr,
+                           &n.addr_family, c->err);
+  }
+  if (rc == MW_OK && mw_proxy_start(&n) == MW_PXS_FAILED)
+    rc = c->err->code;
+  if (rc == MW_OK)
+    rc = negotiate(c, &n);
+  mw_proxy_free(&n);
+  return rc;
+}
+
+int mw_conn_open_proxy(mw_conn *c, const mw_proxyinfo *p, const char *host,
+                       unsigned port) {
+  if (c->fd >= 0)
+    return mw_error_set(c->err, eexState, 0, "Already connected.");
+  if (!p->host)
+    return mw_error_set(c->err, eexInvalidArgument, 0,
+                        "The ProxyInfo has no proxy server; set it with "
+                        "mw_proxyinfo_set_server.");
+  mw_log(c->log, LOG_S_INFORMATION, LOG_F_PROXY,
+         "Connecting to the %s proxy %s port %u to reach %s port %u",
+         mw_proxy_kind_name(p->kind), p->host, p->port, host, port);
+  int rc = mw_driver_connect(p->host, p->port, c->timeout_ms, c->err, c->log,
+                             &c->fd, c->peer, sizeof c->peer);
+  if (rc != MW_OK)
+    rc = proxy_unreachable(c, p);
+  else
+    rc = tunnel(c, p, host, port);
+  if (rc != MW_OK) {
+    mw_log(c->log, LOG_S_FATAL, LOG_F_PROXY, "%s", c->err->text);
+    if (c->fd >= 0)
+      close(c->fd);
+    c->fd = -1;
+    return rc;
+  }
+  snprintf(c->peer, sizeof c->peer, "%.40s:%u via proxy", host, port);
+  return MW_OK;
 }
 
 int mw_conn_is_open(const mw_conn *c) {

@@ -156,6 +156,33 @@ int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
                       host, port, where, strerror(last));
 }
 
+int mw_driver_resolve(const char *host, int ipv4_only, unsigned char addr[16],
+                      int *family, mw_errorinfo *err) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = ipv4_only ? AF_INET : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0)
+    return mw_error_set(err, eexDNS, rc,
+                        "The server name '%s' cannot be resolved locally "
+                        "(%s)%s. Check the server name%s.",
+                        host, gai_strerror(rc),
+                        ipv4_only ? " to an IPv4 address" : "",
+                        ipv4_only ? ", or use SOCKS4a/SOCKS5 so that the "
+                                    "proxy resolves it"
+                                  : ", or let the proxy resolve it");
+  if (res->ai_family == AF_INET) {
+    memcpy(addr, &((struct sockaddr_in *)res->ai_addr)->sin_addr, 4);
+    *family = 4;
+  } else {
+    memcpy(addr, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, 16);
+    *family = 6;
+  }
+  freeaddrinfo(res);
+  return MW_OK;
+}
+
 int mw_driver_send(int fd, const void *data, size_t len, int timeout_ms,
                    mw_errorinfo *err) {
   const char *p = data;

@@ -12,6 +12,10 @@
 int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
                       mw_errorinfo *err, mw_loghandler *log, int *fd,
                       char *peer, size_t peerlen);
+/* Resolve host to one address for a proxy request: 4-byte IPv4 (family
+ * 4) or, unless ipv4_only, 16-byte IPv6 (family 6). eexDNS on failure. */
+int mw_driver_resolve(const char *host, int ipv4_only, unsigned char addr[16],
+                      int *family, mw_errorinfo *err);
 /* Send all of data, waiting at most timeout_ms for each chance to write. */
 int mw_driver_send(int fd, const void *data, size_t len, int timeout_ms,
                    mw_errorinfo *err);

@@ -4,7 +4,9 @@
  * Layers, bottom to top (DESIGN.md section 3):
  *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
  *   tls.c      OpenSSL over memory BIOs, startable mid-stream
- *   conn.c     the transport stack the clients use: driver (+ TLS)
+ *   conn.c     the transport stack the clients use: driver (+ proxy) (+ TLS)
+ *   proxy.c    SOCKS/HTTP CONNECT negotiation engine, no I/O (proxy.h)
+ *   proxyinfo.c  the ProxyInfo object
  *   reader.c   bounded line framing over received bytes
  *   sasl.c     SASL mechanisms and base64 (no I/O)
  *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
@@ -228,6 +230,13 @@ void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
 /* Resolve host (IPv4 and IPv6), try each address in turn within the
  * timeout, TCP_NODELAY, no SIGPIPE. */
 int mw_conn_open(mw_conn *c, const char *host, unsigned port);
+/* The same through a tunnelling proxy (SOCKS4/4a/5, HTTP CONNECT):
+ * connect to the proxy (eexProxyNoconn, or eexDNS for its name), have it
+ * open the tunnel to host:port (proxy.c; the eexProxy* numbers, eexTimeout,
+ * eexDNS for a local resolution), then the connection is to host. */
+struct mw_proxyinfo;
+int mw_conn_open_proxy(mw_conn *c, const struct mw_proxyinfo *p,
+                       const char *host, unsigned port);
 /* TLS handshake over the open connection (implicit TLS right after open,
  * or mid-stream after STARTTLS/STLS). Verifies the chain and the name
  * (ssl->server_name, else host; IP addresses checked as IPs) unless the
@@ -307,6 +316,7 @@ typedef struct mw_session {
   mw_errorinfo err;
   mw_loghandler *log;
   mw_sslinfo *ssl;
+  mw_proxyinfo *proxy; /* NULL: direct connection */
   char *host;
   unsigned port;
   int timeout_ms;

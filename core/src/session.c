@@ -2,6 +2,7 @@
  * advanced handlers, opening the transport, and the pump that runs a
  * protocol engine through the connection (the blocking driver). */
 #include "internal.h"
+#include "proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static void release_ssl(mw_session *s) {
 
 void mw_session_clear_handlers(mw_session *s) {
   release_ssl(s);
+  mw_proxyinfo_free(s->proxy);
+  s->proxy = NULL;
   mw_loghandler_free(s->log);
   s->log = NULL;
   s->conn.log = NULL;
@@ -47,8 +50,8 @@ int mw_session_set_handler(mw_session *s, void *handler) {
   mw_error_clear(&s->err);
   if (!handler)
     return mw_error_set(&s->err, eexInvalidArgument, 0,
-                        "SetAdvancedHandler needs an SSLInfo or LogHandler "
-                        "object, not NULL.");
+                        "SetAdvancedHandler needs an SSLInfo, LogHandler or "
+                        "ProxyInfo object, not NULL.");
   if (mw_conn_is_open(&s->conn))
     return mw_error_set(&s->err, eexState, 0,
                         "Advanced handlers cannot change while connected; "
@@ -67,9 +70,10 @@ int mw_session_set_handler(mw_session *s, void *handler) {
     s->conn.log = s->log;
     return MW_OK;
   case MW_MAGIC_PROXY:
-    return mw_error_set(&s->err, eexNotImplemented, 0,
-                        "Proxy handlers are not supported by this version "
-                        "of mailwire.");
+    mw_proxyinfo_ref(handler);
+    mw_proxyinfo_free(s->proxy);
+    s->proxy = handler;
+    return MW_OK;
   default:
     return mw_error_set(&s->err, eexInvalidArgument, 0,
                         "SetAdvancedHandler was given an object that is not "
@@ -90,6 +94,19 @@ static int cancelled(mw_session *s) {
   return 1;
 }
 
+/* TCP to the server, or to the proxy and through its tunnel. */
+static int open_transport(mw_session *s, unsigned port) {
+  if (!s->proxy)
+    return mw_conn_open(&s->conn, s->host, port);
+  if (!mw_proxy_is_tunnel(s->proxy->kind))
+    return mw_error_set(&s->err, eexNotImplemented, 0,
+                        "The %s kind of ProxyInfo is not supported by this "
+                        "version of mailwire; use SOCKS5, SOCKS4/4a or HTTP "
+                        "CONNECT.",
+                        mw_proxy_kind_name(s->proxy->kind));
+  return mw_conn_open_proxy(&s->conn, s->proxy, s->host, port);
+}
+
 int mw_session_open(mw_session *s, unsigned default_port,
                     unsigned default_tls_port) {
   if (mw_conn_is_open(&s->conn))
@@ -108,7 +125,7 @@ int mw_session_open(mw_session *s, unsigned default_port,
     mw_sslinfo_reset_outputs(s->ssl);
     s->ssl->live_conn = &s->conn;
   }
-  int rc = mw_conn_open(&s->conn, s->host, port);
+  int rc = open_transport(s, port);
   if (rc == MW_OK && channel)
     rc = mw_conn_start_tls(&s->conn, s->ssl, s->host);
   if (rc == MW_OK && cancelled(s))

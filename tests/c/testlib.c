@@ -769,6 +769,31 @@ static int tl_step_expect_line(tl_server *s, const char *pattern, int lineno) {
   return ok ? 0 : -1;
 }
 
+/* CRAW: read exactly these bytes (C escapes) and compare: binary
+ * protocols such as SOCKS have no lines. */
+static int tl_step_expect_raw(tl_server *s, char *want, int lineno) {
+  size_t len = tl_unescape(want);
+  long long deadline = tl_now_ms() + TL_STEP_TIMEOUT_MS;
+  while (s->rlen < len) {
+    int r = tl_read_chunk(s, deadline);
+    if (r <= 0) {
+      if (r == 0)
+        tl_srv_error(s,
+                     "step %d (CRAW): the client closed after %zu of %zu "
+                     "bytes",
+                     lineno, s->rlen, len);
+      return -1;
+    }
+  }
+  if (memcmp(s->rbuf, want, len) != 0) {
+    tl_srv_error(s, "step %d (CRAW): the client sent other bytes", lineno);
+    return -1;
+  }
+  memmove(s->rbuf, s->rbuf + len, s->rlen - len);
+  s->rlen -= len;
+  return 0;
+}
+
 /* 1 to go on, 0 the script ends here, -1 failed. */
 static int tl_do_step(tl_server *s, char *line, int lineno) {
   int rc;
@@ -777,6 +802,8 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
     rc = tl_send(s, t, tl_unescape(t));
   } else if (tl_starts(line, "S:")) {
     rc = tl_step_send_line(s, tl_arg(line, 2));
+  } else if (tl_starts(line, "CRAW:")) {
+    rc = tl_step_expect_raw(s, tl_arg(line, 5), lineno);
   } else if (tl_starts(line, "C:")) {
     rc = tl_step_expect_line(s, tl_arg(line, 2), lineno);
   } else if (strcmp(line, "C?") == 0) {
@@ -875,8 +902,8 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",  "SRAW:", "C:",    "C?",          "DATA",
-      "TLS", "SLEEP", "CLOSE", "EXPECT_CLOSE"};
+      "S:",  "SRAW:", "C:",    "C?",           "DATA",
+      "TLS", "SLEEP", "CLOSE", "EXPECT_CLOSE", "CRAW:"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

@@ -75,6 +75,8 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *                  it matches the glob pattern (* and ?); a mismatch fails
  *                  the script
  *   C?             read one line, whatever it is
+ *   CRAW: bytes    read exactly these bytes (C escapes as SRAW) and check
+ *                  them (binary protocols: SOCKS)
  *   DATA           read lines until a line "." (the DATA body)
  *   TLS            server-side TLS handshake (CERT_FILE/KEY_FILE from the
  *                  environment); later steps go through TLS

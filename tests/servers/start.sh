@@ -310,5 +310,9 @@ MAIL_DOMAIN=$MAIL_DOMAIN
 MAILDIR_ROOT=$DIR/mail
 CLOSED_PORT=$CLOSED_PORT
 EOF
+# The proxies (tests/servers/proxies.sh); CONNECT to SMTP_NOTLS_PORT stays
+# forbidden, for the refusal tests.
+MW_PROXY_CONNECT_PORTS="$SMTP_PORT $SMTPS_PORT $POP3_PORT $POP3S_PORT" \
+  "$HERE/proxies.sh" start "$DIR" >>"$DIR/servers.env.tmp"
 mv "$DIR/servers.env.tmp" "$DIR/servers.env"
 echo "servers running; environment in $DIR/servers.env"

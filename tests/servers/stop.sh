@@ -64,6 +64,7 @@ unregister_postfix_dir() {
   fi
 }
 
+"$(dirname "$0")/proxies.sh" stop "$DIR" # the proxies (SOCKS, HTTP)
 stop_postfix
 stop_dovecot
 unregister_postfix_dir
