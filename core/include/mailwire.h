@@ -248,12 +248,19 @@ enum {
    * connecting: errInvalidArgument, eexSSLConfig. 12: "the connection must
    * be encrypted": always on (no NULL or export suite is ever offered or
    * accepted); setting it false is refused (eexSSLInsecure). */
-  SSLMinCipherStrength = 8,      /* bits, default 0 */
-  SSLMaxCipherStrength = 9,      /* bits, default 0 */
-  SSLConnectionProtocolIn = 10,  /* array of SSL_TLS*, default empty */
-  SSLConnectionCipherIn = 11,    /* array of SSL_*, default empty */
-  SSLConfidentiality = 12,       /* bool, default and only true */
-  SSLClientCertificateName = 13, /* string              (later) */
+  SSLMinCipherStrength = 8,     /* bits, default 0 */
+  SSLMaxCipherStrength = 9,     /* bits, default 0 */
+  SSLConnectionProtocolIn = 10, /* array of SSL_TLS*, default empty */
+  SSLConnectionCipherIn = 11,   /* array of SSL_*, default empty */
+  SSLConfidentiality = 12,      /* bool, default and only true */
+  /* 13: the client certificate and its key: a PEM file holding both (and
+   * any intermediates), a PKCS#12 file (.p12/.pfx), or a bare name looked
+   * up in SSLClientCertificateDir as NAME, NAME.pem, NAME.p12, NAME.pfx.
+   * Loaded when set: a missing file, a wrong or missing password, or a key
+   * that does not match fails then (errInvalidArgument, eexSSLConfig) and
+   * changes nothing, so set the password and the directory first. "" or
+   * NULL: no client certificate (the default). */
+  SSLClientCertificateName = 13, /* string, default none */
 
   SSLConnectionProtocolOut = 20,  /* SSL_TLS1 ... SSL_TLS1_3 */
   SSLConnectionCipherOut = 21,    /* SSL_AES_128 ... */
@@ -268,9 +275,12 @@ enum {
   SSLPeerSubject = 30,            /* string, leaf subject (mailwire) */
   SSLPeerIssuer = 31,             /* string, leaf issuer (mailwire) */
 
-  SSLCAFile = 40,    /* string: PEM bundle to trust instead of the system's */
-  SSLCAPath = 41,    /* string: hashed directory to trust instead */
-  SSLServerName = 42 /* string: SNI and name to check (default: host) */
+  SSLCAFile = 40,     /* string: PEM bundle to trust instead of the system's */
+  SSLCAPath = 41,     /* string: hashed directory to trust instead */
+  SSLServerName = 42, /* string: SNI and name to check (default: host) */
+  SSLClientCertificatePassword = 43, /* string: for PKCS#12 / encrypted PEM
+                                        keys; reads back as "********" */
+  SSLClientCertificateDir = 44 /* string: where bare names are looked up */
 };
 
 /* Protocol values, chosen equal to SChannel's SP_PROT_*_CLIENT bits. */

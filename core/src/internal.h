@@ -171,6 +171,12 @@ struct mw_sslinfo {
   unsigned protocols_in; /* SSL_TLS1 .. SSL_TLS1_3 bits */
   unsigned ciphers_in;   /* MW_CIPHER_* bits */
   long min_strength, max_strength;
+  /* tls_clientcert.c: SSLClientCertificateName/Password/Dir and what was
+   * loaded from them when they were set (NULL when unset). */
+  char *cc_name, *cc_password, *cc_dir;
+  struct x509_st *cc_cert;
+  struct evp_pkey_st *cc_key;
+  struct stack_st_X509 *cc_chain;
   mw_errorinfo err;
 };
 
@@ -196,6 +202,13 @@ int mw_policy_set_int(mw_sslinfo *ssl, int index, long value);
 int mw_policy_get_int(const mw_sslinfo *ssl, int index, long *value);
 int mw_policy_set_array(mw_sslinfo *ssl, int index, const long *values,
                         size_t n);
+/* tls_clientcert.c: SSLClientCertificateName (13), ...Password (43),
+ * ...Dir (44). Setting one loads the certificate and key with the new
+ * combination (eexSSLConfig on failure, nothing changed). */
+int mw_clientcert_owns(int index);
+int mw_clientcert_set_str(mw_sslinfo *ssl, int index, const char *value);
+const char *mw_clientcert_get_str(const mw_sslinfo *ssl, int index);
+void mw_clientcert_clear(mw_sslinfo *ssl); /* frees all of it */
 
 void mw_sslinfo_ref(mw_sslinfo *ssl);
 /* Forget the outputs of an earlier connection (called at connect). */

@@ -39,6 +39,7 @@ void mw_sslinfo_free(mw_sslinfo *ssl) {
   free(ssl->ca_file);
   free(ssl->ca_path);
   free(ssl->server_name);
+  mw_clientcert_clear(ssl);
   mw_error_clear(&ssl->err);
   ssl->hdr.magic = 0;
   free(ssl);
@@ -81,6 +82,8 @@ int mw_sslinfo_option_type(int index) {
   case SSLCAFile:
   case SSLCAPath:
   case SSLServerName:
+  case SSLClientCertificatePassword:
+  case SSLClientCertificateDir:
     return 's';
   default:
     return 0;
@@ -93,7 +96,7 @@ static int is_output(int index) {
 
 /* Inputs the reference names that a later release implements. */
 static int is_not_implemented(int index) {
-  if (mw_policy_owns(index))
+  if (mw_policy_owns(index) || mw_clientcert_owns(index))
     return 0;
   return index >= SSLRevocationCheckAll && index <= SSLClientCertificateName;
 }
@@ -191,6 +194,8 @@ int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index, const char *value) {
     if (rc != MW_OK)
       return rc;
   }
+  if (mw_clientcert_owns(index))
+    return mw_clientcert_set_str(ssl, index, value);
   char **slot = string_slot(ssl, index);
   char *copy = value && *value ? mw_strdup(value) : NULL;
   if (value && *value && !copy)
@@ -281,6 +286,10 @@ int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
   int rc = check_gettable(ssl, index, 's');
   if (rc != MW_OK)
     return rc;
+  if (mw_clientcert_owns(index)) {
+    *value = mw_clientcert_get_str(ssl, index);
+    return MW_OK;
+  }
   switch (index) {
   case SSLConnectionProtocolName:
     *value = ssl->protocol_name;

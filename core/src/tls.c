@@ -84,6 +84,8 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
   if (!t->ctx)
     return tls_fail(t, err, "Creating the TLS context");
   int rc = mw_policy_apply(t->ctx, info, err);
+  if (rc == MW_OK)
+    rc = mw_clientcert_apply(t->ctx, info, err);
   if (rc != MW_OK) {
     mw_tls_free(t);
     return rc;

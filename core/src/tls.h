@@ -33,5 +33,8 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
  * after a successful handshake (SSLConfidentiality). */
 int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err);
 int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err);
+/* tls_clientcert.c: present the loaded client certificate, if any. */
+int mw_clientcert_apply(SSL_CTX *ctx, const mw_sslinfo *ssl,
+                        mw_errorinfo *err);
 
 #endif

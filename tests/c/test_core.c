@@ -240,9 +240,10 @@ static void sslinfo_options(void) {
   CHECK_INT(mw_sslinfo_set_option_array(ssl, SSLConnectionProtocolIn, protos,
                                         1),
             MW_OK);
+  /* Implemented (itest_sslinfo_ccert.c): a missing file fails when set. */
   CHECK_ERR(mw_sslinfo_set_option_str(ssl, SSLClientCertificateName, "me"),
-            mw_sslinfo_extended_error(ssl), errUnsupported,
-            eexNotImplemented);
+            mw_sslinfo_extended_error(ssl), errInvalidArgument,
+            eexSSLConfig);
   /* Outputs: read-only, and empty before a handshake. */
   CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLCipherStrength, 128),
             mw_sslinfo_extended_error(ssl), errInvalidArgument,

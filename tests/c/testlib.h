@@ -58,7 +58,12 @@ int tl_finish(void);
  * that signed nothing here), CERT_FILE/KEY_FILE (server certificate for
  * "localhost" and 127.0.0.1), USER, PASS, USER2, PASS2, MAIL_DOMAIN (the
  * domain Postfix delivers to Dovecot), MAILDIR_ROOT (DIR such that the
- * mail of user U is in DIR/U/Maildir/new), CLOSED_PORT (nothing listens).
+ * mail of user U is in DIR/U/Maildir/new), CLOSED_PORT (nothing listens),
+ * SMTPS_CCERT_PORT (Postfix SMTPS requiring a client certificate from
+ * CA_FILE), CLIENT_CERT_FILE/CLIENT_KEY_FILE (such a certificate and its
+ * key), CLIENT_PEM_FILE (both in one file), CLIENT_P12_FILE and
+ * CLIENT_P12_PASS (as PKCS#12), STRANGER_PEM_FILE (a client certificate
+ * and key from OTHER_CA_FILE).
  * A missing file or key fails the test with a message, never a skip. */
 const char *tl_env(const char *key);
 unsigned tl_env_port(const char *key);

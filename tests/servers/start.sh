@@ -93,6 +93,28 @@ EOF
     -subj "/O=somebody else/CN=unrelated CA" \
     -addext "basicConstraints=critical,CA:TRUE" \
     -keyout other-ca.key -out other-ca.pem 2>/dev/null
+  # Client certificates (SSLClientCertificateName tests): one from the test
+  # CA as PEM (certificate + key in one file) and as PKCS#12 with a
+  # password, and one from the unrelated CA that servers must refuse.
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth" \
+    >client.ext
+  openssl req "${q[@]}" -newkey rsa:2048 -nodes \
+    -subj "/O=mailwire tests/CN=mailwire test client" \
+    -keyout client.key -out client.csr 2>/dev/null
+  openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+    -days 30 -extfile client.ext -out client.pem 2>/dev/null
+  cat client.pem client.key >client-combined.pem
+  openssl pkcs12 -export -in client.pem -inkey client.key \
+    -passout pass:p12-pw-3Rt -out client.p12
+  openssl req "${q[@]}" -newkey rsa:2048 -nodes \
+    -subj "/O=somebody else/CN=stranger" -keyout stranger.key \
+    -out stranger.csr 2>/dev/null
+  openssl x509 -req -in stranger.csr -CA other-ca.pem -CAkey other-ca.key \
+    -CAcreateserial -days 30 -extfile client.ext -out stranger.pem 2>/dev/null
+  cat stranger.pem stranger.key >stranger-combined.pem
+  openssl verify -CAfile ca.pem client.pem >/dev/null ||
+    die "the generated client certificate does not verify"
   openssl verify -CAfile ca.pem server.pem >/dev/null ||
     die "the generated server certificate does not verify"
   chmod 644 ./*.pem
@@ -263,6 +285,16 @@ cat >>"$PF/master.cf" <<EOF
 127.0.0.1:$SMTP_NOTLS_PORT inet n - n - - smtpd
   -o smtpd_tls_security_level=none
 EOF
+# SMTPS that requires a client certificate from the test CA.
+SMTPS_CCERT_PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >>"$PF/master.cf" <<EOF
+127.0.0.1:$SMTPS_CCERT_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_CAfile=$DIR/pki/ca.pem
+  -o smtpd_tls_ask_ccert=yes
+  -o smtpd_tls_req_ccert=yes
+EOF
 grep -q '^postlog' "$PF/master.cf" ||
   echo "postlog unix-dgram n - n - 1 postlogd" >>"$PF/master.cf"
 
@@ -314,5 +346,27 @@ EOF
 # forbidden, for the refusal tests.
 MW_PROXY_CONNECT_PORTS="$SMTP_PORT $SMTPS_PORT $POP3_PORT $POP3S_PORT" \
   "$HERE/proxies.sh" start "$DIR" >>"$DIR/servers.env.tmp"
+# Client certificates: SMTPS_CCERT_PORT requires one from CA_FILE.
+/usr/bin/python3 - "$SMTPS_CCERT_PORT" <<'EOF' || die "the client-certificate SMTPS port does not answer"
+import socket, sys, time
+deadline = time.time() + 30
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()
+        break
+    except OSError as e:
+        if time.time() > deadline:
+            sys.exit("port %s: %s" % (sys.argv[1], e))
+        time.sleep(0.1)
+EOF
+cat >>"$DIR/servers.env.tmp" <<EOF
+SMTPS_CCERT_PORT=$SMTPS_CCERT_PORT
+CLIENT_CERT_FILE=$DIR/pki/client.pem
+CLIENT_KEY_FILE=$DIR/pki/client.key
+CLIENT_PEM_FILE=$DIR/pki/client-combined.pem
+CLIENT_P12_FILE=$DIR/pki/client.p12
+CLIENT_P12_PASS=p12-pw-3Rt
+STRANGER_PEM_FILE=$DIR/pki/stranger-combined.pem
+EOF
 mv "$DIR/servers.env.tmp" "$DIR/servers.env"
 echo "servers running; environment in $DIR/servers.env"
