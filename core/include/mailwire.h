@@ -396,23 +396,30 @@ typedef int (*mw_write_cb)(void *userdata, const char *data, size_t len);
  *                   user/password (RFC 1929); IPv4, IPv6 and name targets;
  *                   the proxy resolves names unless set_remote_dns(p, 0)
  *   (beyond the reference) MW_PROXY_HTTP: HTTP CONNECT, Basic auth
- *   POP3ProxyInfo, SMTPProxyInfo: MW_PROXY_POP3, MW_PROXY_SMTP, accepted
- *                   kinds; connecting through them is errNotImplemented
- *                   (eexNotImplemented) in this version.
+ *   POP3ProxyInfo   MW_PROXY_POP3, an application-level POP3 proxy: the
+ *                   client speaks POP3 to the proxy and logs in as
+ *                   "user@server" ("user@server:port" when the client's
+ *                   port is set and is not 110); the proxy connects on.
+ *   SMTPProxyInfo   MW_PROXY_SMTP, an SMTP relay: the client speaks SMTP to
+ *                   the proxy, which relays the mail; the client's own
+ *                   credentials, if any, are used for AUTH at the relay.
  * Give it to a client with mw_smtp_set_handler / mw_pop3_set_handler (the
- * client keeps a reference). The client connects to the proxy, has it open
- * a tunnel to the mail server, then speaks SMTP/POP3 (and TLS, implicit or
- * STARTTLS) through it; the certificate is checked against the mail
- * server's name, never the proxy's. With remote resolution no local DNS
- * lookup of the mail server is ever made. Failures are errProxy with the
- * eexProxy* numbers (1001 proxy unreachable, 1002 socket error, 1003 proxy
- * closed the connection, 1005 malformed or truncated reply, 1006 request
- * refused (the proxy's reason in the text), 1007 authentication needed but
- * no credentials, 1008 no common authentication method, 1009 credentials
- * refused; 1004 is an internal error; 1010 is defined by the reference but
- * no supported protocol can produce it). User name, password and host
- * names over 255 bytes are errInvalidArgument (eexInvalidArgument).
- * Steps are logged on LOG_F_PROXY; passwords never are.
+ * client keeps a reference). Through SOCKS and HTTP the client has the
+ * proxy open a tunnel to the mail server, then speaks SMTP/POP3 (and TLS,
+ * implicit or STARTTLS) through it; the certificate is checked against the
+ * mail server's name, never the proxy's. With a POP3/SMTP proxy, TLS ends
+ * at the proxy, so the certificate is checked against the proxy's name;
+ * the ProxyInfo's credentials are not used by these two kinds, and a POP3
+ * proxy on an SMTP client (or the reverse) is errInvalidArgument. With remote
+ * resolution no local DNS lookup of the mail server is ever made. Failures are
+ * errProxy with the eexProxy* numbers (1001 proxy unreachable, 1002 socket
+ * error, 1003 proxy closed the connection, 1005 malformed or truncated reply,
+ * 1006 request refused (the proxy's reason in the text), 1007 authentication
+ * needed but no credentials, 1008 no common authentication method, 1009
+ * credentials refused; 1004 is an internal error; 1010 is defined by the
+ * reference but no supported protocol can produce it). User name, password and
+ * host names over 255 bytes are errInvalidArgument (eexInvalidArgument). Steps
+ * are logged on LOG_F_PROXY; passwords never are.
  * ---------------------------------------------------------------------- */
 typedef struct mw_proxyinfo mw_proxyinfo;
 
@@ -433,7 +440,8 @@ MW_EXTERN mw_proxyinfo *mw_proxyinfo_new(int kind);
 /* Reference counted like SSLInfo; NULL-safe. */
 MW_EXTERN void mw_proxyinfo_free(mw_proxyinfo *p);
 MW_EXTERN int mw_proxyinfo_kind(const mw_proxyinfo *p);
-/* Port 0: 1080 for SOCKS, 8080 for HTTP, 110/25 for POP3/SMTP proxies. */
+/* Port 0: 1080 for SOCKS, 8080 for HTTP, 110/25 for POP3/SMTP proxies
+ * (set the proxy's implicit-TLS port yourself for MODE_CHANNEL). */
 MW_EXTERN int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host,
                                       unsigned port);
 MW_EXTERN const char *mw_proxyinfo_server(const mw_proxyinfo *p);

@@ -134,6 +134,8 @@ int mw_conn_open_proxy(mw_conn *c, const mw_proxyinfo *p, const char *host,
                              &c->fd, c->peer, sizeof c->peer);
   if (rc != MW_OK)
     rc = proxy_unreachable(c, p);
+  else if (!mw_proxy_is_tunnel(p->kind))
+    return MW_OK; /* POP3/SMTP proxies speak the mail protocol themselves */
   else
     rc = tunnel(c, p, host, port);
   if (rc != MW_OK) {

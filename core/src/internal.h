@@ -243,10 +243,11 @@ void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
 /* Resolve host (IPv4 and IPv6), try each address in turn within the
  * timeout, TCP_NODELAY, no SIGPIPE. */
 int mw_conn_open(mw_conn *c, const char *host, unsigned port);
-/* The same through a tunnelling proxy (SOCKS4/4a/5, HTTP CONNECT):
- * connect to the proxy (eexProxyNoconn, or eexDNS for its name), have it
- * open the tunnel to host:port (proxy.c; the eexProxy* numbers, eexTimeout,
- * eexDNS for a local resolution), then the connection is to host. */
+/* The same through a proxy: connect to the proxy (eexProxyNoconn, or
+ * eexDNS for its name); a tunnelling one (SOCKS4/4a/5, HTTP CONNECT) is
+ * then asked to open the tunnel to host:port (proxy.c; the eexProxy*
+ * numbers, eexTimeout, eexDNS for a local resolution). A POP3/SMTP proxy
+ * is left connected: the session speaks the mail protocol to it. */
 struct mw_proxyinfo;
 int mw_conn_open_proxy(mw_conn *c, const struct mw_proxyinfo *p,
                        const char *host, unsigned port);
@@ -330,6 +331,7 @@ typedef struct mw_session {
   mw_loghandler *log;
   mw_sslinfo *ssl;
   mw_proxyinfo *proxy; /* NULL: direct connection */
+  char *login_user;    /* POP3 proxy: "user@server[:port]", else NULL */
   char *host;
   unsigned port;
   int timeout_ms;
@@ -349,6 +351,10 @@ void mw_session_clear_handlers(mw_session *s);
 /* mw_smtp_cancel / mw_pop3_cancel: the running (or next) pump fails with
  * errAborted/eexAborted and closes the connection. */
 void mw_session_cancel(mw_session *s);
+/* The user name to log in with: the POP3 proxy convention's
+ * "user@server[:port]" during a connection through a POP3 proxy, else the
+ * configured user. */
+const char *mw_session_login_user(const mw_session *s);
 /* Connect the transport (TLS too in MODE_CHANNEL). default_port /
  * default_tls_port pick the port when s->port is 0. */
 int mw_session_open(mw_session *s, unsigned default_port,

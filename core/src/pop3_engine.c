@@ -131,7 +131,8 @@ static int fail_login(mw_pop3_engine *e, const char *text) {
                   "The POP3 server refused the login of user \"%s\" with "
                   "%s: \"%s\". Check the user name and password, and the "
                   "authentication mechanism.",
-                  e->s->user, e->mech_used ? e->mech_used : "?", text);
+                  mw_session_login_user(e->s),
+                  e->mech_used ? e->mech_used : "?", text);
   mw_error_set_code(&e->s->err, errAuth);
   return MW_STEP_ERROR;
 }
@@ -437,7 +438,7 @@ static int perform_user(mw_pop3_engine *e) {
     return MW_STEP_ERROR;
   mw_buf line;
   mw_buf_init(&line);
-  int bad = mw_buf_appendf(&line, "USER %s", e->s->user);
+  int bad = mw_buf_appendf(&line, "USER %s", mw_session_login_user(e->s));
   if (!bad)
     bad = send_line(e, line.data, -1);
   mw_buf_free(&line);
@@ -484,11 +485,11 @@ static int perform_apop(mw_pop3_engine *e) {
   const char *pass = e->s->pass ? e->s->pass : "";
   if (mw_apop_digest(e->timestamp, strlen(e->timestamp), pass, digest) != 0)
     return fail_memory(e);
-  size_t n = strlen(e->s->user) + 7;
+  size_t n = strlen(mw_session_login_user(e->s)) + 7;
   char *prefix = malloc(n);
   if (!prefix)
     return fail_memory(e);
-  snprintf(prefix, n, "APOP %s ", e->s->user);
+  snprintf(prefix, n, "APOP %s ", mw_session_login_user(e->s));
   /* The digest can be replayed against the same timestamp: never logged. */
   int bad = send_secret(e, prefix, digest, n - 1);
   free(prefix);
@@ -521,7 +522,8 @@ static int perform_login(mw_pop3_engine *e) {
                  "mw_pop3_set_allow_plaintext_auth.");
     return MW_STEP_ERROR;
   }
-  if (mw_check_arg(&s->err, "user name", s->user, 0, P3_MAX_USER) != MW_OK)
+  if (mw_check_arg(&s->err, "user name", mw_session_login_user(s), 0,
+                   P3_MAX_USER) != MW_OK)
     return MW_STEP_ERROR;
   if (!s->pass) {
     mw_error_set(&s->err, eexInvalidArgument, 0,
@@ -544,7 +546,8 @@ static int perform_login(mw_pop3_engine *e) {
  * encoded, malloc'd; "*" cancels (RFC 5034). */
 static char *auth_response(mw_pop3_engine *e, const char *challenge,
                            int *malformed) {
-  const char *m = e->mech_used, *u = e->s->user, *p = e->s->pass;
+  const char *m = e->mech_used, *u = mw_session_login_user(e->s),
+             *p = e->s->pass;
   int r = e->auth_round;
   *malformed = 0;
   if (strcmp(m, "PLAIN") == 0 && r == 1)

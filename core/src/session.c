@@ -39,6 +39,7 @@ void mw_session_free(mw_session *s) {
   mw_session_clear_handlers(s);
   free(s->host);
   free(s->user);
+  free(s->login_user);
   mw_free_secret(s->pass);
   free(s->mech);
   mw_error_clear(&s->err);
@@ -94,17 +95,63 @@ static int cancelled(mw_session *s) {
   return 1;
 }
 
-/* TCP to the server, or to the proxy and through its tunnel. */
-static int open_transport(mw_session *s, unsigned port) {
+#define MW_POP3_PLAIN_PORT 110 /* also tells a POP3 session (see below) */
+
+const char *mw_session_login_user(const mw_session *s) {
+  return s->login_user ? s->login_user : s->user;
+}
+
+/* The POP3 proxy convention: log in to the proxy as user@server, with
+ * ":port" when the caller set a port other than 110. */
+static int make_pop3_proxy_login(mw_session *s) {
+  if (!s->user)
+    return MW_OK;
+  mw_buf b;
+  mw_buf_init(&b);
+  int bad = s->port && s->port != MW_POP3_PLAIN_PORT
+                ? mw_buf_appendf(&b, "%s@%s:%u", s->user, s->host, s->port)
+                : mw_buf_appendf(&b, "%s@%s", s->user, s->host);
+  if (bad)
+    return mw_error_set(&s->err, eexNoMemory, 0, NULL);
+  s->login_user = b.data;
+  mw_log(s->log, LOG_S_INFORMATION, LOG_F_PROXY,
+         "POP3 proxy: logging in to the proxy as '%s'", s->login_user);
+  return MW_OK;
+}
+
+/* A POP3 proxy serves POP3 clients only, an SMTP proxy SMTP clients. */
+static int check_app_proxy(mw_session *s, int pop3) {
+  int kind = s->proxy->kind;
+  if (kind == (pop3 ? MW_PROXY_POP3 : MW_PROXY_SMTP))
+    return pop3 ? make_pop3_proxy_login(s) : MW_OK;
+  return mw_error_set(&s->err, eexInvalidArgument, 0,
+                      "A %s cannot carry %s; use a SOCKS or HTTP proxy, or a "
+                      "%s proxy.",
+                      mw_proxy_kind_name(kind), pop3 ? "POP3" : "SMTP",
+                      pop3 ? "POP3" : "SMTP");
+}
+
+/* TCP to the server; or to the proxy and through its tunnel; or to a
+ * POP3/SMTP proxy, which is then spoken to as the server. */
+static int open_transport(mw_session *s, unsigned port, int pop3) {
+  free(s->login_user);
+  s->login_user = NULL;
   if (!s->proxy)
     return mw_conn_open(&s->conn, s->host, port);
-  if (!mw_proxy_is_tunnel(s->proxy->kind))
-    return mw_error_set(&s->err, eexNotImplemented, 0,
-                        "The %s kind of ProxyInfo is not supported by this "
-                        "version of mailwire; use SOCKS5, SOCKS4/4a or HTTP "
-                        "CONNECT.",
-                        mw_proxy_kind_name(s->proxy->kind));
+  if (!mw_proxy_is_tunnel(s->proxy->kind)) {
+    int rc = check_app_proxy(s, pop3);
+    if (rc != MW_OK)
+      return rc;
+  }
   return mw_conn_open_proxy(&s->conn, s->proxy, s->host, port);
+}
+
+/* The name the certificate must carry: the mail server's, except through
+ * a POP3/SMTP proxy, where TLS ends at the proxy. */
+static const char *tls_peer_name(const mw_session *s) {
+  if (s->proxy && !mw_proxy_is_tunnel(s->proxy->kind))
+    return s->proxy->host;
+  return s->host;
 }
 
 int mw_session_open(mw_session *s, unsigned default_port,
@@ -125,9 +172,9 @@ int mw_session_open(mw_session *s, unsigned default_port,
     mw_sslinfo_reset_outputs(s->ssl);
     s->ssl->live_conn = &s->conn;
   }
-  int rc = open_transport(s, port);
+  int rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
   if (rc == MW_OK && channel)
-    rc = mw_conn_start_tls(&s->conn, s->ssl, s->host);
+    rc = mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
   if (rc == MW_OK && cancelled(s))
     rc = s->err.code;
   if (rc != MW_OK)
@@ -198,7 +245,7 @@ static int start_tls_midstream(mw_session *s, mw_reader *in) {
                         "Internal error: TLS requested without an SSLInfo.");
   /* Handshake failures stay errConnect, as Appendix A of the reference
    * tables them for both modes: connect() is what failed. */
-  return mw_conn_start_tls(&s->conn, s->ssl, s->host);
+  return mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
 }
 
 int mw_session_pump(mw_session *s, mw_engine_io *io) {

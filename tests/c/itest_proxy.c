@@ -464,12 +464,161 @@ static void test_hostile_split_reply_then_smtp(void) {
   tl_server_free(h.srv);
 }
 
+/* ---- POP3 and SMTP application proxies ---- */
+
+struct pop3_hostile {
+  tl_server *srv;
+  mw_pop3 *c;
+  int rc;
+};
+
+/* A POP3 client for mail.example.org (never resolved nor contacted) via a
+ * scripted POP3 proxy at "localhost". */
+static void pop3_proxy_run(struct pop3_hostile *h, const char *script,
+                           unsigned server_port, int mode) {
+  h->srv = tl_server_start(script);
+  CHECK(h->srv != NULL);
+  mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_POP3);
+  CHECK_INT(mw_proxyinfo_set_server(p, "localhost",
+                                    h->srv ? tl_server_port(h->srv) : 1),
+            MW_OK);
+  log_reset();
+  h->c = mw_pop3_new();
+  CHECK_INT(mw_pop3_set_server(h->c, "mail.example.org", server_port), MW_OK);
+  CHECK_INT(mw_pop3_set_timeout(h->c, 5000), MW_OK);
+  CHECK_INT(mw_pop3_set_credentials(h->c, "alice", "pop-secret"), MW_OK);
+  CHECK_INT(mw_pop3_set_allow_plaintext_auth(h->c, 1), MW_OK);
+  mw_sslinfo *ssl = sslinfo(mode);
+  if (ssl)
+    CHECK_INT(mw_pop3_set_handler(h->c, ssl), MW_OK);
+  mw_sslinfo_free(ssl);
+  mw_loghandler *lh = mw_loghandler_new(collect_log, NULL);
+  CHECK_INT(mw_pop3_set_handler(h->c, lh), MW_OK);
+  mw_loghandler_free(lh);
+  CHECK_INT(mw_pop3_set_handler(h->c, p), MW_OK);
+  mw_proxyinfo_free(p);
+  h->rc = mw_pop3_connect(h->c);
+}
+
+static void pop3_proxy_end(struct pop3_hostile *h) {
+  mw_pop3_free(h->c);
+  if (tl_server_wait(h->srv, 15000) != 0)
+    tl_fail(__FILE__, __LINE__, "script failed: %s", tl_server_error(h->srv));
+  tl_server_free(h->srv);
+}
+
+static void test_pop3_proxy_login_convention(void) {
+  struct pop3_hostile h;
+  /* Port 110 (default): user@server. */
+  pop3_proxy_run(&h,
+                 "S: +OK POP3 proxy ready\nC: CAPA\nS: +OK\nS: USER\nS: .\n"
+                 "C: USER alice@mail.example.org\nS: +OK\n"
+                 "C: PASS pop-secret\nS: +OK logged in\n"
+                 "C: QUIT\nS: +OK bye\n",
+                 0, -1);
+  CHECK_ERR(h.rc, mw_pop3_extended_error(h.c), MW_OK, 0);
+  CHECK(tl_contains(log_text, log_len, "as 'alice@mail.example.org'"));
+  CHECK_INT(mw_pop3_quit(h.c), MW_OK);
+  pop3_proxy_end(&h);
+  /* Another port: user@server:port. */
+  pop3_proxy_run(&h,
+                 "S: +OK POP3 proxy ready\nC: CAPA\nS: +OK\nS: USER\nS: .\n"
+                 "C: USER alice@mail.example.org:1110\nS: +OK\n"
+                 "C: PASS pop-secret\nS: -ERR [AUTH] no such server\n"
+                 "EXPECT_CLOSE\n",
+                 1110, -1);
+  CHECK_ERR(h.rc, mw_pop3_extended_error(h.c), errAuth, eexPopServer);
+  pop3_proxy_end(&h);
+}
+
+/* TLS ends at the proxy: its certificate (localhost) is checked against
+ * the proxy's name; the mail server's name would not match. */
+static void test_pop3_proxy_tls_checks_the_proxys_name(void) {
+  struct pop3_hostile h;
+  pop3_proxy_run(&h,
+                 "S: +OK POP3 proxy ready\nC: CAPA\nS: +OK\nS: STLS\n"
+                 "S: USER\nS: .\nC: STLS\nS: +OK begin TLS\nTLS\n"
+                 "C: CAPA\nS: +OK\nS: USER\nS: .\n"
+                 "C: USER alice@mail.example.org\nS: +OK\n"
+                 "C: PASS pop-secret\nS: +OK logged in\n"
+                 "C: QUIT\nS: +OK bye\n",
+                 0, MODE_STARTTLS);
+  CHECK_ERR(h.rc, mw_pop3_extended_error(h.c), MW_OK, 0);
+  CHECK(mw_pop3_is_secure(h.c));
+  CHECK(tl_contains(log_text, log_len, "checking the name 'localhost'"));
+  CHECK_INT(mw_pop3_quit(h.c), MW_OK);
+  pop3_proxy_end(&h);
+  pop3_proxy_run(&h,
+                 "TLS\nS: +OK POP3 proxy ready\nC: CAPA\nS: +OK\nS: USER\n"
+                 "S: .\nC: USER alice@mail.example.org:995\nS: +OK\n"
+                 "C: PASS pop-secret\nS: +OK logged in\n"
+                 "C: QUIT\nS: +OK bye\n",
+                 995, MODE_CHANNEL);
+  CHECK_ERR(h.rc, mw_pop3_extended_error(h.c), MW_OK, 0);
+  CHECK(mw_pop3_is_secure(h.c));
+  CHECK_INT(mw_pop3_quit(h.c), MW_OK);
+  pop3_proxy_end(&h);
+}
+
+static void test_pop3_proxy_unreachable(void) {
+  mw_proxyinfo *p =
+      make_proxy(MW_PROXY_POP3, tl_env_port("CLOSED_PORT"), NULL, NULL);
+  mw_pop3 *c = pop3_client(110, -1, p);
+  mw_proxyinfo_free(p);
+  CHECK_ERR(mw_pop3_connect(c), mw_pop3_extended_error(c), errProxy,
+            eexProxyNoconn);
+  mw_pop3_free(c);
+}
+
+/* Postfix as the SMTP relay: the client names a mail server that does not
+ * exist, and the mail still arrives through the relay; with STARTTLS the
+ * relay's certificate is checked against the relay's name. */
+static void test_smtp_proxy_relays_through_postfix(void) {
+  int modes[] = {-1, MODE_STARTTLS, MODE_CHANNEL};
+  for (size_t i = 0; i < 3; i++) {
+    char marker[128], to[256], msg[1024];
+    snprintf(marker, sizeof marker, "mw-relay-%ld-%d-%zu", (long)time(NULL),
+             (int)getpid(), i);
+    mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_SMTP);
+    CHECK_INT(mw_proxyinfo_set_server(p, "localhost",
+                                      tl_env_port(modes[i] == MODE_CHANNEL
+                                                      ? "SMTPS_PORT"
+                                                      : "SMTP_PORT")),
+              MW_OK);
+    log_reset();
+    mw_smtp *c = smtp_client("mail.invalid", 0, modes[i], p, 10000);
+    mw_proxyinfo_free(p);
+    snprintf(to, sizeof to, "%s@%s", tl_env("USER"), tl_env("MAIL_DOMAIN"));
+    snprintf(msg, sizeof msg, "Subject: %s\r\n\r\nrelayed\r\n", marker);
+    const char *rcpts[] = {to};
+    int rc = mw_smtp_connect(c);
+    CHECK_ERR(rc, mw_smtp_extended_error(c), MW_OK, 0);
+    if (rc == MW_OK)
+      CHECK_ERR(mw_smtp_send(c, to, rcpts, 1, msg, strlen(msg)),
+                mw_smtp_extended_error(c), MW_OK, 0);
+    CHECK_INT(mw_smtp_is_secure(c), modes[i] >= 0);
+    if (modes[i] >= 0)
+      CHECK(tl_contains(log_text, log_len, "checking the name 'localhost'"));
+    CHECK(!tl_contains(log_text, log_len, "mail.invalid' cannot"));
+    mw_smtp_quit(c);
+    mw_smtp_free(c);
+    size_t len = 0;
+    char *got = tl_wait_delivery(tl_env("USER"), marker, 30000, &len);
+    CHECK(got != NULL);
+    free(got);
+  }
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   RUN(test_hostile_socks5_method_and_auth_errors);
   RUN(test_hostile_socks5_reply_errors);
   RUN(test_hostile_socks4_and_http_errors);
   RUN(test_hostile_split_reply_then_smtp);
+  RUN(test_pop3_proxy_login_convention);
+  RUN(test_pop3_proxy_tls_checks_the_proxys_name);
+  RUN(test_pop3_proxy_unreachable);
+  RUN(test_smtp_proxy_relays_through_postfix);
   RUN(test_real_proxies_refuse_credentials);
   RUN(test_real_proxies_refuse_requests);
   RUN(test_plain_through_each_proxy);

@@ -464,17 +464,28 @@ static void test_set_handler_keeps_a_reference(void) {
   mw_smtp_free(c);
 }
 
-static void test_application_proxies_are_refused_clearly(void) {
+/* A POP3 proxy cannot carry SMTP, nor an SMTP relay POP3: refused before
+ * any connection (the proxy port is never contacted). */
+static void test_application_proxy_of_the_wrong_protocol(void) {
   mw_pop3 *c = mw_pop3_new();
   mw_pop3_set_server(c, "127.0.0.1", 110);
-  mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_POP3);
+  mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_SMTP);
   mw_proxyinfo_set_server(p, "127.0.0.1", 1);
   CHECK_INT(mw_pop3_set_handler(c, p), MW_OK);
-  CHECK_ERR(mw_pop3_connect(c), mw_pop3_extended_error(c), errUnsupported,
-            eexNotImplemented);
+  CHECK_ERR(mw_pop3_connect(c), mw_pop3_extended_error(c), errInvalidArgument,
+            eexInvalidArgument);
   CHECK(!mw_pop3_is_connected(c));
   mw_proxyinfo_free(p);
   mw_pop3_free(c);
+  mw_smtp *s = mw_smtp_new();
+  mw_smtp_set_server(s, "127.0.0.1", 25);
+  p = mw_proxyinfo_new(MW_PROXY_POP3);
+  mw_proxyinfo_set_server(p, "127.0.0.1", 1);
+  CHECK_INT(mw_smtp_set_handler(s, p), MW_OK);
+  CHECK_ERR(mw_smtp_connect(s), mw_smtp_extended_error(s), errInvalidArgument,
+            eexInvalidArgument);
+  mw_proxyinfo_free(p);
+  mw_smtp_free(s);
 }
 
 int main(void) {
@@ -499,7 +510,7 @@ int main(void) {
   RUN(test_http_connect_errors);
   RUN(test_proxyinfo_object);
   RUN(test_set_handler_keeps_a_reference);
-  RUN(test_application_proxies_are_refused_clearly);
+  RUN(test_application_proxy_of_the_wrong_protocol);
   mw_proxy_free(&n);
   mw_error_clear(&err);
   mw_loghandler_free(lh);
