@@ -230,11 +230,11 @@ enum { MODE_CHANNEL = 0, MODE_STARTTLS = 1 };
 enum {
   SSLNoServerNameCheck = 1,             /* bool, default false */
   SSLNoServerCertificateValidation = 2, /* bool, default false */
-  SSLRevocationCheckAll = 3,            /* bool, default true  (later) */
-  SSLRevocationCheckEnd = 4,            /* bool, default false (later) */
-  SSLRevocationExcludeRoot = 5,         /* bool, default false (later) */
-  SSLRevocationIgnoreNRC = 6,           /* bool, default true  (later) */
-  SSLRevocationIgnoreRO = 7,            /* bool, default true  (later) */
+  SSLRevocationCheckAll = 3,            /* bool, default true  */
+  SSLRevocationCheckEnd = 4,            /* bool, default false */
+  SSLRevocationExcludeRoot = 5,         /* bool, default false */
+  SSLRevocationIgnoreNRC = 6,           /* bool, default true  */
+  SSLRevocationIgnoreRO = 7,            /* bool, default true  */
   /* Protocol and cipher control (README "SSLInfo"). 8/9: keep only suites
    * whose symmetric key has at least/at most that many bits; 0 = no bound.
    * 10: allowed versions SSL_TLS1..SSL_TLS1_3, a consecutive range; empty =
@@ -280,7 +280,45 @@ enum {
   SSLServerName = 42, /* string: SNI and name to check (default: host) */
   SSLClientCertificatePassword = 43, /* string: for PKCS#12 / encrypted PEM
                                         keys; reads back as "********" */
-  SSLClientCertificateDir = 44 /* string: where bare names are looked up */
+  SSLClientCertificateDir = 44, /* string: where bare names are looked up */
+
+  /* Revocation (mailwire; see "Certificate revocation" below). */
+  SSLCRLFile = 50,           /* string: PEM CRL file(s), ':'-separated */
+  SSLRevocationTimeout = 51, /* ms for all OCSP/CRL fetches, default 5000 */
+  SSLRevocationStatus = 52,  /* output: SSL_REVOCATION_* */
+  SSLRevocationDetail = 53   /* output string: per certificate, the answer
+                                and its source */
+};
+
+/* Certificate revocation. After the chain is verified, each certificate
+ * the options select is looked up in: the SSLCRLFile CRLs (and CRLs fetched
+ * earlier, cached until their nextUpdate); for the leaf, a stapled OCSP
+ * response (always requested); the OCSP responder of its AIA; the CRL at
+ * its distribution point. Only http:// URLs are fetched, all within
+ * SSLRevocationTimeout and 1 MiB per answer.
+ *   SSLRevocationCheckAll (true): check every certificate of the chain.
+ *   SSLRevocationCheckEnd (false): check only the leaf (wins over
+ *     CheckAll). Both false: no revocation check.
+ *   SSLRevocationExcludeRoot (false): skip the self-issued root.
+ *   SSLRevocationIgnoreNRC (true): no revocation information for a
+ *     certificate is no failure.
+ *   SSLRevocationIgnoreRO (true): a revocation server that cannot be
+ *     reached (or fails, or times out) is no failure.
+ * A revoked certificate always fails the connection. Refusals are
+ * errConnect / eexSSLCertificate with mw_errorinfo_verify_result
+ * X509_V_ERR_CERT_REVOKED (23) for revoked, X509_V_ERR_UNABLE_TO_GET_CRL
+ * (3) for no information, X509_V_ERR_OCSP_VERIFY_NEEDED (73) for offline;
+ * the Text says which and the detail. SSLRevocationStatus and
+ * SSLRevocationDetail are readable after any connection attempt (also a
+ * refused one) until the next one; the status is the worst of the checked
+ * certificates: REVOKED, then OFFLINE, then UNKNOWN, then GOOD. */
+enum {
+  SSL_REVOCATION_NOT_CHECKED = 0, /* disabled, no validation, or no
+                                     handshake got that far */
+  SSL_REVOCATION_GOOD = 1,        /* every checked certificate is good */
+  SSL_REVOCATION_REVOKED = 2,     /* a checked certificate is revoked */
+  SSL_REVOCATION_UNKNOWN = 3,     /* no revocation information (NRC) */
+  SSL_REVOCATION_OFFLINE = 4      /* a revocation server was unreachable */
 };
 
 /* Protocol values, chosen equal to SChannel's SP_PROT_*_CLIENT bits. */

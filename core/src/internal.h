@@ -177,6 +177,7 @@ struct mw_sslinfo {
   struct x509_st *cc_cert;
   struct evp_pkey_st *cc_key;
   struct stack_st_X509 *cc_chain;
+  struct mw_revocation *rev; /* revocation.c: options, outcome, CRL cache */
   mw_errorinfo err;
 };
 

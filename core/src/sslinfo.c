@@ -1,6 +1,7 @@
 /* sslinfo.c - SSLInfo: Mode, the Option indexer, and the outputs that
  * tls.c fills after a handshake. */
 #include "internal.h"
+#include "revocation.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,11 @@ mw_sslinfo *mw_sslinfo_new(void) {
   ssl->hdr.magic = MW_MAGIC_SSLINFO;
   ssl->hdr.refs = 1;
   ssl->mode = MODE_CHANNEL;
+  ssl->rev = mw_revocation_new();
+  if (!ssl->rev) {
+    free(ssl);
+    return NULL;
+  }
   mw_error_init(&ssl->err);
   return ssl;
 }
@@ -40,6 +46,7 @@ void mw_sslinfo_free(mw_sslinfo *ssl) {
   free(ssl->ca_path);
   free(ssl->server_name);
   mw_clientcert_clear(ssl);
+  mw_revocation_free(ssl->rev);
   mw_error_clear(&ssl->err);
   ssl->hdr.magic = 0;
   free(ssl);
@@ -86,19 +93,20 @@ int mw_sslinfo_option_type(int index) {
   case SSLClientCertificateDir:
     return 's';
   default:
-    return 0;
+    return mw_revocation_option_type(index);
   }
 }
 
 static int is_output(int index) {
-  return index >= SSLConnectionProtocolOut && index <= SSLPeerIssuer;
+  return (index >= SSLConnectionProtocolOut && index <= SSLPeerIssuer) ||
+         mw_revocation_is_output(index);
 }
 
 /* Inputs the reference names that a later release implements. */
 static int is_not_implemented(int index) {
   if (mw_policy_owns(index) || mw_clientcert_owns(index))
     return 0;
-  return index >= SSLRevocationCheckAll && index <= SSLClientCertificateName;
+  return index >= SSLMinCipherStrength && index <= SSLClientCertificateName;
 }
 
 static int is_live(const mw_sslinfo *ssl) {
@@ -163,6 +171,8 @@ int mw_sslinfo_set_option_int(mw_sslinfo *ssl, int index, long value) {
     return rc;
   if (mw_policy_owns(index))
     return mw_policy_set_int(ssl, index, value);
+  if (mw_revocation_owns(index))
+    return mw_revocation_set_int(ssl->rev, index, value, &ssl->err);
   if (index == SSLNoServerNameCheck)
     ssl->no_name_check = value != 0;
   else if (index == SSLNoServerCertificateValidation)
@@ -196,6 +206,8 @@ int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index, const char *value) {
   }
   if (mw_clientcert_owns(index))
     return mw_clientcert_set_str(ssl, index, value);
+  if (mw_revocation_owns(index))
+    return mw_revocation_set_str(ssl->rev, index, value, &ssl->err);
   char **slot = string_slot(ssl, index);
   char *copy = value && *value ? mw_strdup(value) : NULL;
   if (value && *value && !copy)
@@ -230,7 +242,11 @@ static int check_gettable(mw_sslinfo *ssl, int index, int type) {
     return mw_error_set(&ssl->err, eexInvalidArgument, 0,
                         "Option %d is a %s value.", index,
                         actual == 's' ? "string" : "boolean or number");
-  if (is_output(index) && !ssl->have_outputs)
+  /* The revocation outcome is kept also when the handshake was refused. */
+  int have = mw_revocation_is_output(index)
+                 ? mw_revocation_has_outcome(ssl->rev)
+                 : ssl->have_outputs;
+  if (is_output(index) && !have)
     return mw_error_set(&ssl->err, eexSSLNocontext, 0,
                         "No TLS connection has been established with this "
                         "SSLInfo yet, so option %d has no value.",
@@ -275,7 +291,8 @@ int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
     *value = ssl->exchange_strength;
     break;
   default:
-    *value = 0;
+    *value =
+        mw_revocation_owns(index) ? mw_revocation_get_int(ssl->rev, index) : 0;
   }
   return MW_OK;
 }
@@ -307,6 +324,10 @@ int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
     *value = ssl->peer_issuer ? ssl->peer_issuer : "";
     break;
   default: {
+    if (mw_revocation_owns(index)) {
+      *value = mw_revocation_get_str(ssl->rev, index);
+      break;
+    }
     char **slot = string_slot(ssl, index);
     *value = slot && *slot ? *slot : "";
   }

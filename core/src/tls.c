@@ -3,6 +3,8 @@
  * fills the SSLInfo's outputs. */
 #include "tls.h"
 
+#include "revocation.h"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -93,6 +95,8 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
   SSL_CTX_set_verify(
       t->ctx, info->no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
   rc = load_trust(t->ctx, info, err);
+  if (rc == MW_OK)
+    rc = mw_revocation_attach(t->ctx, info, err);
   if (rc != MW_OK) {
     mw_tls_free(t);
     return rc;
@@ -131,6 +135,8 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                     : X509_V_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
+  if (mw_revocation_error(t->ssl, err))
+    return err->code;
   int rc;
   if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
       verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {

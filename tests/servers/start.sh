@@ -117,10 +117,26 @@ EOF
     die "the generated client certificate does not verify"
   openssl verify -CAfile ca.pem server.pem >/dev/null ||
     die "the generated server certificate does not verify"
+  # A second server certificate, for the name revoked.localhost (Dovecot
+  # serves it by SNI), revoked in ca-crl.pem (test_revocation/itest).
+  openssl req "${q[@]}" -newkey rsa:2048 -nodes \
+    -subj "/O=mailwire tests/CN=revoked.localhost" \
+    -keyout revoked.key -out revoked.csr 2>/dev/null
+  sed 's/subjectAltName=.*/subjectAltName=DNS:revoked.localhost/' server.ext \
+    >revoked.ext
+  openssl x509 -req -in revoked.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+    -days 30 -extfile revoked.ext -out revoked.pem 2>/dev/null
+  : >crl-index.txt
+  printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+    "$DIR/pki/crl-index.txt" >crl-ca.cnf
+  openssl ca -config crl-ca.cnf -keyfile ca.key -cert ca.pem \
+    -revoke revoked.pem 2>/dev/null || die "could not revoke revoked.pem"
+  openssl ca -config crl-ca.cnf -keyfile ca.key -cert ca.pem -gencrl \
+    -out ca-crl.pem 2>/dev/null || die "could not make ca-crl.pem"
   chmod 644 ./*.pem
   # Test-only keys; Postfix's smtpd and Dovecot read the server key.
-  chmod 640 server.key
-  chgrp postfix server.key
+  chmod 640 server.key revoked.key
+  chgrp postfix server.key revoked.key
   cd - >/dev/null
 }
 make_pki
@@ -168,6 +184,10 @@ listen = 127.0.0.1
 ssl = yes
 ssl_cert = <$DIR/pki/server.pem
 ssl_key = <$DIR/pki/server.key
+local_name revoked.localhost {
+  ssl_cert = <$DIR/pki/revoked.pem
+  ssl_key = <$DIR/pki/revoked.key
+}
 # The client's own safety default is under test, not the server's.
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5 apop
@@ -341,6 +361,8 @@ PASS2=$PASS2
 MAIL_DOMAIN=$MAIL_DOMAIN
 MAILDIR_ROOT=$DIR/mail
 CLOSED_PORT=$CLOSED_PORT
+REVOKED_NAME=revoked.localhost
+CA_CRL_FILE=$DIR/pki/ca-crl.pem
 EOF
 # The proxies (tests/servers/proxies.sh); CONNECT to SMTP_NOTLS_PORT stays
 # forbidden, for the refusal tests.

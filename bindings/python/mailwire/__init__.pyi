@@ -211,8 +211,11 @@ MW_VERSION_MINOR: int
 MW_VERSION_PATCH: int
 SSLCAFile: int
 SSLCAPath: int
+SSLCRLFile: int
 SSLCipherStrength: int
+SSLClientCertificateDir: int
 SSLClientCertificateName: int
+SSLClientCertificatePassword: int
 SSLConfidentiality: int
 SSLConnectionCipherIn: int
 SSLConnectionCipherName: int
@@ -233,9 +236,12 @@ SSLPeerIssuer: int
 SSLPeerSubject: int
 SSLRevocationCheckAll: int
 SSLRevocationCheckEnd: int
+SSLRevocationDetail: int
 SSLRevocationExcludeRoot: int
 SSLRevocationIgnoreNRC: int
 SSLRevocationIgnoreRO: int
+SSLRevocationStatus: int
+SSLRevocationTimeout: int
 SSLServerName: int
 SSL_3DES: int
 SSL_AEAD: int
@@ -254,6 +260,11 @@ SSL_NONE: int
 SSL_PCT1: int
 SSL_RC2: int
 SSL_RC4: int
+SSL_REVOCATION_GOOD: int
+SSL_REVOCATION_NOT_CHECKED: int
+SSL_REVOCATION_OFFLINE: int
+SSL_REVOCATION_REVOKED: int
+SSL_REVOCATION_UNKNOWN: int
 SSL_RSA: int
 SSL_SHA: int
 SSL_SHA256: int
@@ -297,6 +308,7 @@ eexSSLCertificate: int
 eexSSLConfig: int
 eexSSLConnected: int
 eexSSLInjection: int
+eexSSLInsecure: int
 eexSSLLibrary: int
 eexSSLNocontext: int
 eexSSLProtocol: int

@@ -1,0 +1,880 @@
+/* revocation.c - is any certificate of the server's chain revoked?
+ *
+ * Runs once per handshake, in OpenSSL's OCSP status callback: that callback
+ * comes after the chain was verified and after a stapled OCSP response
+ * arrived (TLS 1.2 sends it after the Certificate message), and it is
+ * called even when the server staples nothing. For each certificate the
+ * options select, the sources are asked in this order until one gives a
+ * definite answer (good or revoked):
+ *   1. the CRL files the caller gave (SSLCRLFile) and CRLs fetched earlier
+ *      and still valid (cached on the SSLInfo);
+ *   2. for the leaf, the stapled OCSP response;
+ *   3. the OCSP responder in the certificate's AIA (http:// only);
+ *   4. the CRL at the certificate's distribution point (http:// only).
+ * Without a definite answer a certificate is "offline" if a server could
+ * not be reached, else "no revocation information". Revoked always fails;
+ * the other two fail only without SSLRevocationIgnoreRO/IgnoreNRC. */
+#include "revocation.h"
+
+#include "driver.h"
+
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CACHED_CRLS 16
+#define MAX_HTTP_RESPONSE (1024 * 1024) /* a CRL or OCSP response */
+#define MAX_CHAIN 10
+#define OCSP_CLOCK_SKEW 300 /* seconds of leeway on thisUpdate/nextUpdate */
+
+typedef struct cached_crl {
+  char *url;
+  X509_CRL *crl;
+} cached_crl;
+
+struct mw_revocation {
+  /* inputs */
+  int check_all, check_end, exclude_root, ignore_nrc, ignore_ro;
+  char *crl_file;
+  long timeout_ms;
+  /* state of the current handshake */
+  STACK_OF(X509_CRL) * file_crls;
+  cached_crl cache[MAX_CACHED_CRLS];
+  long deadline_ms; /* for all fetches of one handshake */
+  /* outcome */
+  int have_outcome;
+  int status;  /* SSL_REVOCATION_* */
+  int failed;  /* the handshake was refused because of it */
+  long verify; /* X509_V_* for the refusal */
+  char detail[1536];
+};
+
+/* Per-certificate result. */
+enum { ST_NONE, ST_GOOD, ST_REVOKED, ST_UNKNOWN, ST_OFFLINE };
+
+typedef struct cert_result {
+  int state;
+  int offline_seen; /* some source could not be reached */
+  char how[320];    /* "revoked (CRL file)", "server offline (...)" */
+} cert_result;
+
+mw_revocation *mw_revocation_new(void) {
+  mw_revocation *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->check_all = 1;
+  r->ignore_nrc = 1;
+  r->ignore_ro = 1;
+  r->timeout_ms = 5000;
+  r->status = SSL_REVOCATION_NOT_CHECKED;
+  return r;
+}
+
+static void clear_cache(mw_revocation *r) {
+  for (int i = 0; i < MAX_CACHED_CRLS; i++) {
+    free(r->cache[i].url);
+    X509_CRL_free(r->cache[i].crl);
+    r->cache[i].url = NULL;
+    r->cache[i].crl = NULL;
+  }
+}
+
+void mw_revocation_free(mw_revocation *r) {
+  if (!r)
+    return;
+  free(r->crl_file);
+  sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
+  clear_cache(r);
+  free(r);
+}
+
+/* ---- options ---- */
+
+int mw_revocation_owns(int index) {
+  return (index >= SSLRevocationCheckAll && index <= SSLRevocationIgnoreRO) ||
+         (index >= SSLCRLFile && index <= SSLRevocationDetail);
+}
+
+int mw_revocation_option_type(int index) {
+  if (index >= SSLRevocationCheckAll && index <= SSLRevocationIgnoreRO)
+    return 'b';
+  if (index == SSLRevocationTimeout || index == SSLRevocationStatus)
+    return 'i';
+  if (index == SSLCRLFile || index == SSLRevocationDetail)
+    return 's';
+  return 0;
+}
+
+int mw_revocation_is_output(int index) {
+  return index == SSLRevocationStatus || index == SSLRevocationDetail;
+}
+
+int mw_revocation_has_outcome(const mw_revocation *r) {
+  return r && r->have_outcome;
+}
+
+static int *flag_slot(mw_revocation *r, int index) {
+  switch (index) {
+  case SSLRevocationCheckAll:
+    return &r->check_all;
+  case SSLRevocationCheckEnd:
+    return &r->check_end;
+  case SSLRevocationExcludeRoot:
+    return &r->exclude_root;
+  case SSLRevocationIgnoreNRC:
+    return &r->ignore_nrc;
+  case SSLRevocationIgnoreRO:
+    return &r->ignore_ro;
+  default:
+    return NULL;
+  }
+}
+
+int mw_revocation_set_int(mw_revocation *r, int index, long value,
+                          mw_errorinfo *err) {
+  if (index == SSLRevocationTimeout) {
+    if (value < 1 || value > 600000)
+      return mw_error_set(err, eexInvalidArgument, 0,
+                          "SSLRevocationTimeout is in milliseconds, from 1 "
+                          "to 600000; %ld is out of range.",
+                          value);
+    r->timeout_ms = value;
+    return MW_OK;
+  }
+  int *slot = flag_slot(r, index);
+  if (slot)
+    *slot = value != 0;
+  return MW_OK;
+}
+
+int mw_revocation_set_str(mw_revocation *r, int index, const char *value,
+                          mw_errorinfo *err) {
+  (void)index; /* SSLCRLFile is the only settable string */
+  char *copy = NULL;
+  if (value && *value) {
+    copy = mw_strdup(value);
+    if (!copy)
+      return mw_error_set(err, eexNoMemory, 0, NULL);
+  }
+  free(r->crl_file);
+  r->crl_file = copy; /* "" or NULL: no CRL files */
+  return MW_OK;
+}
+
+long mw_revocation_get_int(const mw_revocation *r, int index) {
+  if (index == SSLRevocationTimeout)
+    return r->timeout_ms;
+  if (index == SSLRevocationStatus)
+    return r->status;
+  int *slot = flag_slot((mw_revocation *)r, index);
+  return slot ? *slot : 0;
+}
+
+const char *mw_revocation_get_str(const mw_revocation *r, int index) {
+  if (index == SSLCRLFile)
+    return r->crl_file ? r->crl_file : "";
+  return r->detail;
+}
+
+/* ---- CRL files ---- */
+
+/* SSLCRLFile: one or more PEM files separated by ':' or ';', each with one
+ * or more CRLs. */
+static int load_crl_files(mw_revocation *r, mw_errorinfo *err) {
+  sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
+  r->file_crls = sk_X509_CRL_new_null();
+  if (!r->file_crls)
+    return mw_error_set(err, eexNoMemory, 0, NULL);
+  if (!r->crl_file)
+    return MW_OK;
+  char *list = mw_strdup(r->crl_file), *save = NULL;
+  if (!list)
+    return mw_error_set(err, eexNoMemory, 0, NULL);
+  int rc = MW_OK;
+  for (char *path = strtok_r(list, ":;", &save); path && rc == MW_OK;
+       path = strtok_r(NULL, ":;", &save)) {
+    BIO *in = BIO_new_file(path, "r");
+    int n = 0;
+    X509_CRL *crl;
+    while (in && (crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL))) {
+      if (!sk_X509_CRL_push(r->file_crls, crl))
+        X509_CRL_free(crl);
+      n++;
+    }
+    BIO_free(in);
+    ERR_clear_error(); /* the read past the last CRL always "fails" */
+    if (n == 0)
+      rc = mw_error_set(err, eexSSLConfig, 0,
+                        "The CRL file '%s' cannot be read or holds no PEM "
+                        "CRL (-----BEGIN X509 CRL-----). Check the "
+                        "SSLCRLFile option.",
+                        path);
+  }
+  free(list);
+  return rc;
+}
+
+/* ---- a tiny HTTP/1.0 client over the driver, bounded in time and size */
+
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int time_left(const mw_revocation *r) {
+  long left = r->deadline_ms - now_ms();
+  return left > 0 ? (int)left : 0;
+}
+
+typedef struct http_url {
+  char host[256];
+  unsigned port;
+  char path[1024];
+} http_url;
+
+/* Only http://host[:port]/path: OCSP and CRLs are signed, so TLS adds
+ * nothing, and https would recurse into revocation checking. */
+static int parse_http_url(const char *url, http_url *u) {
+  if (strncasecmp(url, "http://", 7) != 0)
+    return -1;
+  const char *h = url + 7, *slash = strchr(h, '/');
+  size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+  if (hl == 0 || hl >= sizeof u->host)
+    return -1;
+  memcpy(u->host, h, hl);
+  u->host[hl] = '\0';
+  u->port = 80;
+  char *colon = strrchr(u->host, ':');
+  if (colon && !strchr(colon, ']')) {
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || p == 0 || p > 65535)
+      return -1;
+    u->port = (unsigned)p;
+    *colon = '\0';
+  }
+  if (u->host[0] == '[') { /* [::1] */
+    size_t n = strlen(u->host);
+    if (n < 3 || u->host[n - 1] != ']')
+      return -1;
+    memmove(u->host, u->host + 1, n - 2);
+    u->host[n - 2] = '\0';
+  }
+  snprintf(u->path, sizeof u->path, "%s", slash ? slash : "/");
+  return 0;
+}
+
+enum { HTTP_OK, HTTP_OFFLINE, HTTP_NO_DATA };
+
+typedef struct http_reply {
+  unsigned char *body;
+  size_t len;
+  char why[200];
+} http_reply;
+
+/* Offset of the body (after the blank line), or 0 while incomplete. */
+static size_t http_body_start(const unsigned char *buf, size_t len) {
+  for (size_t i = 0; i + 3 < len; i++)
+    if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
+      return i + 4;
+  return 0;
+}
+
+/* Has the whole answer arrived, by its Content-Length? Without one the
+ * body ends at EOF. */
+static int http_complete(const unsigned char *buf, size_t len) {
+  size_t start = http_body_start(buf, len);
+  if (!start)
+    return 0;
+  const char *key = "\r\ncontent-length:";
+  size_t klen = strlen(key);
+  for (size_t i = 0; i + klen < start; i++)
+    if (strncasecmp((const char *)buf + i, key, klen) == 0) {
+      unsigned long n = strtoul((const char *)buf + i + klen, NULL, 10);
+      return len - start >= n;
+    }
+  return 0;
+}
+
+/* Status line and body of a complete HTTP/1.0 answer; takes buf. */
+static int http_parse_reply(unsigned char *buf, size_t len, const http_url *u,
+                            http_reply *out) {
+  int code = 0;
+  size_t start = http_body_start(buf, len);
+  unsigned char *end = start ? buf + start : NULL;
+  if (!end || len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
+      sscanf((char *)buf + 8, " %3d", &code) != 1) {
+    free(buf);
+    snprintf(out->why, sizeof out->why, "%.64s:%u did not answer in HTTP",
+             u->host, u->port);
+    return HTTP_NO_DATA;
+  }
+  if (code != 200) {
+    free(buf);
+    snprintf(out->why, sizeof out->why, "%.64s:%u answered HTTP status %d",
+             u->host, u->port, code);
+    /* 5xx: the service is down; 4xx: it has nothing for us */
+    return code >= 500 ? HTTP_OFFLINE : HTTP_NO_DATA;
+  }
+  out->len = len - (size_t)(end - buf);
+  memmove(buf, end, out->len);
+  out->body = buf;
+  return HTTP_OK;
+}
+
+static int http_exchange(mw_revocation *r, const http_url *u, int fd,
+                         const char *head, const unsigned char *body,
+                         size_t blen, http_reply *out) {
+  mw_errorinfo e;
+  mw_error_init(&e);
+  if (mw_driver_send(fd, head, strlen(head), time_left(r), &e) != MW_OK ||
+      (blen && mw_driver_send(fd, body, blen, time_left(r), &e) != MW_OK)) {
+    snprintf(out->why, sizeof out->why, "sending to %.64s:%u failed", u->host,
+             u->port);
+    return HTTP_OFFLINE;
+  }
+  size_t cap = 65536, len = 0;
+  unsigned char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) {
+      snprintf(out->why, sizeof out->why, "out of memory");
+      return HTTP_NO_DATA;
+    }
+    if (len == cap) {
+      /* the whole answer, headers included, stays within the limit */
+      unsigned char *bigger =
+          cap * 2 <= MAX_HTTP_RESPONSE ? realloc(buf, cap * 2) : NULL;
+      if (!bigger) {
+        free(buf);
+        snprintf(out->why, sizeof out->why,
+                 "the answer from %.64s:%u is larger than %d bytes", u->host,
+                 u->port, MAX_HTTP_RESPONSE);
+        return HTTP_NO_DATA;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    size_t got = 0;
+    int rc = mw_driver_recv(fd, buf + len, cap - len, time_left(r), &got, &e);
+    if (rc != MW_OK) {
+      if (e.number == eexServerClosed)
+        break; /* HTTP/1.0: the body ends at EOF */
+      free(buf);
+      mw_error_clear(&e);
+      snprintf(out->why, sizeof out->why,
+               "no complete answer from %.64s:%u within the time limit",
+               u->host, u->port);
+      return HTTP_OFFLINE;
+    }
+    len += got;
+    if (http_complete(buf, len))
+      break; /* a server that keeps the connection open after the body */
+  }
+  mw_error_clear(&e);
+  return http_parse_reply(buf, len, u, out);
+}
+
+/* POST body (or GET without one) to url, within the handshake's time
+ * budget. */
+static int http_request(mw_revocation *r, const char *url,
+                        const unsigned char *body, size_t blen,
+                        http_reply *out) {
+  memset(out, 0, sizeof *out);
+  http_url u;
+  if (parse_http_url(url, &u) != 0) {
+    snprintf(out->why, sizeof out->why, "'%.100s' is not an http:// URL", url);
+    return HTTP_NO_DATA;
+  }
+  if (time_left(r) == 0) {
+    snprintf(out->why, sizeof out->why,
+             "SSLRevocationTimeout (%ld ms) used up before asking %.64s:%u",
+             r->timeout_ms, u.host, u.port);
+    return HTTP_OFFLINE;
+  }
+  mw_errorinfo e;
+  mw_error_init(&e);
+  int fd = -1;
+  char peer[64];
+  if (mw_driver_connect(u.host, u.port, time_left(r), &e, NULL, &fd, peer,
+                        sizeof peer) != MW_OK) {
+    snprintf(out->why, sizeof out->why, "cannot connect to %.64s:%u (%s)",
+             u.host, u.port, mw_eex_name(e.number));
+    mw_error_clear(&e);
+    return HTTP_OFFLINE;
+  }
+  char head[1536];
+  if (body)
+    snprintf(head, sizeof head,
+             "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: "
+             "application/ocsp-request\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n",
+             u.path, u.host, blen);
+  else
+    snprintf(head, sizeof head,
+             "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
+             u.path, u.host);
+  int rc = http_exchange(r, &u, fd, head, body, blen, out);
+  close(fd);
+  return rc;
+}
+
+/* ---- CRLs ---- */
+
+/* What crl says about cert: ST_NONE when crl is not cert's issuer's. */
+static int crl_says(X509_CRL *crl, X509 *cert, X509 *issuer, char *why,
+                    size_t n) {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)))
+    return ST_NONE;
+  EVP_PKEY *key = X509_get0_pubkey(issuer);
+  if (!key || X509_CRL_verify(crl, key) != 1) {
+    ERR_clear_error();
+    snprintf(why, n, "its CRL's signature does not verify");
+    return ST_UNKNOWN;
+  }
+  const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+  if (next && X509_cmp_current_time(next) < 0) {
+    snprintf(why, n, "its CRL has expired (out of date)");
+    return ST_UNKNOWN;
+  }
+  if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0) {
+    snprintf(why, n, "its CRL is not yet valid");
+    return ST_UNKNOWN;
+  }
+  X509_REVOKED *entry = NULL;
+  return X509_CRL_get0_by_cert(crl, &entry, cert) == 1 ? ST_REVOKED : ST_GOOD;
+}
+
+/* The first definite answer of a list of CRLs. */
+static void crls_say(STACK_OF(X509_CRL) * crls, X509 *cert, X509 *issuer,
+                     const char *source, cert_result *res) {
+  for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+    char why[128] = "";
+    int st =
+        crl_says(sk_X509_CRL_value(crls, i), cert, issuer, why, sizeof why);
+    if (st == ST_GOOD || st == ST_REVOKED) {
+      res->state = st;
+      snprintf(res->how, sizeof res->how, "%s (%s)",
+               st == ST_GOOD ? "good" : "revoked", source);
+      return;
+    }
+    if (st == ST_UNKNOWN && res->state == ST_NONE) {
+      res->state = ST_UNKNOWN;
+      snprintf(res->how, sizeof res->how, "no usable information: %s (%s)",
+               why, source);
+    }
+  }
+}
+
+static int crl_still_valid(X509_CRL *crl) {
+  const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+  return !next || X509_cmp_current_time(next) > 0;
+}
+
+static X509_CRL *cached(mw_revocation *r, const char *url) {
+  for (int i = 0; i < MAX_CACHED_CRLS; i++)
+    if (r->cache[i].url && strcmp(r->cache[i].url, url) == 0 &&
+        crl_still_valid(r->cache[i].crl))
+      return r->cache[i].crl;
+  return NULL;
+}
+
+/* Keep a fetched CRL until its nextUpdate; replaces the same URL, else a
+ * free or expired slot, else the oldest (slot order). */
+static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
+  int slot = -1;
+  for (int i = 0; i < MAX_CACHED_CRLS && slot < 0; i++)
+    if (!r->cache[i].url || strcmp(r->cache[i].url, url) == 0 ||
+        !crl_still_valid(r->cache[i].crl))
+      slot = i;
+  if (slot < 0) {
+    slot = MAX_CACHED_CRLS - 1;
+    free(r->cache[0].url);
+    X509_CRL_free(r->cache[0].crl);
+    memmove(r->cache, r->cache + 1, sizeof r->cache[0] * slot);
+    r->cache[slot].url = NULL;
+    r->cache[slot].crl = NULL;
+  }
+  char *copy = mw_strdup(url);
+  if (!copy) {
+    X509_CRL_free(crl);
+    return;
+  }
+  free(r->cache[slot].url);
+  X509_CRL_free(r->cache[slot].crl);
+  r->cache[slot].url = copy;
+  r->cache[slot].crl = crl;
+}
+
+/* Fetch (or reuse) the CRL at url; PEM or DER. */
+static X509_CRL *fetch_crl(mw_revocation *r, const char *url,
+                           cert_result *res) {
+  X509_CRL *crl = cached(r, url);
+  if (crl)
+    return crl;
+  http_reply rep;
+  int rc = http_request(r, url, NULL, 0, &rep);
+  if (rc != HTTP_OK) {
+    if (rc == HTTP_OFFLINE)
+      res->offline_seen = 1;
+    snprintf(res->how, sizeof res->how, "%s: %s",
+             rc == HTTP_OFFLINE ? "CRL server offline" : "no CRL", rep.why);
+    return NULL;
+  }
+  const unsigned char *p = rep.body;
+  crl = d2i_X509_CRL(NULL, &p, (long)rep.len);
+  if (!crl) {
+    BIO *b = BIO_new_mem_buf(rep.body, (int)rep.len);
+    crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+  }
+  ERR_clear_error();
+  free(rep.body);
+  if (!crl) {
+    snprintf(res->how, sizeof res->how, "no CRL: %.100s holds no CRL", url);
+    return NULL;
+  }
+  cache_put(r, url, crl);
+  return cached(r, url) ? crl : NULL;
+}
+
+/* The http:// URIs of cert's CRL distribution points. */
+static void distribution_points(mw_revocation *r, X509 *cert, X509 *issuer,
+                                cert_result *res) {
+  STACK_OF(DIST_POINT) *dps =
+      X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+  for (int i = 0; i < sk_DIST_POINT_num(dps) && res->state != ST_GOOD &&
+                  res->state != ST_REVOKED;
+       i++) {
+    DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+    if (!dp->distpoint || dp->distpoint->type != 0)
+      continue;
+    GENERAL_NAMES *names = dp->distpoint->name.fullname;
+    for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+      GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
+      if (gn->type != GEN_URI)
+        continue;
+      const char *url =
+          (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+      X509_CRL *crl = fetch_crl(r, url, res);
+      if (!crl)
+        continue;
+      STACK_OF(X509_CRL) *one = sk_X509_CRL_new_null();
+      if (one && sk_X509_CRL_push(one, crl)) {
+        char source[160];
+        snprintf(source, sizeof source, "CRL from %.120s", url);
+        crls_say(one, cert, issuer, source, res);
+      }
+      sk_X509_CRL_free(one);
+      break;
+    }
+  }
+  CRL_DIST_POINTS_free(dps);
+}
+
+/* ---- OCSP ---- */
+
+/* What a basic OCSP response says about id, after checking its signature
+ * (against the chain and the trusted store) and its freshness. */
+static void ocsp_says(OCSP_BASICRESP *bs, OCSP_CERTID *id,
+                      STACK_OF(X509) * chain, X509_STORE *store,
+                      const char *source, cert_result *res) {
+  int status, reason;
+  ASN1_GENERALIZEDTIME *rev, *thisupd, *nextupd;
+  const char *bad = NULL;
+  if (OCSP_basic_verify(bs, chain, store, 0) <= 0)
+    bad = "its signature does not verify";
+  else if (OCSP_resp_find_status(bs, id, &status, &reason, &rev, &thisupd,
+                                 &nextupd) != 1)
+    bad = "it does not mention this certificate";
+  else if (OCSP_check_validity(thisupd, nextupd, OCSP_CLOCK_SKEW, -1) != 1)
+    bad = "it is out of date";
+  ERR_clear_error();
+  if (bad) {
+    res->state = ST_UNKNOWN;
+    snprintf(res->how, sizeof res->how, "no usable information: %s (%s)", bad,
+             source);
+    return;
+  }
+  res->state = status == V_OCSP_CERTSTATUS_GOOD      ? ST_GOOD
+               : status == V_OCSP_CERTSTATUS_REVOKED ? ST_REVOKED
+                                                     : ST_UNKNOWN;
+  snprintf(res->how, sizeof res->how, "%s (%s)",
+           res->state == ST_GOOD      ? "good"
+           : res->state == ST_REVOKED ? "revoked"
+                                      : "unknown to the responder",
+           source);
+}
+
+/* A DER OCSPResponse: successful and basic, or why not. */
+static OCSP_BASICRESP *ocsp_basic(const unsigned char *der, long len,
+                                  const char *source, cert_result *res) {
+  const unsigned char *p = der;
+  OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, len);
+  OCSP_BASICRESP *bs = NULL;
+  if (resp && OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL)
+    bs = OCSP_response_get1_basic(resp);
+  if (!bs) {
+    res->state = ST_UNKNOWN;
+    snprintf(res->how, sizeof res->how,
+             "no usable information: %s answered %s (%s)", source,
+             resp ? OCSP_response_status_str(OCSP_response_status(resp))
+                  : "garbage",
+             source);
+  }
+  OCSP_RESPONSE_free(resp);
+  ERR_clear_error();
+  return bs;
+}
+
+static void stapled(SSL *ssl, OCSP_CERTID *id, STACK_OF(X509) * chain,
+                    X509_STORE *store, cert_result *res) {
+  const unsigned char *der = NULL;
+  long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
+  if (!der || len <= 0)
+    return;
+  OCSP_BASICRESP *bs = ocsp_basic(der, len, "stapled OCSP", res);
+  if (bs)
+    ocsp_says(bs, id, chain, store, "stapled OCSP", res);
+  OCSP_BASICRESP_free(bs);
+}
+
+static void ocsp_query(mw_revocation *r, const char *url, OCSP_CERTID *id,
+                       STACK_OF(X509) * chain, X509_STORE *store,
+                       cert_result *res) {
+  OCSP_REQUEST *req = OCSP_REQUEST_new();
+  OCSP_CERTID *mine = OCSP_CERTID_dup(id);
+  unsigned char *der = NULL;
+  int len = -1;
+  if (req && mine && OCSP_request_add0_id(req, mine)) {
+    mine = NULL; /* owned by req now */
+    if (OCSP_request_add1_nonce(req, NULL, -1))
+      len = i2d_OCSP_REQUEST(req, &der);
+  }
+  OCSP_CERTID_free(mine);
+  char source[160];
+  snprintf(source, sizeof source, "OCSP responder %.120s", url);
+  http_reply rep;
+  int rc = len > 0 ? http_request(r, url, der, (size_t)len, &rep) : -1;
+  OPENSSL_free(der);
+  if (rc == HTTP_OK) {
+    OCSP_BASICRESP *bs = ocsp_basic(rep.body, (long)rep.len, source, res);
+    free(rep.body);
+    if (bs && OCSP_check_nonce(req, bs) == 0) { /* 0: a replayed answer */
+      res->state = ST_UNKNOWN;
+      snprintf(res->how, sizeof res->how,
+               "no usable information: wrong nonce (%s)", source);
+    } else if (bs) {
+      ocsp_says(bs, id, chain, store, source, res);
+    }
+    OCSP_BASICRESP_free(bs);
+  } else if (rc != -1) {
+    if (rc == HTTP_OFFLINE)
+      res->offline_seen = 1;
+    snprintf(res->how, sizeof res->how, "%s: %s",
+             rc == HTTP_OFFLINE ? "OCSP responder offline" : "no OCSP answer",
+             rep.why);
+  }
+  OCSP_REQUEST_free(req);
+  ERR_clear_error();
+}
+
+/* The http:// OCSP responders of cert's AIA, asked in turn. */
+static void aia_ocsp(mw_revocation *r, X509 *cert, OCSP_CERTID *id,
+                     STACK_OF(X509) * chain, X509_STORE *store,
+                     cert_result *res) {
+  STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(cert);
+  for (int i = 0; i < sk_OPENSSL_STRING_num(urls) && res->state != ST_GOOD &&
+                  res->state != ST_REVOKED;
+       i++)
+    ocsp_query(r, sk_OPENSSL_STRING_value(urls, i), id, chain, store, res);
+  X509_email_free(urls);
+}
+
+/* ---- one certificate, the chain, the verdict ---- */
+
+static int definite(const cert_result *res) {
+  return res->state == ST_GOOD || res->state == ST_REVOKED;
+}
+
+static void check_cert(mw_revocation *r, SSL *ssl, STACK_OF(X509) * chain,
+                       int depth, cert_result *res) {
+  X509 *cert = sk_X509_value(chain, depth);
+  int last = depth + 1 >= sk_X509_num(chain);
+  X509 *issuer = last ? cert : sk_X509_value(chain, depth + 1);
+  X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+  memset(res, 0, sizeof *res);
+  crls_say(r->file_crls, cert, issuer, "CRL file", res);
+  for (int i = 0; i < MAX_CACHED_CRLS && !definite(res); i++)
+    if (r->cache[i].crl && crl_still_valid(r->cache[i].crl)) {
+      STACK_OF(X509_CRL) *one = sk_X509_CRL_new_null();
+      if (one && sk_X509_CRL_push(one, r->cache[i].crl))
+        crls_say(one, cert, issuer, "cached CRL", res);
+      sk_X509_CRL_free(one);
+    }
+  OCSP_CERTID *id = definite(res) ? NULL : OCSP_cert_to_id(NULL, cert, issuer);
+  if (id && depth == 0)
+    stapled(ssl, id, chain, store, res);
+  if (id && !definite(res))
+    aia_ocsp(r, cert, id, chain, store, res);
+  OCSP_CERTID_free(id);
+  if (!definite(res))
+    distribution_points(r, cert, issuer, res);
+  if (!definite(res)) {
+    res->state = res->offline_seen ? ST_OFFLINE : ST_UNKNOWN;
+    if (!res->how[0])
+      snprintf(res->how, sizeof res->how,
+               "no revocation information (no CRL, no OCSP, no "
+               "distribution point)");
+  }
+  ERR_clear_error();
+}
+
+/* Which depths the options select: CheckEnd wins over CheckAll;
+ * ExcludeRoot skips a self-issued last certificate. */
+static int depth_range(const mw_revocation *r, STACK_OF(X509) * chain,
+                       int *last) {
+  int n = sk_X509_num(chain);
+  if (n > MAX_CHAIN)
+    n = MAX_CHAIN;
+  *last = r->check_end ? 0 : n - 1;
+  if (!r->check_end && r->exclude_root && n > 0 &&
+      (X509_get_extension_flags(sk_X509_value(chain, n - 1)) & EXFLAG_SI))
+    *last = n - 2;
+  return *last >= 0;
+}
+
+static void append_detail(mw_revocation *r, X509 *cert, int depth,
+                          const cert_result *res) {
+  char cn[128] = "?";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                            sizeof cn);
+  size_t used = strlen(r->detail);
+  snprintf(r->detail + used, sizeof r->detail - used, "%sdepth %d '%s': %s",
+           used ? "; " : "", depth, cn, res->how);
+}
+
+static int worse(int a, int b) { /* REVOKED > OFFLINE > UNKNOWN > GOOD */
+  static const int rank[] = {[ST_NONE] = 0,
+                             [ST_GOOD] = 1,
+                             [ST_UNKNOWN] = 2,
+                             [ST_OFFLINE] = 3,
+                             [ST_REVOKED] = 4};
+  return rank[a] >= rank[b] ? a : b;
+}
+
+static int public_status(int st) {
+  switch (st) {
+  case ST_GOOD:
+    return SSL_REVOCATION_GOOD;
+  case ST_REVOKED:
+    return SSL_REVOCATION_REVOKED;
+  case ST_OFFLINE:
+    return SSL_REVOCATION_OFFLINE;
+  case ST_UNKNOWN:
+    return SSL_REVOCATION_UNKNOWN;
+  default:
+    return SSL_REVOCATION_NOT_CHECKED;
+  }
+}
+
+/* OpenSSL's status callback: 1 continues the handshake, 0 refuses it. */
+static int status_callback(SSL *ssl, void *arg) {
+  mw_sslinfo *info = arg;
+  mw_revocation *r = info->rev;
+  STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+  int last;
+  if (!chain || !depth_range(r, chain, &last)) {
+    snprintf(r->detail, sizeof r->detail, "not checked: %s",
+             chain ? "the options select no certificate"
+                   : "no verified chain");
+    return 1;
+  }
+  r->detail[0] = '\0';
+  r->deadline_ms = now_ms() + r->timeout_ms;
+  int overall = ST_NONE, seen[ST_OFFLINE + 1] = {0};
+  for (int depth = 0; depth <= last; depth++) {
+    cert_result res;
+    check_cert(r, ssl, chain, depth, &res);
+    append_detail(r, sk_X509_value(chain, depth), depth, &res);
+    overall = worse(overall, res.state);
+    seen[res.state] = 1;
+  }
+  r->status = public_status(overall);
+  /* Each kind on its own: an ignored offline server must not hide a
+   * certificate without information when NRC is fatal. */
+  if (seen[ST_REVOKED])
+    r->verify = X509_V_ERR_CERT_REVOKED;
+  else if (seen[ST_OFFLINE] && !r->ignore_ro)
+    r->verify = X509_V_ERR_OCSP_VERIFY_NEEDED;
+  else if (seen[ST_UNKNOWN] && !r->ignore_nrc)
+    r->verify = X509_V_ERR_UNABLE_TO_GET_CRL;
+  r->failed = r->verify != X509_V_OK;
+  if (r->failed)
+    SSL_set_verify_result(ssl, r->verify);
+  return r->failed ? 0 : 1;
+}
+
+int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_errorinfo *err) {
+  mw_revocation *r = info->rev;
+  if (!r) /* an SSLInfo not made by mw_sslinfo_new (internal tests) */
+    return MW_OK;
+  r->have_outcome = 1;
+  r->status = SSL_REVOCATION_NOT_CHECKED;
+  r->failed = 0;
+  r->verify = X509_V_OK;
+  if (info->no_verify || (!r->check_all && !r->check_end)) {
+    snprintf(r->detail, sizeof r->detail, "not checked: %s",
+             info->no_verify ? "SSLNoServerCertificateValidation is set"
+                             : "SSLRevocationCheckAll and "
+                               "SSLRevocationCheckEnd are both false");
+    return MW_OK;
+  }
+  snprintf(r->detail, sizeof r->detail,
+           "not checked: the handshake ended before the check");
+  int rc = load_crl_files(r, err);
+  if (rc != MW_OK)
+    return rc;
+  /* Ask for a stapled response; the callback runs with or without one. */
+  SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
+  SSL_CTX_set_tlsext_status_cb(ctx, status_callback);
+  SSL_CTX_set_tlsext_status_arg(ctx, info);
+  return MW_OK;
+}
+
+int mw_revocation_error(SSL *ssl, mw_errorinfo *err) {
+  void *arg = NULL;
+  SSL_CTX_get_tlsext_status_arg(SSL_get_SSL_CTX(ssl), &arg);
+  mw_sslinfo *info = arg;
+  if (!info || !info->rev || !info->rev->failed)
+    return 0;
+  const mw_revocation *r = info->rev;
+  if (r->verify == X509_V_ERR_CERT_REVOKED)
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "The server's certificate chain is revoked: its issuer "
+                 "withdrew it, so the server must not be trusted (%s). "
+                 "Ask the server's administrator for a new certificate.",
+                 r->detail);
+  else if (r->verify == X509_V_ERR_OCSP_VERIFY_NEEDED)
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "The revocation server was offline or unreachable, so the "
+                 "certificate's revocation status is unknown; this is not "
+                 "a revocation (%s). Retry later, or set "
+                 "SSLRevocationIgnoreRO to accept this.",
+                 r->detail);
+  else
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "No revocation information is available for the server's "
+                 "certificate; this is not a revocation (%s). Give a CRL "
+                 "with SSLCRLFile, or set SSLRevocationIgnoreNRC to accept "
+                 "this.",
+                 r->detail);
+  err->verify = r->verify;
+  return 1;
+}

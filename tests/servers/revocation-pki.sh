@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# revocation-pki.sh DIR OCSP_PORT HTTP_PORT DEAD_PORT SLOW_PORT - a PKI for
+# the revocation tests (tests/c/test_revocation.c), generated into an empty
+# DIR. Every URL points at 127.0.0.1:
+#   root          self-signed; root.crl (by root) revokes int2
+#   int           intermediate; CDP http://127.0.0.1:HTTP_PORT/root.crl;
+#                 int.crl (by int) revokes crlrev, cdprev, ocsprev
+#   int2          a second intermediate, revoked; int2leaf is under it
+#   leaves of int (DNS:localhost, IP:127.0.0.1), KEY.pem/KEY.key, chain in
+#   KEY-chain.pem:
+#     plain       no AIA, no CDP           crlrev    same, revoked in int.crl
+#     ocspgood    AIA OCSP http://127.0.0.1:OCSP_PORT, good in index.txt
+#     ocsprev     same, revoked            ocspunknown  same, not in index
+#     ocspdown    AIA OCSP at DEAD_PORT    ocspslow  AIA OCSP at SLOW_PORT
+#     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
+#     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
+#   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev.
+# The OCSP responder (openssl ocsp) serves DIR/index.txt, signed by int; the
+# HTTP server serves DIR/*.crl (DER).
+set -eu
+[ $# -eq 5 ] || {
+  echo "usage: $0 DIR OCSP_PORT HTTP_PORT DEAD_PORT SLOW_PORT" >&2
+  exit 2
+}
+DIR=$1 OCSP=$2 HTTP=$3 DEAD=$4 SLOW=$5
+mkdir -p "$DIR"
+cd "$DIR"
+q=(-batch)
+url=http://127.0.0.1
+
+cat >ext.cnf <<CNF
+[ca_int]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+crlDistributionPoints=URI:$url:$HTTP/root.crl
+[leaf]
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+[leaf_ocsp]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:$url:$OCSP/
+[leaf_ocspdown]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:$url:$DEAD/
+[leaf_ocspslow]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:$url:$SLOW/
+[leaf_cdp]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+crlDistributionPoints=URI:$url:$HTTP/int.crl
+[leaf_cdpdown]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+crlDistributionPoints=URI:$url:$DEAD/int.crl
+CNF
+
+# ca.cnf for `openssl ca -gencrl`: one database per issuing CA.
+ca_cnf() { # NAME
+  cat >"$1-ca.cnf" <<CNF
+[ca]
+default_ca=d
+[d]
+database=$DIR/$1-index.txt
+default_md=sha256
+default_crl_days=7
+crlnumber=$DIR/$1-crlnumber
+CNF
+  : >"$1-index.txt"
+  echo 01 >"$1-crlnumber"
+}
+
+openssl req "${q[@]}" -x509 -newkey rsa:2048 -nodes -days 30 \
+  -subj "/O=mailwire tests/CN=revocation root" \
+  -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -keyout root.key -out root.pem 2>/dev/null
+
+issue() { # NAME CN SERIAL(hex) ISSUER EXT
+  openssl req "${q[@]}" -newkey rsa:2048 -nodes -subj "/O=mailwire tests/CN=$2" \
+    -keyout "$1.key" -out "$1.csr" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA "$4.pem" -CAkey "$4.key" -set_serial "0x$3" \
+    -days 30 -extfile ext.cnf -extensions "$5" -out "$1.pem" 2>/dev/null
+  local end
+  end=$(date -u -d "+30 days" +%y%m%d%H%M%SZ)
+  printf 'V\t%s\t\t%s\tunknown\t/O=mailwire tests/CN=%s\n' "$end" "$3" "$2" \
+    >>"$4-index.txt"
+}
+revoke() { # NAME ISSUER
+  openssl ca -config "$2-ca.cnf" -keyfile "$2.key" -cert "$2.pem" \
+    -revoke "$1.pem" 2>/dev/null
+}
+
+ca_cnf root
+issue int "revocation intermediate" 1000 root ca_int
+issue int2 "revoked intermediate" 1001 root ca_int
+ca_cnf int
+ca_cnf int2
+issue plain "plain leaf" 2001 int leaf
+issue crlrev "crl-revoked leaf" 2002 int leaf
+issue ocspgood "ocsp-good leaf" 2003 int leaf_ocsp
+issue ocsprev "ocsp-revoked leaf" 2004 int leaf_ocsp
+issue ocspunknown "ocsp-unknown leaf" 2005 int leaf_ocsp
+issue ocspdown "ocsp-down leaf" 2006 int leaf_ocspdown
+issue ocspslow "ocsp-slow leaf" 2007 int leaf_ocspslow
+issue cdpgood "cdp-good leaf" 2008 int leaf_cdp
+issue cdprev "cdp-revoked leaf" 2009 int leaf_cdp
+issue cdpdown "cdp-down leaf" 200A int leaf_cdpdown
+issue int2leaf "leaf under revoked intermediate" 3001 int2 leaf
+# The responder must not know ocspunknown.
+grep -v "CN=ocsp-unknown leaf" int-index.txt >int-index.tmp
+mv int-index.tmp int-index.txt
+
+revoke int2 root
+for n in crlrev cdprev ocsprev; do revoke $n int; done
+for ca in root int; do
+  openssl ca -config $ca-ca.cnf -keyfile $ca.key -cert $ca.pem -gencrl \
+    -out $ca-crl.pem 2>/dev/null
+  openssl crl -in $ca-crl.pem -outform DER -out $ca.crl
+done
+
+for n in plain crlrev ocspgood ocsprev ocspunknown ocspdown ocspslow cdpgood \
+  cdprev cdpdown; do
+  cat $n.pem int.pem >$n-chain.pem
+done
+cat int2leaf.pem int2.pem >int2leaf-chain.pem
+
+for n in good rev; do
+  leaf=ocsp$n
+  openssl ocsp -index int-index.txt -rsigner int.pem -rkey int.key -CA int.pem \
+    -issuer int.pem -cert $leaf.pem -no_nonce -ndays 7 \
+    -reqout staple-$n.req -respout staple-$n.der >/dev/null 2>&1 ||
+    openssl ocsp -issuer int.pem -cert $leaf.pem -no_nonce -reqout staple-$n.req >/dev/null
+  [ -s staple-$n.der ] ||
+    openssl ocsp -index int-index.txt -rsigner int.pem -rkey int.key -CA int.pem \
+      -reqin staple-$n.req -ndays 7 -respout staple-$n.der >/dev/null 2>&1
+done
+openssl verify -CAfile root.pem -untrusted int.pem plain.pem >/dev/null
+echo ok
