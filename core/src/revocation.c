@@ -878,3 +878,18 @@ int mw_revocation_error(SSL *ssl, mw_errorinfo *err) {
   err->verify = r->verify;
   return 1;
 }
+
+void mw_revocation_log(const mw_sslinfo *info, mw_loghandler *log) {
+  static const char *const names[] = {"not checked", "good", "REVOKED",
+                                      "no information", "server offline"};
+  const mw_revocation *r = info->rev;
+  if (!r || !r->have_outcome)
+    return;
+  int st =
+      r->status >= 0 && r->status <= SSL_REVOCATION_OFFLINE ? r->status : 0;
+  mw_log(log,
+         st == SSL_REVOCATION_GOOD || st == SSL_REVOCATION_NOT_CHECKED
+             ? LOG_S_INFORMATION
+             : LOG_S_WARNING,
+         LOG_F_SSL, "Revocation: %s (%s)", names[st], r->detail);
+}

@@ -35,5 +35,7 @@ int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_errorinfo *err);
 /* tls.c: if the handshake was refused for revocation, fill err (errConnect,
  * eexSSLCertificate, verify set) and return 1; else 0. */
 int mw_revocation_error(SSL *ssl, mw_errorinfo *err);
+/* tls.c: log the outcome of the last check on LOG_F_SSL. */
+void mw_revocation_log(const mw_sslinfo *info, mw_loghandler *log);
 
 #endif

@@ -319,4 +319,5 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
          info->protocol_name, info->cipher_name, info->cipher_strength,
          info->hash_strength, info->group_name[0] ? info->group_name : "?",
          info->exchange_strength);
+  mw_revocation_log(info, log);
 }

@@ -90,6 +90,8 @@ static void test_dovecot_without_crl(void) {
   const char *subject = NULL;
   CHECK_INT(mw_sslinfo_get_option_str(ssl, SSLPeerSubject, &subject), MW_OK);
   CHECK(subject && strstr(subject, "CN=revoked.localhost"));
+  /* the outcome is logged on LOG_F_SSL, as a warning */
+  CHECK(tl_contains(log_text, log_len, "Revocation: no information"));
   mw_pop3_free(c);
 
   c = client(ssl, 0);
@@ -115,6 +117,7 @@ static void test_dovecot_good_leaf(void) {
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationIgnoreNRC, 0), MW_OK);
   CHECK_INT(mw_pop3_connect(c), MW_OK);
   CHECK_INT(status_of(ssl), SSL_REVOCATION_GOOD);
+  CHECK(tl_contains(log_text, log_len, "Revocation: good (depth 0"));
   mw_pop3_free(c);
   mw_sslinfo_free(ssl);
 }

@@ -561,6 +561,36 @@ static void test_distribution_points(void) {
             SSL_REVOCATION_REVOKED, "revoked (CRL from http://", "revoked");
 }
 
+/* A CRL past its nextUpdate is no information (the reference: "may be
+ * out of date"), never a verdict, though it lists the certificate. */
+static void test_expired_crl_file(void) {
+  opts o = defaults();
+  o.check_end = 1;
+  o.crl_files = "int-expired-crl.pem";
+  OK_CASE("crlrev", NULL, &o, SSL_REVOCATION_UNKNOWN,
+          "its CRL has expired (out of date) (CRL file)");
+  o.ignore_nrc = 0;
+  FAIL_CASE("crlrev", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
+            SSL_REVOCATION_UNKNOWN, "expired", "No revocation information");
+}
+
+/* A distribution point that answers 404 has no information (not offline);
+ * one that sends more than 1 MiB is cut off, and that is no information
+ * either. */
+static void test_distribution_point_answers(void) {
+  opts o = defaults();
+  o.check_end = 1;
+  o.ignore_nrc = 0;
+  FAIL_CASE("cdp404", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
+            SSL_REVOCATION_UNKNOWN, "HTTP status 404", "not a revocation");
+  FAIL_CASE("cdpbig", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
+            SSL_REVOCATION_UNKNOWN, "larger than 1048576 bytes",
+            "not a revocation");
+  o.ignore_nrc = 1;
+  o.ignore_ro = 0; /* neither is "offline" */
+  OK_CASE("cdp404", NULL, &o, SSL_REVOCATION_UNKNOWN, "HTTP status 404");
+}
+
 static void test_crl_server_down(void) {
   opts o = defaults();
   o.check_end = 1;
@@ -617,6 +647,8 @@ int main(void) {
     RUN(test_ocsp_responder_hangs);
     RUN(test_distribution_points);
     RUN(test_crl_server_down);
+    RUN(test_expired_crl_file);
+    RUN(test_distribution_point_answers);
     RUN(test_no_validation_no_check);
     RUN(test_tls12);
   }

@@ -14,6 +14,8 @@
 #     ocspdown    AIA OCSP at DEAD_PORT    ocspslow  AIA OCSP at SLOW_PORT
 #     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
 #     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
+#     cdpbig      CDP to big.crl (2 MiB)   cdp404    CDP to a missing file
+#   int-expired-crl.pem: an out-of-date CRL of int listing crlrev.
 #   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev.
 # The OCSP responder (openssl ocsp) serves DIR/index.txt, signed by int; the
 # HTTP server serves DIR/*.crl (DER).
@@ -58,6 +60,16 @@ basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1
 crlDistributionPoints=URI:$url:$HTTP/int.crl
+[leaf_cdpbig]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+crlDistributionPoints=URI:$url:$HTTP/big.crl
+[leaf_cdp404]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+crlDistributionPoints=URI:$url:$HTTP/missing.crl
 [leaf_cdpdown]
 basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
@@ -116,6 +128,8 @@ issue ocspslow "ocsp-slow leaf" 2007 int leaf_ocspslow
 issue cdpgood "cdp-good leaf" 2008 int leaf_cdp
 issue cdprev "cdp-revoked leaf" 2009 int leaf_cdp
 issue cdpdown "cdp-down leaf" 200A int leaf_cdpdown
+issue cdpbig "cdp-big leaf" 200B int leaf_cdpbig
+issue cdp404 "cdp-404 leaf" 200C int leaf_cdp404
 issue int2leaf "leaf under revoked intermediate" 3001 int2 leaf
 # The responder must not know ocspunknown.
 grep -v "CN=ocsp-unknown leaf" int-index.txt >int-index.tmp
@@ -129,8 +143,16 @@ for ca in root int; do
   openssl crl -in $ca-crl.pem -outform DER -out $ca.crl
 done
 
+# An out-of-date CRL of int (nextUpdate yesterday) that lists crlrev.
+openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
+  -crl_lastupdate "$(date -u -d '-2 days' +%Y%m%d%H%M%SZ)" \
+  -crl_nextupdate "$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)" \
+  -out int-expired-crl.pem 2>/dev/null
+# 2 MiB at a distribution point: more than a client may read.
+head -c 2097152 /dev/zero >big.crl
+
 for n in plain crlrev ocspgood ocsprev ocspunknown ocspdown ocspslow cdpgood \
-  cdprev cdpdown; do
+  cdprev cdpdown cdpbig cdp404; do
   cat $n.pem int.pem >$n-chain.pem
 done
 cat int2leaf.pem int2.pem >int2leaf-chain.pem
