@@ -58,6 +58,7 @@
 %ignore mw_smtp_send_stream;
 %ignore mw_pop3_retr_stream;
 %ignore mw_pop3_top_stream;
+%ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;
 
 /* Handles are opaque: no constructors or accessors for the structs. */

@@ -274,6 +274,16 @@ enum {
   SSLExchangeGroupName = 29,      /* string, "X25519" (mailwire) */
   SSLPeerSubject = 30,            /* string, leaf subject (mailwire) */
   SSLPeerIssuer = 31,             /* string, leaf issuer (mailwire) */
+  /* mailwire: was the TLS session of an earlier connection resumed? */
+  SSLSessionResumed = 32, /* bool */
+  /* mailwire: the server's certificate (the leaf) and chain. */
+  SSLPeerSerial = 33,            /* string, hex, "4F1A..." */
+  SSLPeerNotBefore = 34,         /* string, "2026-11-28T14:00:00Z" (UTC) */
+  SSLPeerNotAfter = 35,          /* string, same format */
+  SSLPeerSANs = 36,              /* string, "DNS:localhost, IP Address:..." */
+  SSLPeerFingerprintSHA256 = 37, /* string, "AB:CD:..." of the DER */
+  SSLPeerCertificatePEM = 38,    /* string, the leaf in PEM */
+  SSLPeerChainPEM = 39,          /* string, all the server sent, leaf first */
 
   SSLCAFile = 40,     /* string: PEM bundle to trust instead of the system's */
   SSLCAPath = 41,     /* string: hashed directory to trust instead */
@@ -281,6 +291,12 @@ enum {
   SSLClientCertificatePassword = 43, /* string: for PKCS#12 / encrypted PEM
                                         keys; reads back as "********" */
   SSLClientCertificateDir = 44, /* string: where bare names are looked up */
+  /* 45: "sha256//BASE64" of the server's SubjectPublicKeyInfo, several
+   * separated by ';' (as curl's --pinnedpubkey). Checked after the
+   * handshake, also when validation is off; a mismatch fails the connection
+   * with errConnect, eexSSLCertificate, naming the key the server has. A
+   * malformed value is refused when set (eexInvalidArgument). */
+  SSLPinnedPublicKey = 45, /* string, default none */
 
   /* Revocation (mailwire; see "Certificate revocation" below). */
   SSLCRLFile = 50,           /* string: PEM CRL file(s), ':'-separated */
@@ -384,6 +400,20 @@ MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
  * 0 unknown index. Lets bindings pick the right setter. */
 MW_EXTERN int mw_sslinfo_option_type(int index);
 MW_EXTERN const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *s);
+/* A verification callback for callers who decide themselves. OpenSSL's
+ * checks (chain, dates, the host name) run as always; for each certificate
+ * of the chain, leaf last, cb gets their verdict (preverify_ok 1/0), the
+ * X509_V_* error (0 when none) and the certificate's subject, and returns
+ * non-zero to accept or 0 to refuse (the handshake then fails with
+ * eexSSLCertificate or eexSSLCertName). Without a callback (the default,
+ * or cb NULL) the checks are strict. Not called when
+ * SSLNoServerCertificateValidation is set, nor on a resumed session. The
+ * callback must not call into the client. Not while connected
+ * (eexSSLConnected). C only: not in the Python and Lua bindings. */
+typedef int (*mw_verify_cb)(void *ud, int preverify_ok, long verify_error,
+                            const char *subject);
+MW_EXTERN int mw_sslinfo_set_verify_callback(mw_sslinfo *ssl, mw_verify_cb cb,
+                                             void *ud);
 
 /* ------------------------------------------------------------------------
  * LogHandler: diagnostic messages through a callback.

@@ -241,6 +241,7 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
   int rc = mw_tls_new(&c->tls, ssl, host, c->err);
   if (rc != MW_OK)
     return start_tls_failed(c, rc);
+  mw_session_cache_prepare(c->tls, ssl, c->peer);
   mw_log(c->log, LOG_S_INFORMATION, LOG_F_SSL,
          "Starting TLS handshake with %s, checking the name '%s'%s%s", c->peer,
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",

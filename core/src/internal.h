@@ -177,6 +177,16 @@ struct mw_sslinfo {
   struct x509_st *cc_cert;
   struct evp_pkey_st *cc_key;
   struct stack_st_X509 *cc_chain;
+  /* tls_peer.c, tls_session.c: pinning, the verification callback, the
+   * cached session, and the chain outputs (32..39). */
+  char *pinned_key;
+  mw_verify_cb verify_cb;
+  void *verify_ud;
+  struct ssl_session_st *cached_session;
+  char *cached_session_key;
+  int session_resumed;
+  char *peer_serial, *peer_not_before, *peer_not_after, *peer_sans,
+      *peer_sha256, *peer_pem, *peer_chain_pem;
   struct mw_revocation *rev; /* revocation.c: options, outcome, CRL cache */
   mw_errorinfo err;
 };
@@ -210,6 +220,14 @@ int mw_clientcert_owns(int index);
 int mw_clientcert_set_str(mw_sslinfo *ssl, int index, const char *value);
 const char *mw_clientcert_get_str(const mw_sslinfo *ssl, int index);
 void mw_clientcert_clear(mw_sslinfo *ssl); /* frees all of it */
+/* tls_peer.c: SSLPinnedPublicKey (45) is checked when set (syntax:
+ * eexInvalidArgument); the outputs SSLSessionResumed..SSLPeerChainPEM. */
+int mw_pin_set(mw_sslinfo *ssl, const char *value);
+int mw_peer_owns_output(int index);
+const char *mw_peer_output_str(const mw_sslinfo *ssl, int index);
+void mw_peer_outputs_clear(mw_sslinfo *ssl);
+/* tls_session.c: drop the cached session (any setting changed). */
+void mw_session_cache_forget(mw_sslinfo *ssl);
 
 void mw_sslinfo_ref(mw_sslinfo *ssl);
 /* Forget the outputs of an earlier connection (called at connect). */

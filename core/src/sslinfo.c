@@ -31,6 +31,7 @@ void mw_sslinfo_reset_outputs(mw_sslinfo *ssl) {
   free(ssl->peer_subject);
   free(ssl->peer_issuer);
   ssl->peer_subject = ssl->peer_issuer = NULL;
+  mw_peer_outputs_clear(ssl);
   ssl->have_outputs = 0;
   ssl->protocol_out = ssl->cipher_out = ssl->cipher_strength = 0;
   ssl->hash = ssl->hash_strength = 0;
@@ -46,6 +47,8 @@ void mw_sslinfo_free(mw_sslinfo *ssl) {
   free(ssl->ca_path);
   free(ssl->server_name);
   mw_clientcert_clear(ssl);
+  mw_session_cache_forget(ssl);
+  free(ssl->pinned_key);
   mw_revocation_free(ssl->rev);
   mw_error_clear(&ssl->err);
   ssl->hdr.magic = 0;
@@ -66,6 +69,7 @@ int mw_sslinfo_option_type(int index) {
   case SSLRevocationIgnoreNRC:
   case SSLRevocationIgnoreRO:
   case SSLConfidentiality:
+  case SSLSessionResumed:
     return 'b';
   case SSLMinCipherStrength:
   case SSLMaxCipherStrength:
@@ -91,6 +95,14 @@ int mw_sslinfo_option_type(int index) {
   case SSLServerName:
   case SSLClientCertificatePassword:
   case SSLClientCertificateDir:
+  case SSLPinnedPublicKey:
+  case SSLPeerSerial:
+  case SSLPeerNotBefore:
+  case SSLPeerNotAfter:
+  case SSLPeerSANs:
+  case SSLPeerFingerprintSHA256:
+  case SSLPeerCertificatePEM:
+  case SSLPeerChainPEM:
     return 's';
   default:
     return mw_revocation_option_type(index);
@@ -98,7 +110,7 @@ int mw_sslinfo_option_type(int index) {
 }
 
 static int is_output(int index) {
-  return (index >= SSLConnectionProtocolOut && index <= SSLPeerIssuer) ||
+  return (index >= SSLConnectionProtocolOut && index <= SSLPeerChainPEM) ||
          mw_revocation_is_output(index);
 }
 
@@ -139,6 +151,7 @@ static int check_settable(mw_sslinfo *ssl, int index, int type) {
     return mw_error_set(&ssl->err, eexInvalidArgument, 0,
                         "Option %d takes a %s value.", index,
                         actual == 's' ? "string" : "boolean or number");
+  mw_session_cache_forget(ssl); /* never resume under other settings */
   return MW_OK;
 }
 
@@ -156,6 +169,7 @@ int mw_sslinfo_set_mode(mw_sslinfo *ssl, int mode) {
                         "The SSLInfo is in use by a live connection; "
                         "disconnect before changing its mode.");
   ssl->mode = mode;
+  mw_session_cache_forget(ssl);
   return MW_OK;
 }
 
@@ -206,6 +220,8 @@ int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index, const char *value) {
   }
   if (mw_clientcert_owns(index))
     return mw_clientcert_set_str(ssl, index, value);
+  if (index == SSLPinnedPublicKey)
+    return mw_pin_set(ssl, value);
   if (mw_revocation_owns(index))
     return mw_revocation_set_str(ssl->rev, index, value, &ssl->err);
   char **slot = string_slot(ssl, index);
@@ -262,6 +278,10 @@ int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
     return rc;
   if (mw_policy_owns(index))
     return mw_policy_get_int(ssl, index, value);
+  if (index == SSLSessionResumed) {
+    *value = ssl->session_resumed;
+    return MW_OK;
+  }
   switch (index) {
   case SSLNoServerNameCheck:
     *value = ssl->no_name_check;
@@ -305,6 +325,12 @@ int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
     return rc;
   if (mw_clientcert_owns(index)) {
     *value = mw_clientcert_get_str(ssl, index);
+    return MW_OK;
+  }
+  if (mw_peer_owns_output(index) || index == SSLPinnedPublicKey) {
+    *value = index == SSLPinnedPublicKey
+                 ? (ssl->pinned_key ? ssl->pinned_key : "")
+                 : mw_peer_output_str(ssl, index);
     return MW_OK;
   }
   switch (index) {

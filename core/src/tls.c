@@ -102,6 +102,9 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
     return rc;
   }
   t->ssl = SSL_new(t->ctx);
+  t->info = info;
+  if (t->ssl) /* tls_peer.c and tls_session.c find t, and info, here */
+    SSL_set_app_data(t->ssl, t);
   t->net_in = BIO_new(BIO_s_mem());
   t->net_out = BIO_new(BIO_s_mem());
   if (!t->ssl || !t->net_in || !t->net_out) {
@@ -116,6 +119,7 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
   SSL_set_connect_state(t->ssl);
   if (set_peer_name(t, info) != 0)
     return tls_fail(t, err, "Setting the server name to check");
+  mw_verify_callback_attach(t);
   *out = t;
   return MW_OK;
 }
@@ -306,6 +310,7 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
     info->peer_issuer = name_line(X509_get_issuer_name(peer));
   }
   info->have_outputs = 1;
+  mw_peer_fill_outputs(t->ssl, info);
   mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
          "Server certificate: subject '%s', issuer '%s', verification: %s",
          info->peer_subject ? info->peer_subject : "(none)",

@@ -13,6 +13,10 @@ struct mw_tls {
   BIO *net_in;    /* ciphertext from the server, written by conn.c */
   BIO *net_out;   /* ciphertext to the server, read by conn.c */
   char name[256]; /* the name checked against the certificate */
+  /* Its SSLInfo (SSL_get_app_data(ssl) is this mw_tls), and tls_session.c's
+   * key for its session: "peer|name". */
+  mw_sslinfo *info;
+  char session_key[320];
 };
 
 /* Build the context and connection from the SSLInfo; the name checked is
@@ -33,6 +37,14 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
  * after a successful handshake (SSLConfidentiality). */
 int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err);
 int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err);
+/* tls_peer.c: SSLPinnedPublicKey after the handshake (eexSSLCertificate);
+ * the caller's verification callback; the chain outputs (32..39). */
+int mw_pin_verify(SSL *ssl, const mw_sslinfo *info, mw_errorinfo *err);
+void mw_verify_callback_attach(mw_tls *t);
+void mw_peer_fill_outputs(SSL *ssl, mw_sslinfo *info);
+/* tls_session.c: offer the SSLInfo's cached session to the same peer and
+ * name (peer is "address:port"), and keep new ones. */
+void mw_session_cache_prepare(mw_tls *t, mw_sslinfo *info, const char *peer);
 /* tls_clientcert.c: present the loaded client certificate, if any. */
 int mw_clientcert_apply(SSL_CTX *ctx, const mw_sslinfo *ssl,
                         mw_errorinfo *err);

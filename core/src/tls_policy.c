@@ -292,8 +292,7 @@ int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err) {
 
 /* ---- after the handshake ---- */
 
-int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err) {
-  (void)info;
+static int check_confidential(mw_tls *t, mw_errorinfo *err) {
   const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
   if (c && SSL_CIPHER_get_bits(c, NULL) > 0)
     return MW_OK;
@@ -304,6 +303,15 @@ int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err) {
                       "encrypt; mailwire refuses unencrypted TLS "
                       "(SSLConfidentiality).",
                       c ? SSL_CIPHER_get_name(c) : "(none)");
+}
+
+int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err) {
+  int rc = check_confidential(t, err);
+  if (rc == MW_OK) /* tls_peer.c */
+    rc = mw_pin_verify(t->ssl, info, err);
+  if (rc != MW_OK) /* never resume a session that failed a check */
+    mw_session_cache_forget(info);
+  return rc;
 }
 
 /* ---- the options (sslinfo.c dispatches to these) ---- */

@@ -232,8 +232,16 @@ SSLMaxCipherStrength: int
 SSLMinCipherStrength: int
 SSLNoServerCertificateValidation: int
 SSLNoServerNameCheck: int
+SSLPeerCertificatePEM: int
+SSLPeerChainPEM: int
+SSLPeerFingerprintSHA256: int
 SSLPeerIssuer: int
+SSLPeerNotAfter: int
+SSLPeerNotBefore: int
+SSLPeerSANs: int
+SSLPeerSerial: int
 SSLPeerSubject: int
+SSLPinnedPublicKey: int
 SSLRevocationCheckAll: int
 SSLRevocationCheckEnd: int
 SSLRevocationDetail: int
@@ -243,6 +251,7 @@ SSLRevocationIgnoreRO: int
 SSLRevocationStatus: int
 SSLRevocationTimeout: int
 SSLServerName: int
+SSLSessionResumed: int
 SSL_3DES: int
 SSL_AEAD: int
 SSL_AES: int
