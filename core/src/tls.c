@@ -166,8 +166,8 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                       "that the server supports TLS on this port: it "
                       "may not speak TLS directly; implicit TLS is usually "
                       "port 465 (SMTP) or 995 (POP3); ports 25, 587 and 110 "
-                      "need MODE_STARTTLS.",
-                      why, ssl_error);
+                      "need MODE_STARTTLS.%s",
+                      why, ssl_error, mw_policy_failure_hint(t->info));
   }
   err->verify = verify;
   return rc;

@@ -36,6 +36,9 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
  * on the context (eexSSLConfig when no suite is left), and the checks
  * after a successful handshake (SSLConfidentiality). */
 int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err);
+/* A sentence to add to a failed handshake's text when the SSLInfo's
+ * protocol or cipher restrictions may be why, else "". */
+const char *mw_policy_failure_hint(const mw_sslinfo *info);
 int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err);
 /* tls_peer.c: SSLPinnedPublicKey after the handshake (eexSSLCertificate);
  * the caller's verification callback; the chain outputs (32..39). */

@@ -290,6 +290,21 @@ int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err) {
   return MW_OK;
 }
 
+const char *mw_policy_failure_hint(const mw_sslinfo *info) {
+  if (!info)
+    return "";
+  if (info->protocols_in & (SSL_TLS1 | SSL_TLS1_1))
+    return " SSLConnectionProtocolIn lists TLS 1.0/1.1, which OpenSSL 3 "
+           "refuses at its default security level: a server that offers "
+           "nothing newer cannot be reached.";
+  if (info->protocols_in || restricts_suites(info))
+    return " The SSLInfo restricts the TLS versions or cipher suites "
+           "(SSLConnectionProtocolIn, SSLConnectionCipherIn, "
+           "SSLMin/MaxCipherStrength); the server may support none of "
+           "those allowed.";
+  return "";
+}
+
 /* ---- after the handshake ---- */
 
 static int check_confidential(mw_tls *t, mw_errorinfo *err) {

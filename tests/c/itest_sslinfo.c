@@ -207,6 +207,7 @@ static void test_tls12_server_vs_tls13_client(void) {
   CHECK_ERR(fetch_page(s.port, ssl, &e, page, sizeof page), &e, errConnect,
             eexSSLProtocol);
   CHECK_INT(e.verify, 0); /* not a certificate problem */
+  CHECK(strstr(e.text, "restricts the TLS versions") != NULL);
   long out;
   CHECK_ERR(mw_sslinfo_get_option_int(ssl, SSLConnectionProtocolOut, &out),
             mw_sslinfo_extended_error(ssl), errState, eexSSLNocontext);
@@ -329,6 +330,64 @@ static void test_no_common_cipher(void) {
   CHECK_INT(fetch_page(s.port, ssl, &e, page, sizeof page), MW_OK);
   check_against_server(ssl, page);
   CHECK_STR(ssl->cipher_name, "ECDHE-RSA-AES256-GCM-SHA384");
+  s_server_stop(&s);
+  mw_error_clear(&e);
+  mw_sslinfo_free(ssl);
+}
+
+/* Does `openssl s_client` with these options get through to port? Shows
+ * that a refusal below is our client's doing, not a broken server. */
+static int s_client_connects(unsigned port, const char *opts,
+                             const char *expect) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "echo | timeout 10 openssl s_client -connect 127.0.0.1:%u %s "
+           "-brief 2>&1 | grep -q '%s'",
+           port, opts, expect);
+  return system(cmd) == 0;
+}
+
+/* SSLConfidentiality: a server that only has NULL (unencrypted) suites is
+ * refused; we never offer them. */
+static void test_null_cipher_server_refused(void) {
+  const char *args[] = {"-tls1_2", "-cipher", "NULL-SHA256:@SECLEVEL=0", NULL};
+  s_server s;
+  if (s_server_start(&s, args) != 0)
+    return;
+  CHECK(s_client_connects(s.port, "-cipher NULL-SHA256:@SECLEVEL=0",
+                          "Ciphersuite: NULL-SHA256"));
+  mw_sslinfo *ssl = trusting_ssl();
+  mw_errorinfo e;
+  mw_error_init(&e);
+  char page[65536];
+  CHECK_ERR(fetch_page(s.port, ssl, &e, page, sizeof page), &e, errConnect,
+            eexSSLProtocol);
+  CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLConfidentiality, 0),
+            mw_sslinfo_extended_error(ssl), errUnsupported, eexSSLInsecure);
+  s_server_stop(&s);
+  mw_error_clear(&e);
+  mw_sslinfo_free(ssl);
+}
+
+/* TLS 1.0 may be listed, but OpenSSL 3 at its default security level
+ * does not negotiate it (documented). */
+static void test_tls10_server_refused(void) {
+  const char *args[] = {"-tls1", "-cipher", "DEFAULT:@SECLEVEL=0", NULL};
+  s_server s;
+  if (s_server_start(&s, args) != 0)
+    return;
+  CHECK(s_client_connects(s.port, "-tls1 -cipher DEFAULT:@SECLEVEL=0",
+                          "Protocol version: TLSv1$"));
+  mw_sslinfo *ssl = trusting_ssl();
+  long wide[] = {SSL_TLS1, SSL_TLS1_1, SSL_TLS1_2};
+  CHECK_INT(mw_sslinfo_set_option_array(ssl, SSLConnectionProtocolIn, wide, 3),
+            MW_OK);
+  mw_errorinfo e;
+  mw_error_init(&e);
+  char page[65536];
+  CHECK_ERR(fetch_page(s.port, ssl, &e, page, sizeof page), &e, errConnect,
+            eexSSLProtocol);
+  CHECK(strstr(e.text, "default security level") != NULL);
   s_server_stop(&s);
   mw_error_clear(&e);
   mw_sslinfo_free(ssl);
@@ -687,6 +746,8 @@ int main(void) {
   RUN(test_cipher_restrictions_change_the_suite);
   RUN(test_strength_changes_the_suite);
   RUN(test_no_common_cipher);
+  RUN(test_null_cipher_server_refused);
+  RUN(test_tls10_server_refused);
   RUN(test_peer_outputs_pop3s);
   RUN(test_peer_chain_s_server);
   RUN(test_pinned_public_key);
