@@ -6,8 +6,12 @@
  * loopback is contacted. */
 #include "testlib.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,6 +468,52 @@ static void test_hostile_split_reply_then_smtp(void) {
   tl_server_free(h.srv);
 }
 
+/* A proxy that resets the connection (RST: SO_LINGER 0) right after
+ * accepting it: the client's next send or receive fails with a socket
+ * error, not an orderly close. */
+struct resetter {
+  int lfd;
+  unsigned port;
+  pthread_t thread;
+};
+
+static void *reset_one(void *arg) {
+  struct resetter *r = arg;
+  int fd = accept(r->lfd, NULL, NULL);
+  if (fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+  }
+  return NULL;
+}
+
+static int resetter_start(struct resetter *r) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      listen(r->lfd, 1) != 0 ||
+      getsockname(r->lfd, (struct sockaddr *)&a, &alen) != 0)
+    return -1;
+  r->port = ntohs(a.sin_port);
+  return pthread_create(&r->thread, NULL, reset_one, r);
+}
+
+static void test_proxy_resetting_the_connection_is_a_socket_error(void) {
+  struct resetter r;
+  CHECK_INT(resetter_start(&r), 0);
+  mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_SOCKS5);
+  CHECK_INT(mw_proxyinfo_set_server(p, "127.0.0.1", r.port), MW_OK);
+  /* The reset hits the greeting being sent or the wait for its answer. */
+  EXPECT_VIA(p, "127.0.0.1", 25, errProxy, eexProxySocketerror);
+  pthread_join(r.thread, NULL);
+  close(r.lfd);
+}
+
 /* ---- POP3 and SMTP application proxies ---- */
 
 struct pop3_hostile {
@@ -615,6 +665,7 @@ int main(void) {
   RUN(test_hostile_socks5_reply_errors);
   RUN(test_hostile_socks4_and_http_errors);
   RUN(test_hostile_split_reply_then_smtp);
+  RUN(test_proxy_resetting_the_connection_is_a_socket_error);
   RUN(test_pop3_proxy_login_convention);
   RUN(test_pop3_proxy_tls_checks_the_proxys_name);
   RUN(test_pop3_proxy_unreachable);

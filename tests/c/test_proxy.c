@@ -488,6 +488,18 @@ static void test_application_proxy_of_the_wrong_protocol(void) {
   mw_smtp_free(s);
 }
 
+static void test_proxyinfo_without_a_server_is_refused(void) {
+  mw_smtp *c = mw_smtp_new();
+  mw_smtp_set_server(c, "127.0.0.1", 25);
+  mw_proxyinfo *p = mw_proxyinfo_new(MW_PROXY_HTTP);
+  CHECK_INT(mw_smtp_set_handler(c, p), MW_OK);
+  CHECK_ERR(mw_smtp_connect(c), mw_smtp_extended_error(c), errInvalidArgument,
+            eexInvalidArgument);
+  CHECK(!mw_smtp_is_connected(c));
+  mw_proxyinfo_free(p);
+  mw_smtp_free(c);
+}
+
 int main(void) {
   mw_error_init(&err);
   mw_proxy_init(&n, MW_PROXY_SOCKS5, NULL, NULL, "x", 1, &err, NULL);
@@ -511,6 +523,7 @@ int main(void) {
   RUN(test_proxyinfo_object);
   RUN(test_set_handler_keeps_a_reference);
   RUN(test_application_proxy_of_the_wrong_protocol);
+  RUN(test_proxyinfo_without_a_server_is_refused);
   mw_proxy_free(&n);
   mw_error_clear(&err);
   mw_loghandler_free(lh);
