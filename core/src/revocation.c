@@ -790,6 +790,12 @@ static int status_callback(SSL *ssl, void *arg) {
   mw_revocation *r = info->rev;
   STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
   int last;
+  if (SSL_session_reused(ssl) == 1) { /* no certificate was sent */
+    snprintf(r->detail, sizeof r->detail,
+             "not checked: the TLS session was resumed; its certificate was "
+             "checked when the session was made");
+    return 1;
+  }
   if (!chain || !depth_range(r, chain, &last)) {
     snprintf(r->detail, sizeof r->detail, "not checked: %s",
              chain ? "the options select no certificate"

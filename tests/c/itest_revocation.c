@@ -80,6 +80,27 @@ static void test_dovecot_revoked_leaf(void) {
   mw_sslinfo_free(ssl);
 }
 
+/* The same over STLS: the check runs mid-stream too, and no command
+ * follows the refused handshake. */
+static void test_dovecot_revoked_leaf_stls(void) {
+  mw_sslinfo *ssl = mw_sslinfo_new();
+  mw_pop3 *c = client(ssl, 1);
+  CHECK_INT(mw_pop3_set_server(c, "127.0.0.1", tl_env_port("POP3_PORT")),
+            MW_OK);
+  CHECK_INT(mw_sslinfo_set_mode(ssl, MODE_STARTTLS), MW_OK);
+  int rc = mw_pop3_connect(c);
+  const mw_errorinfo *e = mw_pop3_extended_error(c);
+  CHECK_ERR(rc, e, errConnect, eexSSLCertificate);
+  CHECK_INT(mw_errorinfo_verify_result(e), X509_V_ERR_CERT_REVOKED);
+  CHECK_INT(status_of(ssl), SSL_REVOCATION_REVOKED);
+  CHECK(tl_contains(log_text, log_len, "STLS"));
+  CHECK(!tl_contains(log_text, log_len, "USER "));
+  CHECK(!tl_contains(log_text, log_len, tl_env("PASS2")));
+  CHECK(!mw_pop3_is_connected(c));
+  mw_pop3_free(c);
+  mw_sslinfo_free(ssl);
+}
+
 /* The same server without the CRL: no information, which the defaults
  * accept (SSLRevocationIgnoreNRC) and a strict caller refuses. */
 static void test_dovecot_without_crl(void) {
@@ -124,6 +145,7 @@ static void test_dovecot_good_leaf(void) {
 
 int main(void) {
   RUN(test_dovecot_revoked_leaf);
+  RUN(test_dovecot_revoked_leaf_stls);
   RUN(test_dovecot_without_crl);
   RUN(test_dovecot_good_leaf);
   return tl_finish();

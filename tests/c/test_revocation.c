@@ -506,6 +506,25 @@ static void test_ocsp_stapled(void) {
   CHECK(wait_ocsp_ready());
 }
 
+/* A staple signed by a key that may not speak for the issuer is no
+ * information, whatever it claims; an HTTP 5xx from a responder is
+ * "offline". */
+static void test_ocsp_bad_answers(void) {
+  opts o = defaults();
+  o.check_end = 1;
+  OK_CASE("plain", "forged", &o, SSL_REVOCATION_UNKNOWN,
+          "its signature does not verify (stapled OCSP)");
+  o.ignore_nrc = 0;
+  FAIL_CASE("plain", "forged", &o, X509_V_ERR_UNABLE_TO_GET_CRL,
+            SSL_REVOCATION_UNKNOWN, "signature does not verify",
+            "not a revocation");
+  o.ignore_nrc = 1;
+  OK_CASE("ocsp5xx", NULL, &o, SSL_REVOCATION_OFFLINE, "HTTP status 501");
+  o.ignore_ro = 0;
+  FAIL_CASE("ocsp5xx", NULL, &o, X509_V_ERR_OCSP_VERIFY_NEEDED,
+            SSL_REVOCATION_OFFLINE, "OCSP responder offline", "offline");
+}
+
 static void test_ocsp_responder_down(void) {
   opts o = defaults();
   o.check_end = 1;
@@ -618,6 +637,47 @@ static void test_tls12(void) {
   serve_tls12 = 0;
 }
 
+/* A resumed session sends no certificate: not checked, and the detail
+ * says why (the session was made by a checked handshake). */
+static void test_resumed_session(void) {
+  opts o = defaults();
+  o.check_end = 1;
+  mw_sslinfo *ssl = make_ssl(&o);
+  unsigned port;
+  pid_t pid = serve("ocspgood", NULL, &port);
+  long resumed = -1;
+  for (int i = 0; i < 2; i++) {
+    mw_errorinfo e;
+    mw_error_init(&e);
+    mw_conn c;
+    mw_conn_init(&c, &e, NULL, 15000);
+    int rc = mw_conn_open(&c, "localhost", port);
+    if (rc == MW_OK)
+      rc = mw_conn_start_tls(&c, ssl, "localhost");
+    CHECK_INT(rc, MW_OK);
+    /* TLS 1.3 tickets arrive after the handshake: read a little */
+    char buf[16];
+    size_t got = 0;
+    if (rc == MW_OK && i == 0) {
+      mw_conn_write(&c, "x\n", 2);
+      c.timeout_ms = 300;
+      mw_conn_read(&c, buf, sizeof buf, &got);
+    }
+    mw_conn_close(&c);
+    mw_error_clear(&e);
+    ERR_clear_error();
+    CHECK_INT(mw_sslinfo_get_option_int(ssl, SSLSessionResumed, &resumed),
+              MW_OK);
+    CHECK_INT(resumed, i);
+    CHECK_INT(status_of(ssl),
+              i ? SSL_REVOCATION_NOT_CHECKED : SSL_REVOCATION_GOOD);
+    CHECK(strstr(detail_of(ssl),
+                 i ? "session was resumed" : "good (OCSP responder") != NULL);
+  }
+  stop(&pid);
+  mw_sslinfo_free(ssl);
+}
+
 /* Without certificate validation nothing is checked. */
 static void test_no_validation_no_check(void) {
   opts o = defaults();
@@ -643,6 +703,7 @@ int main(void) {
     RUN(test_revoked_intermediate);
     RUN(test_ocsp_responder);
     RUN(test_ocsp_stapled);
+    RUN(test_ocsp_bad_answers);
     RUN(test_ocsp_responder_down);
     RUN(test_ocsp_responder_hangs);
     RUN(test_distribution_points);
@@ -651,6 +712,7 @@ int main(void) {
     RUN(test_distribution_point_answers);
     RUN(test_no_validation_no_check);
     RUN(test_tls12);
+    RUN(test_resumed_session);
   }
   teardown();
   return tl_finish();

@@ -12,11 +12,13 @@
 #     ocspgood    AIA OCSP http://127.0.0.1:OCSP_PORT, good in index.txt
 #     ocsprev     same, revoked            ocspunknown  same, not in index
 #     ocspdown    AIA OCSP at DEAD_PORT    ocspslow  AIA OCSP at SLOW_PORT
+#     ocsp5xx     AIA OCSP at the HTTP server, which answers a POST with 501
 #     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
 #     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
 #     cdpbig      CDP to big.crl (2 MiB)   cdp404    CDP to a missing file
 #   int-expired-crl.pem: an out-of-date CRL of int listing crlrev.
-#   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev.
+#   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev;
+#   staple-forged.der: "good" for plain, signed by the wrong key (root).
 # The OCSP responder (openssl ocsp) serves DIR/index.txt, signed by int; the
 # HTTP server serves DIR/*.crl (DER).
 set -eu
@@ -45,6 +47,11 @@ basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1
 authorityInfoAccess=OCSP;URI:$url:$OCSP/
+[leaf_ocsp5xx]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:$url:$HTTP/
 [leaf_ocspdown]
 basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
@@ -124,6 +131,7 @@ issue ocspgood "ocsp-good leaf" 2003 int leaf_ocsp
 issue ocsprev "ocsp-revoked leaf" 2004 int leaf_ocsp
 issue ocspunknown "ocsp-unknown leaf" 2005 int leaf_ocsp
 issue ocspdown "ocsp-down leaf" 2006 int leaf_ocspdown
+issue ocsp5xx "ocsp-5xx leaf" 200D int leaf_ocsp5xx
 issue ocspslow "ocsp-slow leaf" 2007 int leaf_ocspslow
 issue cdpgood "cdp-good leaf" 2008 int leaf_cdp
 issue cdprev "cdp-revoked leaf" 2009 int leaf_cdp
@@ -152,20 +160,22 @@ openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
 head -c 2097152 /dev/zero >big.crl
 
 for n in plain crlrev ocspgood ocsprev ocspunknown ocspdown ocspslow cdpgood \
-  cdprev cdpdown cdpbig cdp404; do
+  cdprev cdpdown cdpbig cdp404 ocsp5xx; do
   cat $n.pem int.pem >$n-chain.pem
 done
 cat int2leaf.pem int2.pem >int2leaf-chain.pem
 
-for n in good rev; do
-  leaf=ocsp$n
-  openssl ocsp -index int-index.txt -rsigner int.pem -rkey int.key -CA int.pem \
-    -issuer int.pem -cert $leaf.pem -no_nonce -ndays 7 \
-    -reqout staple-$n.req -respout staple-$n.der >/dev/null 2>&1 ||
-    openssl ocsp -issuer int.pem -cert $leaf.pem -no_nonce -reqout staple-$n.req >/dev/null
-  [ -s staple-$n.der ] ||
-    openssl ocsp -index int-index.txt -rsigner int.pem -rkey int.key -CA int.pem \
-      -reqin staple-$n.req -ndays 7 -respout staple-$n.der >/dev/null 2>&1
-done
+# staple NAME LEAF SIGNER: an OCSP response about LEAF signed by SIGNER.
+staple() {
+  openssl ocsp -issuer int.pem -cert "$2.pem" -no_nonce -reqout "staple-$1.req" \
+    >/dev/null
+  openssl ocsp -index int-index.txt -rsigner "$3.pem" -rkey "$3.key" -CA int.pem \
+    -reqin "staple-$1.req" -ndays 7 -respout "staple-$1.der" >/dev/null 2>&1
+  [ -s "staple-$1.der" ]
+}
+staple good ocspgood int
+staple rev ocsprev int
+# Signed by the root, which is not int's OCSP responder: must not count.
+staple forged plain root
 openssl verify -CAfile root.pem -untrusted int.pem plain.pem >/dev/null
 echo ok
