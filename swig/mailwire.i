@@ -58,6 +58,10 @@
 %ignore mw_smtp_send_stream;
 %ignore mw_pop3_retr_stream;
 %ignore mw_pop3_top_stream;
+%ignore mw_msg_write_cb;
+%ignore mw_pop3_retr_batch;
+%ignore mw_pop3_top_batch;
+%ignore mw_pop3_dele_batch;
 %ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;
 

@@ -694,6 +694,40 @@ MW_EXTERN void mw_pop3_cancel(mw_pop3 *c);
 /* The status text of the last +OK / -ERR line. */
 MW_EXTERN const char *mw_pop3_last_reply_text(const mw_pop3 *c);
 
+/* PIPELINING (RFC 2449 CAPA) is used by the batch calls when offered
+ * (default on); 0 turns it off (then one command at a time). May be
+ * changed at any time; takes effect at the next batch. */
+MW_EXTERN int mw_pop3_set_pipelining(mw_pop3 *c, int on);
+/* Called with each piece of message msgs[i] (dot-unstuffed, CRLF line ends
+ * as on the wire), then once with len 0 and end 1 after its last piece.
+ * Non-zero return aborts (errAborted, connection closed). Messages the
+ * server refuses (-ERR) get no callback. */
+typedef int (*mw_msg_write_cb)(void *userdata, size_t i, unsigned long msg,
+                               const char *data, size_t len, int end);
+/* RETR / TOP / DELE for n messages, pipelined over a bounded window when
+ * the server offers PIPELINING, streamed in constant memory. Returns
+ * MW_OK when all got +OK; errServer when some got -ERR (the rest were
+ * done; see the results); other errors end the batch (and close the
+ * connection): entries answered before keep their result, the rest report
+ * errNotConnected ("not answered"). DELE only marks: messages are deleted
+ * by a completed mw_pop3_quit. */
+MW_EXTERN int mw_pop3_retr_batch(mw_pop3 *c, const unsigned long *msgs,
+                                 size_t n, mw_msg_write_cb write,
+                                 void *userdata);
+MW_EXTERN int mw_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs,
+                                size_t n, unsigned long lines,
+                                mw_msg_write_cb write, void *userdata);
+MW_EXTERN int mw_pop3_dele_batch(mw_pop3 *c, const unsigned long *msgs,
+                                 size_t n);
+/* Results of the last batch call, in the order given: MW_OK for +OK,
+ * errServer for -ERR (its text in mw_pop3_batch_text), errNotConnected
+ * when not answered (the batch ended first), errAborted for the message
+ * the callback aborted. The text is the server's status text, or "not
+ * answered"; "" for i out of range (status errInvalidArgument then). */
+MW_EXTERN size_t mw_pop3_batch_count(const mw_pop3 *c);
+MW_EXTERN int mw_pop3_batch_status(const mw_pop3 *c, size_t i);
+MW_EXTERN const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i);
+
 /* Releases memory the library returned. */
 MW_EXTERN void mw_free(void *p);
 

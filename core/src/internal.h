@@ -306,6 +306,15 @@ int mw_reader_feed(mw_reader *r, const void *data, size_t len); /* 0/-1 */
 int mw_reader_line(mw_reader *r, size_t max, const char **line, size_t *len);
 /* Bytes buffered and not consumed (for the STARTTLS injection check). */
 size_t mw_reader_pending(const mw_reader *r);
+/* The buffered, unconsumed bytes (*data valid until the next reader
+ * call), and consuming n of them: for scanners that frame a message body
+ * themselves. */
+size_t mw_reader_peek(mw_reader *r, const char **data);
+void mw_reader_skip(mw_reader *r, size_t n);
+/* Receive straight into the reader: room for want bytes at the end (NULL
+ * when out of memory), then commit the n (<= want) bytes written there. */
+char *mw_reader_space(mw_reader *r, size_t want);
+void mw_reader_commit(mw_reader *r, size_t n);
 
 /* ------------------------------------------------------------------------
  * sasl.c: SASL client mechanisms, no I/O. Results are malloc'd; free with

@@ -470,3 +470,53 @@ const char *mw_pop3_last_reply_text(const mw_pop3 *c) {
     return "";
   return c->eng.last_text.data;
 }
+
+/* ---- batches (pipelined when the server offers PIPELINING) ---- */
+
+int mw_pop3_set_pipelining(mw_pop3 *c, int on) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  c->eng.pipelining = on != 0;
+  return leave(c, MW_OK);
+}
+
+static int batch(mw_pop3 *c, mw_pop3_batch_kind kind,
+                 const unsigned long *msgs, size_t n, long long top,
+                 mw_msg_write_cb write, void *userdata) {
+  int call_rc;
+  P3_CALL(c, mw_pop3_engine_begin_batch(&c->eng, kind, msgs, n, top, write,
+                                        userdata));
+  return call_rc;
+}
+
+int mw_pop3_retr_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                       mw_msg_write_cb write, void *userdata) {
+  return batch(c, MW_P3B_RETR, msgs, n, -1, write, userdata);
+}
+
+int mw_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                      unsigned long lines, mw_msg_write_cb write,
+                      void *userdata) {
+  return batch(c, MW_P3B_TOP, msgs, n, top_arg(lines), write, userdata);
+}
+
+int mw_pop3_dele_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return batch(c, MW_P3B_DELE, msgs, n, -1, NULL, NULL);
+}
+
+size_t mw_pop3_batch_count(const mw_pop3 *c) {
+  return c ? c->eng.bcount : 0;
+}
+
+int mw_pop3_batch_status(const mw_pop3 *c, size_t i) {
+  if (!c || i >= c->eng.bcount)
+    return errInvalidArgument;
+  return c->eng.batch[i].status;
+}
+
+const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i) {
+  return c ? mw_pop3_engine_batch_text(&c->eng, i) : "";
+}

@@ -15,7 +15,9 @@
 /* A handler's "keep going with the buffered input" result, besides the
  * mw_step values. */
 #define P3_NEXT (-1)
-#define P3_STAGE_MAX 65536 /* streamed bytes handed to the sink at once */
+#define P3_WINDOW 64 /* commands of a batch in flight with PIPELINING */
+#define P3_MAX_BATCH 1000000
+#define P3_PRESIZE_MAX ((uint64_t)64 * 1024 * 1024)
 #define P3_MAX_AUTH_ROUNDS 10
 #define P3_MAX_USER 512
 #define P3_MAX_PASS 8192
@@ -54,7 +56,8 @@ void mw_pop3_engine_init(mw_pop3_engine *e, mw_session *s) {
   mw_buf_init(&e->last_text);
   mw_buf_init(&e->uids);
   mw_buf_init(&e->body);
-  mw_buf_init(&e->stage);
+  mw_buf_init(&e->batch_texts);
+  e->pipelining = 1;
   e->state = MW_P3_STOP;
 }
 
@@ -76,7 +79,6 @@ void mw_pop3_engine_reset(mw_pop3_engine *e) {
   forget_entries(e);
   mw_buf_reset(&e->last_text);
   mw_buf_free(&e->body);
-  mw_buf_free(&e->stage);
   free(e->timestamp);
   e->timestamp = NULL;
   e->tls_active = 0;
@@ -96,6 +98,10 @@ void mw_pop3_engine_free(mw_pop3_engine *e) {
   free(e->entries);
   e->entries = NULL;
   e->entries_cap = 0;
+  free(e->batch);
+  e->batch = NULL;
+  e->bcount = e->bcap = 0;
+  mw_buf_free(&e->batch_texts);
 }
 
 /* ---- errors ---- */
@@ -740,54 +746,132 @@ static int state_uidl_one_resp(mw_pop3_engine *e, int ok, const char *text) {
   return MW_STEP_DONE;
 }
 
-/* ---- RETR / TOP ---- */
+/* ---- RETR / TOP bodies ---- */
 
-static int flush_stage(mw_pop3_engine *e) {
-  if (!e->sink || e->stage.len == 0)
-    return 0;
-  int rc = e->sink(e->sink_ud, e->stage.data, e->stage.len);
-  mw_buf_reset(&e->stage);
-  if (rc == 0)
-    return 0;
+static int fail_aborted(mw_pop3_engine *e, int rc) {
   mw_error_set(&e->s->err, eexAborted, 0,
                "The write callback returned %d and aborted %s; the "
                "connection was closed because the rest of the message was "
                "still on its way.",
                rc, e->cmd);
+  return MW_STEP_ERROR;
+}
+
+static int batch_set_text(mw_pop3_engine *e, size_t i, const char *text);
+
+/* Hand over n bytes of the message: to the caller's callback straight from
+ * the reader's buffer, or into e->body. 0, or -1 with the error set. */
+static int deliver(mw_pop3_engine *e, const char *p, size_t n) {
+  if (n == 0)
+    return 0;
+  e->body_len += n;
+  int rc;
+  if (e->state == MW_P3_BATCH_BODY) {
+    rc = e->bsink(e->bsink_ud, e->bdone, e->batch[e->bdone].msg, p, n, 0);
+  } else if (e->sink) {
+    rc = e->sink(e->sink_ud, p, n);
+  } else {
+    if (e->too_large)
+      return 0; /* read to the end so the session stays usable */
+    if (e->max_size && e->body_len > e->max_size) {
+      e->too_large = 1;
+      mw_buf_free(&e->body);
+      return 0;
+    }
+    return mw_buf_append(&e->body, p, n) != 0 ? (fail_memory(e), -1) : 0;
+  }
+  if (rc == 0)
+    return 0;
+  if (e->state == MW_P3_BATCH_BODY) {
+    e->batch[e->bdone].status = errAborted;
+    batch_set_text(e, e->bdone, "aborted by the callback");
+  }
+  fail_aborted(e, rc);
   return -1;
 }
 
-/* Hand over one unstuffed line with its CRLF. */
-static int deliver_line(mw_pop3_engine *e, const char *line, size_t len) {
-  e->body_len += len + 2;
-  if (e->sink) {
-    if (mw_buf_append(&e->stage, line, len) != 0 ||
-        mw_buf_append(&e->stage, "\r\n", 2) != 0)
-      return fail_memory(e);
-    if (e->stage.len >= P3_STAGE_MAX && flush_stage(e) != 0)
-      return MW_STEP_ERROR;
-    return P3_NEXT;
+/* A body line [p, lf] that starts with a dot or ends in a bare LF: 1 for
+ * the terminating ".", else 0 once handed over unstuffed with CRLF (RFC
+ * 1939 section 3), or -1. */
+static int special_line(mw_pop3_engine *e, const char *p, const char *lf) {
+  const char *end = lf;
+  int crlf = end > p && end[-1] == '\r';
+  if (crlf)
+    end--;
+  if (*p == '.') {
+    if (end == p + 1)
+      return 1;
+    p++;
   }
-  if (e->too_large)
-    return P3_NEXT; /* read to the end so the session stays usable */
-  if (e->max_size && e->body_len > e->max_size) {
-    e->too_large = 1;
-    mw_buf_free(&e->body);
-    return P3_NEXT;
-  }
-  if (mw_buf_append(&e->body, line, len) != 0 ||
-      mw_buf_append(&e->body, "\r\n", 2) != 0)
-    return fail_memory(e);
-  return P3_NEXT;
+  if (crlf)
+    return deliver(e, p, (size_t)(lf + 1 - p));
+  if (deliver(e, p, (size_t)(lf - p)) != 0)
+    return -1;
+  return deliver(e, "\r\n", 2);
 }
 
-static int retrieval_done(mw_pop3_engine *e) {
-  if (flush_stage(e) != 0)
+static int line_too_long(mw_pop3_engine *e) {
+  mw_error_set(&e->s->err, eexLineTooLong, 0,
+               "The POP3 server sent a line longer than %d bytes in reply "
+               "to %s; the connection was closed.",
+               MW_MAX_BODY_LINE, e->cmd);
+  return MW_STEP_ERROR;
+}
+
+static int body_done(mw_pop3_engine *e);
+
+/* Frame and unstuff the buffered part of a message in one linear pass:
+ * runs of ordinary lines (CRLF, no leading dot) go out as one piece
+ * straight from the reader's buffer; only an incomplete last line stays
+ * buffered (at most MW_MAX_BODY_LINE), and its bytes are not searched
+ * again. */
+static int scan_body(mw_pop3_engine *e) {
+  const char *buf;
+  size_t avail = mw_reader_peek(&e->in, &buf);
+  size_t run = 0, i = 0, skip = e->tail_scanned;
+  for (;;) {
+    if (i + skip >= avail)
+      break;
+    const char *lf = memchr(buf + i + skip, '\n', avail - i - skip);
+    skip = 0;
+    if (!lf)
+      break;
+    size_t end = (size_t)(lf - buf);
+    if (end + 1 - i > MW_MAX_BODY_LINE)
+      return line_too_long(e);
+    if (buf[i] != '.' && end > i && buf[end - 1] == '\r') {
+      i = end + 1;
+      continue;
+    }
+    if (deliver(e, buf + run, i - run) != 0)
+      return MW_STEP_ERROR;
+    int t = special_line(e, buf + i, lf);
+    run = i = end + 1;
+    if (t < 0)
+      return MW_STEP_ERROR;
+    if (t == 1) {
+      mw_reader_skip(&e->in, i);
+      return body_done(e);
+    }
+  }
+  if (deliver(e, buf + run, i - run) != 0)
     return MW_STEP_ERROR;
+  mw_reader_skip(&e->in, i);
+  e->tail_scanned = avail - i;
+  if (avail - i > MW_MAX_BODY_LINE)
+    return line_too_long(e);
+  return MW_STEP_READ;
+}
+
+static void log_body(mw_pop3_engine *e) {
   char msg[64];
   snprintf(msg, sizeof msg, "<body: %llu bytes>",
            (unsigned long long)e->body_len);
   mw_log_line(e->s->log, 'S', msg, strlen(msg));
+}
+
+static int retrieval_done(mw_pop3_engine *e) {
+  log_body(e);
   if (e->too_large) {
     mw_error_set(&e->s->err, eexMessageTooLarge, 0,
                  "%s returned %llu bytes, more than the limit of %llu set "
@@ -801,17 +885,148 @@ static int retrieval_done(mw_pop3_engine *e) {
   return MW_STEP_DONE;
 }
 
-static int state_retr_resp(mw_pop3_engine *e, int ok, const char *text) {
-  if (!ok)
-    return fail_refused(e, text);
-  set_state(e, MW_P3_RETR_BODY);
+/* The size in "+OK 20480 octets", to size e->body once instead of
+ * doubling; trusted only up to a bound (a server may lie). */
+static void presize_body(mw_pop3_engine *e, const char *text) {
+  uint64_t n;
+  const char *p = text;
+  if (e->sink || parse_number(&p, P3_MAX_SIZE, &n) != 0)
+    return;
+  if (e->max_size && n > e->max_size)
+    n = e->max_size;
+  if (n > P3_PRESIZE_MAX)
+    n = P3_PRESIZE_MAX;
+  (void)mw_buf_reserve(&e->body, (size_t)n); /* a hint only */
+}
+
+static int start_body(mw_pop3_engine *e, mw_pop3_state st) {
+  e->body_len = 0;
+  e->tail_scanned = 0;
+  set_state(e, st);
   return P3_NEXT;
 }
 
-static int state_retr_body(mw_pop3_engine *e, const char *line, size_t len) {
-  if (unstuff(&line, &len))
-    return retrieval_done(e);
-  return deliver_line(e, line, len);
+static int state_retr_resp(mw_pop3_engine *e, int ok, const char *text) {
+  if (!ok)
+    return fail_refused(e, text);
+  presize_body(e, text);
+  return start_body(e, MW_P3_RETR_BODY);
+}
+
+/* ---- batches ---- */
+
+static int batch_set_text(mw_pop3_engine *e, size_t i, const char *text) {
+  size_t off = e->batch_texts.len;
+  if (mw_buf_append(&e->batch_texts, text, strlen(text) + 1) != 0)
+    return -1;
+  e->batch[i].text_off = off;
+  return 0;
+}
+
+static int batch_format(const mw_pop3_engine *e, size_t i, char *cmd,
+                        size_t cap) {
+  unsigned long m = e->batch[i].msg;
+  switch (e->bkind) {
+  case MW_P3B_TOP:
+    return snprintf(cmd, cap, "TOP %lu %lld", m, e->btop);
+  case MW_P3B_DELE:
+    return snprintf(cmd, cap, "DELE %lu", m);
+  default:
+    return snprintf(cmd, cap, "RETR %lu", m);
+  }
+}
+
+/* Queue commands up to the window once at most half of it is
+ * outstanding, so the commands go out gathered, a few writes per window
+ * instead of one per message. The window bounds what is in flight (a
+ * command is at most 40 bytes, so at most P3_WINDOW * 40 bytes: far less
+ * than any socket buffer, so writing them never waits for the server to
+ * read, and the server never waits for us while we write). */
+static int batch_fill(mw_pop3_engine *e) {
+  if (e->bsent - e->bdone > e->window / 2)
+    return 0;
+  while (e->bsent < e->bcount && e->bsent - e->bdone < e->window) {
+    char cmd[48];
+    batch_format(e, e->bsent, cmd, sizeof cmd);
+    if (send_line(e, cmd, -1) != 0)
+      return -1;
+    e->bsent++;
+  }
+  return 0;
+}
+
+static int batch_end(mw_pop3_engine *e) {
+  set_state(e, MW_P3_STOP);
+  if (e->brefused == 0)
+    return MW_STEP_DONE;
+  size_t i = e->bfirst_refused;
+  const char *text = mw_pop3_engine_batch_text(e, i);
+  batch_format(e, i, e->cmd, sizeof e->cmd);
+  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+                  "The POP3 server refused %zu of the %zu commands of the "
+                  "batch; the first was %s: \"%s\". The others were done "
+                  "(see the batch results); the connection is still open.",
+                  e->brefused, e->bcount, e->cmd, text);
+  return MW_STEP_ERROR;
+}
+
+/* Answer e->bdone is complete: on to the next, topping up the window. */
+static int batch_next(mw_pop3_engine *e) {
+  e->bdone++;
+  if (e->bdone == e->bcount)
+    return batch_end(e);
+  batch_format(e, e->bdone, e->cmd, sizeof e->cmd);
+  if (batch_fill(e) != 0)
+    return fail_memory(e);
+  set_state(e, MW_P3_BATCH);
+  return P3_NEXT;
+}
+
+static int state_batch_resp(mw_pop3_engine *e, int ok, const char *text) {
+  size_t i = e->bdone;
+  if (!ok) {
+    if (batch_set_text(e, i, text) != 0)
+      return fail_memory(e);
+    e->batch[i].status = errServer;
+    if (e->brefused++ == 0)
+      e->bfirst_refused = i;
+    return batch_next(e);
+  }
+  if (e->bkind != MW_P3B_DELE)
+    return start_body(e, MW_P3_BATCH_BODY);
+  if (batch_set_text(e, i, text) != 0)
+    return fail_memory(e);
+  e->batch[i].status = MW_OK;
+  return batch_next(e);
+}
+
+/* The terminator of the current message: the end call, then the result
+ * (the +OK text is still the last status line read). */
+static int batch_body_done(mw_pop3_engine *e) {
+  size_t i = e->bdone;
+  log_body(e);
+  int rc = e->bsink(e->bsink_ud, i, e->batch[i].msg, "", 0, 1);
+  if (rc != 0) {
+    e->batch[i].status = errAborted;
+    batch_set_text(e, i, "aborted by the callback");
+    return fail_aborted(e, rc);
+  }
+  if (batch_set_text(e, i, e->last_text.data ? e->last_text.data : "") != 0)
+    return fail_memory(e);
+  e->batch[i].status = MW_OK;
+  return batch_next(e);
+}
+
+static int body_done(mw_pop3_engine *e) {
+  return e->state == MW_P3_BATCH_BODY ? batch_body_done(e) : retrieval_done(e);
+}
+
+const char *mw_pop3_engine_batch_text(const mw_pop3_engine *e, size_t i) {
+  if (i >= e->bcount)
+    return "";
+  if (e->batch[i].text_off == SIZE_MAX)
+    return e->batch[i].status == errNotConnected ? "not answered" : "";
+  return e->batch_texts.data + e->batch[i].text_off;
 }
 
 static int state_simple_resp(mw_pop3_engine *e, int ok, const char *text) {
@@ -825,7 +1040,7 @@ static int state_simple_resp(mw_pop3_engine *e, int ok, const char *text) {
 
 static int is_body_state(mw_pop3_state st) {
   return st == MW_P3_CAPA_BODY || st == MW_P3_LIST_BODY ||
-         st == MW_P3_UIDL_BODY || st == MW_P3_RETR_BODY;
+         st == MW_P3_UIDL_BODY;
 }
 
 /* Read status lines as such (and log them); body lines go to their state
@@ -872,8 +1087,8 @@ static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
     return state_uidl_one_resp(e, ok, text);
   case MW_P3_RETR:
     return state_retr_resp(e, ok, text);
-  case MW_P3_RETR_BODY:
-    return state_retr_body(e, line, len);
+  case MW_P3_BATCH:
+    return state_batch_resp(e, ok, text);
   case MW_P3_DELE:
   case MW_P3_RSET:
   case MW_P3_NOOP:
@@ -881,16 +1096,12 @@ static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
     return state_simple_resp(e, ok, text);
   case MW_P3_STOP:
   case MW_P3_STARTTLS:
+  case MW_P3_RETR_BODY: /* scan_body's */
+  case MW_P3_BATCH_BODY:
   case MW_P3_LAST:
     break;
   }
   return fail_malformed(e, "a line while no reply was expected");
-}
-
-static mw_step need_more(mw_pop3_engine *e) {
-  if (flush_stage(e) != 0) /* streamed lines go out before we wait */
-    return MW_STEP_ERROR;
-  return MW_STEP_READ;
 }
 
 mw_step mw_pop3_engine_step(void *engine) {
@@ -901,19 +1112,19 @@ mw_step mw_pop3_engine_step(void *engine) {
     int r;
     if (e->state == MW_P3_STARTTLS) {
       r = perform_capa(e); /* TLS is up: ask again (RFC 2595) */
+    } else if (e->state == MW_P3_RETR_BODY || e->state == MW_P3_BATCH_BODY) {
+      r = scan_body(e);
     } else {
-      size_t max =
-          e->state == MW_P3_RETR_BODY ? MW_MAX_BODY_LINE : MW_MAX_LINE;
       const char *line;
       size_t len;
-      int got = mw_reader_line(&e->in, max, &line, &len);
+      int got = mw_reader_line(&e->in, MW_MAX_LINE, &line, &len);
       if (got == 0)
-        return need_more(e);
+        return MW_STEP_READ;
       if (got < 0) {
         mw_error_set(&e->s->err, eexLineTooLong, 0,
-                     "The POP3 server sent a line longer than %zu bytes in "
+                     "The POP3 server sent a line longer than %d bytes in "
                      "reply to %s; the connection was closed.",
-                     max, e->cmd[0] ? e->cmd : "the connection");
+                     MW_MAX_LINE, e->cmd[0] ? e->cmd : "the connection");
         return MW_STEP_ERROR;
       }
       r = dispatch(e, line, len);
@@ -1009,7 +1220,6 @@ int mw_pop3_engine_begin_retr(mw_pop3_engine *e, unsigned long msg,
   if (rc != MW_OK)
     return rc;
   mw_buf_free(&e->body);
-  mw_buf_free(&e->stage);
   e->sink = sink;
   e->sink_ud = ud;
   e->body_len = 0;
@@ -1041,4 +1251,79 @@ int mw_pop3_engine_begin_noop(mw_pop3_engine *e) {
 
 int mw_pop3_engine_begin_quit(mw_pop3_engine *e) {
   return begin_command(e, "QUIT", 0, MW_P3_QUIT);
+}
+
+/* Every argument before anything is queued: a batch is sent whole or not
+ * at all. */
+static int check_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
+                       const unsigned long *msgs, size_t n,
+                       mw_msg_write_cb write) {
+  if (n > 0 && !msgs)
+    return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                        "The list of message numbers is NULL; nothing was "
+                        "sent to the server.");
+  if (kind != MW_P3B_DELE && !write)
+    return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                        "The write callback is NULL; nothing was sent to "
+                        "the server.");
+  if (n > P3_MAX_BATCH)
+    return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                        "A batch takes at most %d messages (got %zu); "
+                        "nothing was sent to the server.",
+                        P3_MAX_BATCH, n);
+  for (size_t i = 0; i < n; i++)
+    if (msgs[i] == 0)
+      return mw_error_set(&e->s->err, eexInvalidArgument, 0,
+                          "Message numbers start at 1 (entry %zu is 0); "
+                          "nothing was sent to the server.",
+                          i);
+  return MW_OK;
+}
+
+static int batch_reserve(mw_pop3_engine *e, size_t n) {
+  if (n <= e->bcap)
+    return 0;
+  mw_pop3_bentry *p = realloc(e->batch, n * sizeof *p);
+  if (!p)
+    return -1;
+  e->batch = p;
+  e->bcap = n;
+  return 0;
+}
+
+int mw_pop3_engine_begin_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
+                               const unsigned long *msgs, size_t n,
+                               long long top_lines, mw_msg_write_cb write,
+                               void *ud) {
+  e->bcount = e->bsent = e->bdone = e->brefused = 0;
+  mw_buf_reset(&e->batch_texts);
+  int rc = check_batch(e, kind, msgs, n, write);
+  if (rc == MW_OK)
+    rc = begin(e);
+  if (rc != MW_OK)
+    return rc;
+  if (batch_reserve(e, n) != 0)
+    return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
+  for (size_t i = 0; i < n; i++)
+    e->batch[i] = (mw_pop3_bentry){msgs[i], errNotConnected, SIZE_MAX};
+  e->bcount = n;
+  e->bkind = kind;
+  e->btop = top_lines;
+  e->bsink = write;
+  e->bsink_ud = ud;
+  e->sink = NULL;
+  e->window =
+      e->pipelining && mw_pop3_engine_has_cap(e, "PIPELINING") ? P3_WINDOW : 1;
+  if (n == 0) {
+    set_state(e, MW_P3_STOP);
+    return MW_OK;
+  }
+  batch_format(e, 0, e->cmd, sizeof e->cmd);
+  if (batch_fill(e) != 0) {
+    mw_buf_reset(&e->out);
+    e->bsent = 0;
+    return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
+  }
+  set_state(e, MW_P3_BATCH);
+  return MW_OK;
 }

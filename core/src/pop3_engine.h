@@ -31,7 +31,9 @@
   X(MW_P3_DELE)                                                               \
   X(MW_P3_RSET)                                                               \
   X(MW_P3_NOOP)                                                               \
-  X(MW_P3_QUIT)
+  X(MW_P3_QUIT)                                                               \
+  X(MW_P3_BATCH)      /* a batch: the status line of the next answer */       \
+  X(MW_P3_BATCH_BODY) /* a batch: the message of the current answer */
 
 typedef enum mw_pop3_state {
 #define MW_X_(sym) sym,
@@ -47,6 +49,20 @@ typedef struct mw_pop3_entry {
   uint64_t size;  /* LIST; 0 after UIDL */
   size_t uid_off; /* offset in uids (UIDL), or SIZE_MAX */
 } mw_pop3_entry;
+
+/* The batch calls (RETR, TOP, DELE over a pipelined window). */
+typedef enum mw_pop3_batch_kind {
+  MW_P3B_RETR,
+  MW_P3B_TOP,
+  MW_P3B_DELE
+} mw_pop3_batch_kind;
+
+/* One message of a batch: its result once answered. */
+typedef struct mw_pop3_bentry {
+  unsigned long msg;
+  int status;      /* MW_OK, errServer, else not answered (see pop3.c) */
+  size_t text_off; /* its status text in batch_texts, or SIZE_MAX */
+} mw_pop3_bentry;
 
 typedef struct mw_pop3_engine {
   mw_session *s; /* configuration, credentials, log, ErrorInfo */
@@ -77,14 +93,28 @@ typedef struct mw_pop3_engine {
   char cmd[48];      /* "RETR 5", for messages (never secrets) */
   unsigned long msg; /* its message number */
 
-  /* RETR/TOP: into body (sink NULL, bounded by max_size) or to sink
-   * through stage (bounded). */
+  /* RETR/TOP: into body (sink NULL, bounded by max_size), or straight
+   * from the reader's buffer to sink (or to the batch's bsink). */
   mw_write_cb sink;
   void *sink_ud;
   mw_buf body;
-  mw_buf stage;
   uint64_t body_len, max_size;
   int too_large;
+
+  /* Batches: answers are read in order, commands go out over a window of
+   * at most `window` outstanding ones (1 without PIPELINING). */
+  int pipelining; /* the caller's setting (default on) */
+  mw_pop3_batch_kind bkind;
+  long long btop;
+  mw_msg_write_cb bsink;
+  void *bsink_ud;
+  mw_pop3_bentry *batch;
+  size_t bcount, bcap;
+  size_t bsent, bdone; /* commands queued; answers completed */
+  size_t window;
+  size_t brefused, bfirst_refused;
+  size_t tail_scanned; /* bytes of the buffered partial body line searched */
+  mw_buf batch_texts;
 } mw_pop3_engine;
 
 void mw_pop3_engine_init(mw_pop3_engine *e, mw_session *s);
@@ -108,6 +138,16 @@ int mw_pop3_engine_begin_retr(mw_pop3_engine *e, unsigned long msg,
                               long long top_lines, mw_write_cb sink, void *ud,
                               uint64_t max_size);
 int mw_pop3_engine_begin_dele(mw_pop3_engine *e, unsigned long msg);
+/* A batch of n messages (top_lines for MW_P3B_TOP; write for RETR/TOP).
+ * Every argument is checked before anything is queued. Results stay in
+ * e->batch until the next batch. Done: MW_OK, or errServer (eexPopServer)
+ * when some got -ERR. */
+int mw_pop3_engine_begin_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
+                               const unsigned long *msgs, size_t n,
+                               long long top_lines, mw_msg_write_cb write,
+                               void *ud);
+/* The status text of batch entry i ("" when none). */
+const char *mw_pop3_engine_batch_text(const mw_pop3_engine *e, size_t i);
 int mw_pop3_engine_begin_rset(mw_pop3_engine *e);
 int mw_pop3_engine_begin_noop(mw_pop3_engine *e);
 int mw_pop3_engine_begin_quit(mw_pop3_engine *e);

@@ -68,3 +68,27 @@ int mw_reader_line(mw_reader *r, size_t max, const char **line, size_t *len) {
 size_t mw_reader_pending(const mw_reader *r) {
   return r->in.len - r->pos;
 }
+
+size_t mw_reader_peek(mw_reader *r, const char **data) {
+  compact(r);
+  *data = r->in.data ? r->in.data + r->pos : "";
+  return r->in.len - r->pos;
+}
+
+void mw_reader_skip(mw_reader *r, size_t n) {
+  size_t avail = r->in.len - r->pos;
+  r->pos += n < avail ? n : avail;
+  r->scanned = 0;
+}
+
+char *mw_reader_space(mw_reader *r, size_t want) {
+  compact(r);
+  if (mw_buf_reserve(&r->in, want) != 0)
+    return NULL;
+  return r->in.data + r->in.len;
+}
+
+void mw_reader_commit(mw_reader *r, size_t n) {
+  r->in.len += n;
+  r->in.data[r->in.len] = '\0';
+}

@@ -794,6 +794,23 @@ static int tl_step_expect_raw(tl_server *s, char *want, int lineno) {
   return 0;
 }
 
+/* QUIET ms: the client sends nothing more for ms (a client that must wait
+ * for an answer before its next command). */
+static int tl_step_quiet(tl_server *s, int ms, int lineno) {
+  long long deadline = tl_now_ms() + ms;
+  char saved[sizeof s->error];
+  memcpy(saved, s->error, sizeof saved);
+  while (s->rlen == 0 && !s->eof && tl_now_ms() < deadline)
+    if (tl_read_chunk(s, deadline) < 0)
+      break;
+  memcpy(s->error, saved, sizeof saved); /* the wait timing out is success */
+  if (s->rlen == 0)
+    return 0;
+  tl_srv_error(s, "step %d (QUIET): the client sent %zu bytes too early",
+               lineno, s->rlen);
+  return -1;
+}
+
 /* 1 to go on, 0 the script ends here, -1 failed. */
 static int tl_do_step(tl_server *s, char *line, int lineno) {
   int rc;
@@ -812,6 +829,8 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
     rc = tl_step_data(s);
   } else if (strcmp(line, "TLS") == 0) {
     rc = tl_step_tls(s);
+  } else if (tl_starts(line, "QUIET")) {
+    rc = tl_step_quiet(s, atoi(line + 5), lineno);
   } else if (tl_starts(line, "SLEEP")) {
     tl_interruptible_sleep(s, atoi(line + 5));
     rc = 0;
@@ -902,8 +921,8 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",  "SRAW:", "C:",    "C?",           "DATA",
-      "TLS", "SLEEP", "CLOSE", "EXPECT_CLOSE", "CRAW:"};
+      "S:",    "SRAW:", "C:",           "C?",    "DATA", "TLS",
+      "SLEEP", "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

@@ -86,6 +86,7 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *   TLS            server-side TLS handshake (CERT_FILE/KEY_FILE from the
  *                  environment); later steps go through TLS
  *   SLEEP ms       wait
+ *   QUIET ms       wait, and fail if the client sends anything meanwhile
  *   CLOSE          close the connection and end
  *   EXPECT_CLOSE   wait (up to 10 s) until the client closes
  * The script ends by closing the connection. Everything the client sent
