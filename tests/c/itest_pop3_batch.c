@@ -377,6 +377,49 @@ static void dovecot_batch_with_missing_message(void) {
   free_box(&b);
 }
 
+/* Two 3 MB messages in one batch: they arrive in pieces of at most one
+ * read (64 KB and a partial line), never whole. */
+static void dovecot_batch_streams_big_messages(void) {
+  empty_mailbox();
+  size_t big = 3 * 1024 * 1024;
+  char *m[2];
+  size_t len[2];
+  char name[2][256];
+  for (int k = 0; k < 2; k++) {
+    m[k] = malloc(big + 256);
+    size_t o = (size_t)sprintf(m[k], "X-Index: %d\r\nSubject: big\r\n\r\n", k);
+    for (unsigned i = 0; o < big; i++)
+      o += (size_t)sprintf(m[k] + o, "%sline %07u of a big message %d\r\n",
+                           i % 9 == 0 ? "." : "", i, k);
+    len[k] = o;
+    put_message(m[k], len[k], name[k], sizeof name[k]);
+  }
+  mw_pop3 *c = login(1);
+  if (c) {
+    unsigned long msgs[2] = {1, 2};
+    struct got g;
+    memset(&g, 0, sizeof g);
+    CHECK_ERR(mw_pop3_retr_batch(c, msgs, 2, collect, &g),
+              mw_pop3_extended_error(c), MW_OK, eexNone);
+    for (int i = 0; i < 2; i++) {
+      int k = g.data[i] ? index_of(g.data[i], g.len[i]) : -1;
+      CHECK(k == 0 || k == 1);
+      if (k != 0 && k != 1)
+        continue;
+      CHECK_INT(g.len[i], len[k]);
+      CHECK(g.len[i] == len[k] && memcmp(g.data[i], m[k], len[k]) == 0);
+      CHECK_INT(g.ends[i], 1);
+    }
+    CHECK(g.max_piece <= 65536 + 1024);
+    CHECK(g.calls > 2 * big / 65536);
+    CHECK_INT(mw_pop3_quit(c), MW_OK);
+    free_got(&g);
+    mw_pop3_free(c);
+  }
+  free(m[0]);
+  free(m[1]);
+}
+
 static int count_messages(void) {
   mw_pop3 *c = login(1);
   if (!c)
@@ -655,6 +698,7 @@ int main(void) {
   RUN(dovecot_top_batch);
   RUN(dovecot_batch_with_missing_message);
   RUN(dovecot_dele_batch);
+  RUN(dovecot_batch_streams_big_messages);
   RUN(connection_lost_mid_retr_batch);
   RUN(connection_lost_mid_dele_batch);
   RUN(quit_not_completed_after_dele_batch);

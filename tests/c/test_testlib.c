@@ -110,6 +110,34 @@ static void send_expect_and_record(void) {
   tl_server_free(s);
 }
 
+/* QUIET passes when the client waits for the answer, and fails when the
+ * next command came early (a pipelining client where none is allowed). */
+static void quiet_step(int early) {
+  tl_server *s = tl_server_start("C: ONE\nQUIET 300\nS: +OK\nC: TWO\n");
+  CHECK(s != NULL);
+  if (!s)
+    return;
+  int fd = client_connect(tl_server_port(s));
+  char buf[256];
+  client_send(fd, early ? "ONE\r\nTWO\r\n" : "ONE\r\n");
+  if (!early) {
+    CHECK_STR(client_line(fd, buf, sizeof buf), "+OK\r\n");
+    client_send(fd, "TWO\r\n");
+  }
+  CHECK(client_sees_eof(fd));
+  close(fd);
+  CHECK_INT(tl_server_wait(s, 5000), early ? -1 : 0);
+  const char *err = tl_server_error(s);
+  CHECK_INT(tl_contains(err, strlen(err), "QUIET"), early);
+  CHECK_STR(tl_server_received(s, NULL), "ONE\r\nTWO\r\n");
+  tl_server_free(s);
+}
+
+static void quiet_passes_and_fails(void) {
+  quiet_step(0);
+  quiet_step(1);
+}
+
 static void mismatch_fails_the_script(void) {
   tl_server *s = tl_server_start("S: 220 hello\nC: HELO *\nS: 250 never\n");
   CHECK(s != NULL);
@@ -420,6 +448,7 @@ int main(void) {
   }
   RUN(send_expect_and_record);
   RUN(mismatch_fails_the_script);
+  RUN(quiet_passes_and_fails);
   RUN(glob_patterns);
   RUN(data_reads_to_the_dot);
   RUN(sraw_escapes);
