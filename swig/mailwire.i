@@ -62,6 +62,8 @@
 %ignore mw_pop3_retr_batch;
 %ignore mw_pop3_top_batch;
 %ignore mw_pop3_dele_batch;
+%ignore mw_pop3_list_batch;
+%ignore mw_pop3_uidl_batch;
 %ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;
 

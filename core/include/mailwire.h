@@ -719,6 +719,13 @@ MW_EXTERN int mw_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs,
                                 mw_msg_write_cb write, void *userdata);
 MW_EXTERN int mw_pop3_dele_batch(mw_pop3 *c, const unsigned long *msgs,
                                  size_t n);
+/* LIST n / UIDL n for n messages, pipelined the same way; the size or
+ * UID of each answered one with mw_pop3_batch_size / mw_pop3_batch_uid.
+ * (mailwire's addition to the batch calls.) */
+MW_EXTERN int mw_pop3_list_batch(mw_pop3 *c, const unsigned long *msgs,
+                                 size_t n);
+MW_EXTERN int mw_pop3_uidl_batch(mw_pop3 *c, const unsigned long *msgs,
+                                 size_t n);
 /* Results of the last batch call, in the order given: MW_OK for +OK,
  * errServer for -ERR (its text in mw_pop3_batch_text), errNotConnected
  * when not answered (the batch ended first), errAborted for the message
@@ -727,6 +734,10 @@ MW_EXTERN int mw_pop3_dele_batch(mw_pop3 *c, const unsigned long *msgs,
 MW_EXTERN size_t mw_pop3_batch_count(const mw_pop3 *c);
 MW_EXTERN int mw_pop3_batch_status(const mw_pop3 *c, size_t i);
 MW_EXTERN const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i);
+/* After mw_pop3_list_batch: the size of entry i (0 unless MW_OK); after
+ * mw_pop3_uidl_batch: its UID ("" unless MW_OK). */
+MW_EXTERN uint64_t mw_pop3_batch_size(const mw_pop3 *c, size_t i);
+MW_EXTERN const char *mw_pop3_batch_uid(const mw_pop3 *c, size_t i);
 
 /* Releases memory the library returned. */
 MW_EXTERN void mw_free(void *p);

@@ -507,6 +507,24 @@ int mw_pop3_dele_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
   return batch(c, MW_P3B_DELE, msgs, n, -1, NULL, NULL);
 }
 
+int mw_pop3_list_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return batch(c, MW_P3B_LIST, msgs, n, -1, NULL, NULL);
+}
+
+int mw_pop3_uidl_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return batch(c, MW_P3B_UIDL, msgs, n, -1, NULL, NULL);
+}
+
+uint64_t mw_pop3_batch_size(const mw_pop3 *c, size_t i) {
+  if (!c || i >= c->eng.bcount || c->eng.batch[i].status != MW_OK)
+    return 0;
+  return c->eng.batch[i].size;
+}
+
+const char *mw_pop3_batch_uid(const mw_pop3 *c, size_t i) {
+  return c ? mw_pop3_engine_batch_uid(&c->eng, i) : "";
+}
+
 size_t mw_pop3_batch_count(const mw_pop3 *c) {
   return c ? c->eng.bcount : 0;
 }

@@ -931,6 +931,10 @@ static int batch_format(const mw_pop3_engine *e, size_t i, char *cmd,
     return snprintf(cmd, cap, "TOP %lu %lld", m, e->btop);
   case MW_P3B_DELE:
     return snprintf(cmd, cap, "DELE %lu", m);
+  case MW_P3B_LIST:
+    return snprintf(cmd, cap, "LIST %lu", m);
+  case MW_P3B_UIDL:
+    return snprintf(cmd, cap, "UIDL %lu", m);
   default:
     return snprintf(cmd, cap, "RETR %lu", m);
   }
@@ -982,6 +986,29 @@ static int batch_next(mw_pop3_engine *e) {
   return P3_NEXT;
 }
 
+/* "+OK n size" / "+OK n uid" for the message asked for, as LIST n and
+ * UIDL n answer one by one. */
+static int batch_scan_listing(mw_pop3_engine *e, size_t i, const char *text) {
+  unsigned long n;
+  if (e->bkind == MW_P3B_LIST) {
+    if (parse_scan(text, &n, &e->batch[i].size) != 0 || n != e->batch[i].msg)
+      return fail_malformed(e, "a reply that is not \"+OK number size\" "
+                               "for the message asked for");
+    return P3_NEXT;
+  }
+  const char *uid;
+  size_t len;
+  if (parse_uid(text, &n, &uid, &len) != 0 || n != e->batch[i].msg)
+    return fail_malformed(e, "a reply that is not \"+OK number uid\" for "
+                             "the message asked for");
+  size_t off = e->batch_texts.len;
+  if (mw_buf_append(&e->batch_texts, uid, len) != 0 ||
+      mw_buf_append(&e->batch_texts, "", 1) != 0)
+    return fail_memory(e);
+  e->batch[i].uid_off = off;
+  return P3_NEXT;
+}
+
 static int state_batch_resp(mw_pop3_engine *e, int ok, const char *text) {
   size_t i = e->bdone;
   if (!ok) {
@@ -992,8 +1019,13 @@ static int state_batch_resp(mw_pop3_engine *e, int ok, const char *text) {
       e->bfirst_refused = i;
     return batch_next(e);
   }
-  if (e->bkind != MW_P3B_DELE)
+  if (e->bkind == MW_P3B_RETR || e->bkind == MW_P3B_TOP)
     return start_body(e, MW_P3_BATCH_BODY);
+  if (e->bkind == MW_P3B_LIST || e->bkind == MW_P3B_UIDL) {
+    int rc = batch_scan_listing(e, i, text);
+    if (rc != P3_NEXT)
+      return rc;
+  }
   if (batch_set_text(e, i, text) != 0)
     return fail_memory(e);
   e->batch[i].status = MW_OK;
@@ -1019,6 +1051,12 @@ static int batch_body_done(mw_pop3_engine *e) {
 
 static int body_done(mw_pop3_engine *e) {
   return e->state == MW_P3_BATCH_BODY ? batch_body_done(e) : retrieval_done(e);
+}
+
+const char *mw_pop3_engine_batch_uid(const mw_pop3_engine *e, size_t i) {
+  if (i >= e->bcount || e->batch[i].uid_off == SIZE_MAX)
+    return "";
+  return e->batch_texts.data + e->batch[i].uid_off;
 }
 
 const char *mw_pop3_engine_batch_text(const mw_pop3_engine *e, size_t i) {
@@ -1262,7 +1300,7 @@ static int check_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
     return mw_error_set(&e->s->err, eexInvalidArgument, 0,
                         "The list of message numbers is NULL; nothing was "
                         "sent to the server.");
-  if (kind != MW_P3B_DELE && !write)
+  if ((kind == MW_P3B_RETR || kind == MW_P3B_TOP) && !write)
     return mw_error_set(&e->s->err, eexInvalidArgument, 0,
                         "The write callback is NULL; nothing was sent to "
                         "the server.");
@@ -1305,7 +1343,8 @@ int mw_pop3_engine_begin_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
   if (batch_reserve(e, n) != 0)
     return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
   for (size_t i = 0; i < n; i++)
-    e->batch[i] = (mw_pop3_bentry){msgs[i], errNotConnected, SIZE_MAX};
+    e->batch[i] =
+        (mw_pop3_bentry){msgs[i], errNotConnected, SIZE_MAX, 0, SIZE_MAX};
   e->bcount = n;
   e->bkind = kind;
   e->btop = top_lines;

@@ -54,7 +54,9 @@ typedef struct mw_pop3_entry {
 typedef enum mw_pop3_batch_kind {
   MW_P3B_RETR,
   MW_P3B_TOP,
-  MW_P3B_DELE
+  MW_P3B_DELE,
+  MW_P3B_LIST, /* LIST n: one line, "+OK n size" */
+  MW_P3B_UIDL  /* UIDL n: one line, "+OK n uid" */
 } mw_pop3_batch_kind;
 
 /* One message of a batch: its result once answered. */
@@ -62,6 +64,8 @@ typedef struct mw_pop3_bentry {
   unsigned long msg;
   int status;      /* MW_OK, errServer, else not answered (see pop3.c) */
   size_t text_off; /* its status text in batch_texts, or SIZE_MAX */
+  uint64_t size;   /* LIST n */
+  size_t uid_off;  /* UIDL n: the UID in batch_texts, or SIZE_MAX */
 } mw_pop3_bentry;
 
 typedef struct mw_pop3_engine {
@@ -148,6 +152,8 @@ int mw_pop3_engine_begin_batch(mw_pop3_engine *e, mw_pop3_batch_kind kind,
                                void *ud);
 /* The status text of batch entry i ("" when none). */
 const char *mw_pop3_engine_batch_text(const mw_pop3_engine *e, size_t i);
+/* The UID of entry i of a UIDL batch ("" when none). */
+const char *mw_pop3_engine_batch_uid(const mw_pop3_engine *e, size_t i);
 int mw_pop3_engine_begin_rset(mw_pop3_engine *e);
 int mw_pop3_engine_begin_noop(mw_pop3_engine *e);
 int mw_pop3_engine_begin_quit(mw_pop3_engine *e);

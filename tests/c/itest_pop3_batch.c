@@ -341,6 +341,47 @@ static void dovecot_top_batch(void) {
   free_box(&b);
 }
 
+/* LIST n / UIDL n batches give what LIST and UIDL give for all. */
+static void dovecot_list_uidl_batches(void) {
+  struct box b;
+  fill_box(&b);
+  mw_pop3 *c = login(1);
+  if (!c) {
+    free_box(&b);
+    return;
+  }
+  unsigned long msgs[NMSG + 1];
+  for (int i = 0; i < NMSG; i++)
+    msgs[i] = (unsigned long)(NMSG - i);
+  msgs[NMSG] = NMSG + 1; /* past the end: -ERR */
+  CHECK_ERR(mw_pop3_list_batch(c, msgs, NMSG + 1), mw_pop3_extended_error(c),
+            errServer, eexPopServer);
+  uint64_t size[NMSG + 1];
+  for (int i = 0; i < NMSG; i++) {
+    CHECK_INT(mw_pop3_batch_status(c, (size_t)i), MW_OK);
+    size[msgs[i]] = mw_pop3_batch_size(c, (size_t)i);
+  }
+  CHECK_INT(mw_pop3_batch_status(c, NMSG), errServer);
+  CHECK_INT(mw_pop3_batch_size(c, NMSG), 0);
+  CHECK_INT(mw_pop3_list(c), MW_OK);
+  CHECK_INT(mw_pop3_entry_count(c), NMSG);
+  for (size_t i = 0; i < mw_pop3_entry_count(c); i++)
+    CHECK_INT(size[mw_pop3_entry_number(c, i)], mw_pop3_entry_size(c, i));
+  CHECK_ERR(mw_pop3_uidl_batch(c, msgs, NMSG), mw_pop3_extended_error(c),
+            MW_OK, eexNone);
+  char uid[NMSG + 1][80];
+  for (int i = 0; i < NMSG; i++)
+    snprintf(uid[msgs[i]], sizeof uid[0], "%s",
+             mw_pop3_batch_uid(c, (size_t)i));
+  CHECK_INT(mw_pop3_uidl(c), MW_OK);
+  CHECK_INT(mw_pop3_entry_count(c), NMSG);
+  for (size_t i = 0; i < mw_pop3_entry_count(c); i++)
+    CHECK_STR(uid[mw_pop3_entry_number(c, i)], mw_pop3_entry_uid(c, i));
+  CHECK_INT(mw_pop3_quit(c), MW_OK);
+  mw_pop3_free(c);
+  free_box(&b);
+}
+
 /* A number past the end in the middle: -ERR for it alone, the others are
  * retrieved, the session goes on. */
 static void dovecot_batch_with_missing_message(void) {
@@ -697,6 +738,7 @@ int main(void) {
   RUN(dovecot_retr_batch_not_pipelined);
   RUN(dovecot_top_batch);
   RUN(dovecot_batch_with_missing_message);
+  RUN(dovecot_list_uidl_batches);
   RUN(dovecot_dele_batch);
   RUN(dovecot_batch_streams_big_messages);
   RUN(connection_lost_mid_retr_batch);

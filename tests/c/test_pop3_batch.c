@@ -376,6 +376,61 @@ static void top_batch_exact_bytes(void) {
   rig_free(&r);
 }
 
+/* LIST n and UIDL n: one line each, checked against the number asked
+ * for; -ERR for one does not stop the others. */
+static void list_and_uidl_batches(void) {
+  struct rig r;
+  rig_init(&r);
+  connect_with(&r, CAPA_PIPE);
+  unsigned long msgs[3] = {2, 9, 1};
+  CHECK_INT(
+      mw_pop3_engine_begin_batch(&r.e, MW_P3B_LIST, msgs, 3, -1, NULL, NULL),
+      MW_OK);
+  CHECK_INT(drive(&r, "+OK 2 1200\r\n-ERR no such message\r\n+OK 1 7 "
+                      "extra\r\n"),
+            MW_STEP_ERROR);
+  CHECK_STR(sent(&r), "LIST 2\r\nLIST 9\r\nLIST 1\r\n");
+  CHECK_INT(r.s.err.code, errServer);
+  CHECK_INT(r.s.err.number, eexPopServer);
+  CHECK_INT(r.e.batch[0].status, MW_OK);
+  CHECK_INT(r.e.batch[0].size, 1200);
+  CHECK_INT(r.e.batch[1].status, errServer);
+  CHECK_INT(r.e.batch[2].size, 7);
+  CHECK_STR(mw_pop3_engine_batch_text(&r.e, 2), "1 7 extra");
+
+  r.s.err.code = MW_OK;
+  CHECK_INT(
+      mw_pop3_engine_begin_batch(&r.e, MW_P3B_UIDL, msgs, 2, -1, NULL, NULL),
+      MW_OK);
+  CHECK_INT(drive(&r, "+OK 2 QhdPYR:00WBw1Ph7x7\r\n+OK 9 a-b \r\n"),
+            MW_STEP_DONE);
+  CHECK_STR(sent(&r), "UIDL 2\r\nUIDL 9\r\n");
+  CHECK_STR(mw_pop3_engine_batch_uid(&r.e, 0), "QhdPYR:00WBw1Ph7x7");
+  CHECK_STR(mw_pop3_engine_batch_uid(&r.e, 1), "a-b");
+  CHECK_STR(mw_pop3_engine_batch_uid(&r.e, 2), "");
+
+  /* An answer for another message than asked: out of step, a protocol
+   * error; nothing after it is reported. */
+  CHECK_INT(
+      mw_pop3_engine_begin_batch(&r.e, MW_P3B_UIDL, msgs, 2, -1, NULL, NULL),
+      MW_OK);
+  CHECK_INT(drive(&r, "+OK 3 abc\r\n"), MW_STEP_ERROR);
+  CHECK_INT(r.s.err.code, errProtocol);
+  CHECK_INT(r.s.err.number, eexMalformedReply);
+  CHECK(strstr(r.s.err.text, "UIDL 2") != NULL);
+  CHECK_INT(r.e.batch[0].status, errNotConnected);
+  CHECK_STR(mw_pop3_engine_batch_uid(&r.e, 0), "");
+  rig_free(&r);
+  rig_init(&r);
+  connect_with(&r, CAPA_PIPE);
+  CHECK_INT(
+      mw_pop3_engine_begin_batch(&r.e, MW_P3B_LIST, msgs, 1, -1, NULL, NULL),
+      MW_OK);
+  CHECK_INT(drive(&r, "+OK 2\r\n"), MW_STEP_ERROR); /* no size */
+  CHECK_INT(r.s.err.number, eexMalformedReply);
+  rig_free(&r);
+}
+
 /* Bad arguments: nothing queued, no result from an earlier batch kept. */
 static void bad_arguments_queue_nothing(void) {
   struct rig r;
@@ -550,6 +605,7 @@ int main(void) {
   RUN(without_pipelining_one_command_at_a_time);
   RUN(dele_batch_exact_bytes);
   RUN(top_batch_exact_bytes);
+  RUN(list_and_uidl_batches);
   RUN(bad_arguments_queue_nothing);
   RUN(callback_abort);
   RUN(malformed_answer_mid_batch);
