@@ -8,6 +8,8 @@ CORE_PACKAGES=(
   build-essential cmake pkg-config libssl-dev openssl clang-format
   python3
 )
+# libFuzzer targets (fuzz/run.sh): clang with its sanitizer/fuzzer runtime.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The real servers the tests start (tests/servers/start.sh).
 SERVER_PACKAGES=(
   postfix dovecot-core dovecot-pop3d dovecot-lmtpd
@@ -22,7 +24,7 @@ PYTHON_PACKAGES=(
 LUA_PACKAGES=(
   lua5.4 liblua5.4-dev luarocks lua-busted luajit libluajit-5.1-dev
 )
-PACKAGES=("${CORE_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
+PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
   "${LUA_PACKAGES[@]}")
 
 missing=()

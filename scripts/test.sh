@@ -38,6 +38,11 @@ step "dependencies"
 run_c_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_c_suite build-asan -DMW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
+# --- libFuzzer targets (fuzz/), a short bounded run each; fuzz/README.md
+# says how to run them long. ---
+step "fuzz: every target ${MW_FUZZ_SECONDS:-15}s"
+"$ROOT/fuzz/run.sh" "${MW_FUZZ_SECONDS:-15}" || FAILED+=("fuzz")
+
 # --- Lua (owner: Lua binding): luarocks into a private tree, then busted,
 # which starts and stops its own servers. ---
 run_lua_suite() {

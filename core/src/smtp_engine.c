@@ -311,9 +311,11 @@ static int malformed(mw_smtp_engine *e, const char *line, size_t len) {
   return -1;
 }
 
-/* One line of a reply: "250-text" continues, "250 text" or "250" ends. */
+/* One line of a reply: "250-text" continues, "250 text" or "250" ends.
+ * The first digit must be 2-5 (RFC 5321 4.2.1: no SMTP command has a 1yz
+ * reply), so a stray "188" is never taken as a recipient's result. */
 static int take_reply_line(mw_smtp_engine *e, const char *line, size_t len) {
-  if (len < 3 || !is_digit(line[0]) || !is_digit(line[1]) ||
+  if (len < 3 || line[0] < '2' || line[0] > '5' || !is_digit(line[1]) ||
       !is_digit(line[2]) || (len > 3 && line[3] != ' ' && line[3] != '-'))
     return malformed(e, line, len);
   int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');

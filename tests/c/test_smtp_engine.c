@@ -262,6 +262,10 @@ static void malformed_replies(void) {
   malformed_reply("22\r\n", eexMalformedReply);
   malformed_reply("220+hello\r\n", eexMalformedReply);
   malformed_reply("HTTP/1.1 400 Bad Request\r\n", eexMalformedReply);
+  /* first digits outside 2-5 (found by fuzz_smtp: "188" to a RCPT) */
+  malformed_reply("188 go\r\n", eexMalformedReply);
+  malformed_reply("099 hello\r\n", eexMalformedReply);
+  malformed_reply("600 hello\r\n", eexMalformedReply);
   /* One line over MW_MAX_LINE, even before its end arrives. */
   char *longline = malloc(MW_MAX_LINE + 16);
   memset(longline, 'x', MW_MAX_LINE + 8);
