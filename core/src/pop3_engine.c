@@ -233,7 +233,7 @@ static int parse_status(mw_pop3_engine *e, const char *line, size_t len,
     skip++;
   mw_buf_reset(&e->last_text);
   if (mw_buf_append_str(&e->last_text, line + skip) != 0)
-    return -1;
+    return -2; /* out of memory, not a malformed line */
   *text = e->last_text.data;
   return ok;
 }
@@ -1092,6 +1092,8 @@ static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
       return state_auth_challenge(e, line, len);
     mw_log_line(e->s->log, 'S', line, len);
     ok = parse_status(e, line, len, &text);
+    if (ok == -2)
+      return fail_memory(e);
     if (ok < 0)
       return fail_malformed(e, "a line that is neither +OK nor -ERR");
   }

@@ -289,17 +289,19 @@ static void parse_enhanced(const char *text, char out[16]) {
   out[i] = '\0';
 }
 
-static void finish_reply(mw_smtp_engine *e) {
+/* 0, or -2 when out of memory (the reply text could not be kept). */
+static int finish_reply(mw_smtp_engine *e) {
   e->last_code = e->cur_code;
   mw_buf_reset(&e->last_text);
-  if (e->cur_text.len)
-    mw_buf_append(&e->last_text, e->cur_text.data, e->cur_text.len);
-  else
-    mw_buf_append(&e->last_text, "", 0);
+  if (mw_buf_append(&e->last_text, e->cur_text.data ? e->cur_text.data : "",
+                    e->cur_text.len) != 0 ||
+      !e->last_text.data)
+    return -2;
   parse_enhanced(e->last_text.data, e->last_enhanced);
   mw_buf_reset(&e->cur_text);
   e->cur_code = 0;
   e->cur_lines = 0;
+  return 0;
 }
 
 static int malformed(mw_smtp_engine *e, const char *line, size_t len) {
@@ -354,16 +356,16 @@ static int read_reply(mw_smtp_engine *e) {
     }
     mw_log_line(e->s->log, 'S', line, len);
     int t = take_reply_line(e, line, len);
+    if (t == 1)
+      t = finish_reply(e) == 0 ? 1 : -2;
     if (t == -2) {
       mw_error_set(&e->s->err, eexNoMemory, 0, NULL);
       return -1;
     }
     if (t < 0)
       return -1;
-    if (t == 1) {
-      finish_reply(e);
+    if (t == 1)
       return 1;
-    }
   }
 }
 
