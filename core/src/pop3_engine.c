@@ -1165,9 +1165,10 @@ mw_step mw_pop3_engine_step(void *engine) {
                      "The POP3 server sent a line longer than %d bytes in "
                      "reply to %s; the connection was closed.",
                      MW_MAX_LINE, e->cmd[0] ? e->cmd : "the connection");
-        return MW_STEP_ERROR;
+        r = MW_STEP_ERROR;
+      } else {
+        r = dispatch(e, line, len);
       }
-      r = dispatch(e, line, len);
     }
     if (r == MW_STEP_ERROR) {
       /* The pump sends nothing after an error: drop what was queued. */

@@ -852,8 +852,29 @@ static void state_names(void) {
   CHECK_STR(mw_pop3_state_name(MW_P3_LAST), "MW_P3_UNKNOWN");
 }
 
+/* Found by fuzz_pop3: the greeting and an over-long line in one read.
+ * CAPA was queued but never sent; the error must drop it (the pump sends
+ * nothing after an error) and say the line was too long. */
+static void overlong_line_behind_greeting_drops_queued_capa(void) {
+  struct rig r;
+  rig_init(&r);
+  CHECK_INT(mw_pop3_engine_begin_connect(&r.e), MW_OK);
+  mw_buf server;
+  mw_buf_init(&server);
+  mw_buf_append_str(&server, GREETING);
+  for (int i = 0; i < MW_MAX_LINE + 10; i++)
+    mw_buf_append(&server, "x", 1);
+  CHECK_INT(drive_n(&r, server.data, server.len), MW_STEP_ERROR);
+  CHECK_INT(err_code(&r), errProtocol);
+  CHECK_INT(err_number(&r), eexLineTooLong);
+  CHECK_INT(r.e.out.len, 0);
+  mw_buf_free(&server);
+  rig_free(&r);
+}
+
 int main(void) {
   RUN(full_session_exact_bytes);
+  RUN(overlong_line_behind_greeting_drops_queued_capa);
   RUN(apop_rfc1939_digest);
   RUN(apop_without_timestamp_refused);
   RUN(auth_plain_exchange);
