@@ -9,7 +9,7 @@ CORE_PACKAGES=(
   python3
 )
 # libFuzzer targets (fuzz/run.sh): clang with its sanitizer/fuzzer runtime.
-FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+FUZZ_PACKAGES=(clang libclang-rt-14-dev valgrind)
 # The real servers the tests start (tests/servers/start.sh).
 SERVER_PACKAGES=(
   postfix dovecot-core dovecot-pop3d dovecot-lmtpd

@@ -77,6 +77,13 @@ run_python_suite() {
 }
 run_python_suite
 
+# --- Both binding suites again under valgrind (memory errors in the
+# extension modules and the library). ---
+if [ -x "$ROOT/build/venv/bin/python" ] && [ -d "$ROOT/build/lua-tree" ]; then
+  step "valgrind: Python and Lua suites"
+  "$ROOT/scripts/valgrind-bindings.sh" || FAILED+=("valgrind")
+fi
+
 # On success the last suite's own summary ends the output.
 if [ ${#FAILED[@]} -ne 0 ]; then
   echo

@@ -304,7 +304,13 @@ const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c) {
     call_rc = leave((c), rc_);                                                \
   } while (0)
 
+/* Outputs are set on every path (0 / NULL on failure), so bindings that
+ * read them after an error never see uninitialised memory. */
 int mw_pop3_stat(mw_pop3 *c, unsigned long *count, uint64_t *octets) {
+  if (count)
+    *count = 0;
+  if (octets)
+    *octets = 0;
   int call_rc;
   P3_CALL(c, mw_pop3_engine_begin_stat(&c->eng));
   if (call_rc == MW_OK) {
@@ -347,6 +353,8 @@ const char *mw_pop3_entry_uid(const mw_pop3 *c, size_t i) {
 }
 
 int mw_pop3_list_one(mw_pop3 *c, unsigned long msg, uint64_t *octets) {
+  if (octets)
+    *octets = 0;
   int call_rc;
   P3_CALL(c, mw_pop3_engine_begin_list_one(&c->eng, msg));
   if (call_rc == MW_OK && octets)
@@ -355,6 +363,8 @@ int mw_pop3_list_one(mw_pop3 *c, unsigned long msg, uint64_t *octets) {
 }
 
 int mw_pop3_uidl_one(mw_pop3 *c, unsigned long msg, const char **uid) {
+  if (uid)
+    *uid = NULL;
   int call_rc;
   P3_CALL(c, mw_pop3_engine_begin_uidl_one(&c->eng, msg));
   if (call_rc == MW_OK && uid)

@@ -271,6 +271,8 @@ static int check_gettable(mw_sslinfo *ssl, int index, int type) {
 }
 
 int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
+  if (value)
+    *value = 0; /* defined on failure too: bindings read it */
   if (!ssl || !value)
     return errInvalidArgument;
   int rc = check_gettable(ssl, index, 'i');
@@ -318,6 +320,8 @@ int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
 }
 
 int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
+  if (value)
+    *value = NULL;
   if (!ssl || !value)
     return errInvalidArgument;
   int rc = check_gettable(ssl, index, 's');

@@ -16,18 +16,30 @@ static void reference_extended_numbers(void) {
     int value;
     const char *name;
   } rows[] = {
-      {1001, "eexProxyNoconn"},          {1002, "eexProxySocketerror"},
-      {1003, "eexProxyServerclosedport"}, {1004, "eexProxyException"},
-      {1005, "eexProxyUnexpecteddefault"}, {1006, "eexProxyRequestfailed"},
-      {1007, "eexProxyAuthrequired"},    {1008, "eexProxyAuthtypeunknown"},
-      {1009, "eexProxyAuthfailed"},      {1010, "eexProxyAuthnologon"},
-      {1101, "eexNoExtended"},           {1102, "eexDNS"},
-      {1103, "eexTCPConnect"},           {1201, "eexPopServer"},
-      {1104, "eexSocketTx"},             {1105, "eexSocketRx"},
-      {1106, "eexSocket"},               {1107, "eexNotConnected"},
-      {1301, "eexSmtpServer"},           {1401, "eexSSLW32"},
-      {1403, "eexSSLConnected"},         {1404, "eexSSLNocontext"},
-      {1405, "eexSSLCertName"},          {1406, "eexSSLProtocol"},
+      {1001, "eexProxyNoconn"},
+      {1002, "eexProxySocketerror"},
+      {1003, "eexProxyServerclosedport"},
+      {1004, "eexProxyException"},
+      {1005, "eexProxyUnexpecteddefault"},
+      {1006, "eexProxyRequestfailed"},
+      {1007, "eexProxyAuthrequired"},
+      {1008, "eexProxyAuthtypeunknown"},
+      {1009, "eexProxyAuthfailed"},
+      {1010, "eexProxyAuthnologon"},
+      {1101, "eexNoExtended"},
+      {1102, "eexDNS"},
+      {1103, "eexTCPConnect"},
+      {1201, "eexPopServer"},
+      {1104, "eexSocketTx"},
+      {1105, "eexSocketRx"},
+      {1106, "eexSocket"},
+      {1107, "eexNotConnected"},
+      {1301, "eexSmtpServer"},
+      {1401, "eexSSLW32"},
+      {1403, "eexSSLConnected"},
+      {1404, "eexSSLNocontext"},
+      {1405, "eexSSLCertName"},
+      {1406, "eexSSLProtocol"},
       {1407, "eexSSLCertificate"},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -53,9 +65,9 @@ static void errorinfo_record(void) {
             errConnect);
   CHECK_INT(mw_errorinfo_number(&e), eexDNS);
   CHECK_STR(mw_errorinfo_text(&e), "cannot resolve x.invalid");
-  CHECK_INT(mw_error_server(&e, eexSmtpServer, 535, "5.7.8", "bad creds",
-                            "refused"),
-            errServer);
+  CHECK_INT(
+      mw_error_server(&e, eexSmtpServer, 535, "5.7.8", "bad creds", "refused"),
+      errServer);
   mw_error_set_code(&e, errAuth);
   CHECK_INT(mw_errorinfo_code(&e), errAuth);
   CHECK_INT(mw_errorinfo_reply_code(&e), 535);
@@ -82,8 +94,8 @@ static void argument_checks(void) {
   CHECK_ERR(mw_check_arg(&e, "address", "", 0, 256), &e, errInvalidArgument,
             eexInvalidArgument);
   CHECK_INT(mw_check_arg(&e, "address", "", 1, 256), MW_OK);
-  CHECK_ERR(mw_check_arg(&e, "address", NULL, 1, 256), &e,
-            errInvalidArgument, eexInvalidArgument);
+  CHECK_ERR(mw_check_arg(&e, "address", NULL, 1, 256), &e, errInvalidArgument,
+            eexInvalidArgument);
   CHECK_ERR(mw_check_arg_n(&e, "user", "ab\0c", 4, 256), &e,
             errInvalidArgument, eexInvalidArgument);
   CHECK_ERR(mw_check_arg(&e, "user", "abcdef", 0, 5), &e, errInvalidArgument,
@@ -121,9 +133,11 @@ static void base64_and_sasl(void) {
   const char *ts = "<1896.697170952@dbc.mtview.ca.us>";
   CHECK_INT(mw_apop_digest(ts, strlen(ts), "tanstaaf", digest), 0);
   CHECK_STR(digest, "c4c9334bac560ecc979e58001b3e22fb");
-  s = mw_sasl_xoauth2("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
-  CHECK_STR(s, "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRm"
-               "dDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==");
+  s = mw_sasl_xoauth2("someuser@example.com",
+                      "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+  CHECK_STR(s,
+            "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRm"
+            "dDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==");
   mw_free_secret(s);
 
   CHECK_STR(mw_sasl_choose("PLAIN LOGIN CRAM-MD5", NULL), "CRAM-MD5");
@@ -227,9 +241,9 @@ static void sslinfo_options(void) {
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 1), MW_OK);
   CHECK_INT(mw_sslinfo_get_option_int(ssl, SSLNoServerNameCheck, &v), MW_OK);
   CHECK_INT(v, 1);
-  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerCertificateValidation,
-                                      1),
-            MW_OK);
+  CHECK_INT(
+      mw_sslinfo_set_option_int(ssl, SSLNoServerCertificateValidation, 1),
+      MW_OK);
   CHECK_INT(ssl->no_verify, 1);
 
   /* Revocation options are implemented (test_revocation.c). */
@@ -238,13 +252,12 @@ static void sslinfo_options(void) {
   CHECK_INT(v, 0);
   /* Not implemented yet: a clear error and nothing changed. */
   long protos[] = {SSL_TLS1_2}; /* implemented: test_sslinfo_policy.c */
-  CHECK_INT(mw_sslinfo_set_option_array(ssl, SSLConnectionProtocolIn, protos,
-                                        1),
-            MW_OK);
+  CHECK_INT(
+      mw_sslinfo_set_option_array(ssl, SSLConnectionProtocolIn, protos, 1),
+      MW_OK);
   /* Implemented (itest_sslinfo_ccert.c): a missing file fails when set. */
   CHECK_ERR(mw_sslinfo_set_option_str(ssl, SSLClientCertificateName, "me"),
-            mw_sslinfo_extended_error(ssl), errInvalidArgument,
-            eexSSLConfig);
+            mw_sslinfo_extended_error(ssl), errInvalidArgument, eexSSLConfig);
   /* Outputs: read-only, and empty before a handshake. */
   CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLCipherStrength, 128),
             mw_sslinfo_extended_error(ssl), errInvalidArgument,
@@ -313,7 +326,37 @@ static void set_handler_types(void) {
   mw_smtp_free(c);
 }
 
+/* Outputs are defined after a failed call too (valgrind found the Lua
+ * binding reading STAT's outputs after an error). */
+static void outputs_set_on_failure(void) {
+  mw_pop3 *c = mw_pop3_new();
+  unsigned long count = 12345;
+  uint64_t octets = 678, size = 9;
+  const char *uid = "stale";
+  CHECK_ERR(mw_pop3_stat(c, &count, &octets), mw_pop3_extended_error(c),
+            errNotConnected, eexNotConnected);
+  CHECK_INT(count, 0);
+  CHECK_INT(octets, 0);
+  CHECK_ERR(mw_pop3_list_one(c, 1, &size), mw_pop3_extended_error(c),
+            errNotConnected, eexNotConnected);
+  CHECK_INT(size, 0);
+  CHECK_ERR(mw_pop3_uidl_one(c, 1, &uid), mw_pop3_extended_error(c),
+            errNotConnected, eexNotConnected);
+  CHECK(uid == NULL);
+  mw_pop3_free(c);
+
+  mw_sslinfo *ssl = mw_sslinfo_new();
+  long v = 77;
+  const char *str = "stale";
+  CHECK(mw_sslinfo_get_option_int(ssl, 9999, &v) != MW_OK);
+  CHECK_INT(v, 0);
+  CHECK(mw_sslinfo_get_option_str(ssl, 9999, &str) != MW_OK);
+  CHECK(str == NULL);
+  mw_sslinfo_free(ssl);
+}
+
 int main(void) {
+  RUN(outputs_set_on_failure);
   RUN(reference_extended_numbers);
   RUN(errorinfo_record);
   RUN(argument_checks);

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# valgrind-bindings.sh - the Python and Lua suites again, under valgrind
+# (memory errors only: invalid reads/writes, uninitialised values, bad
+# frees, in our extension modules and the library). Run by test.sh after
+# the suites have built build/venv and build/lua-tree. Leak checking is
+# left to ASan on the C suite: the interpreters keep memory until exit.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VG=(valgrind -q --error-exitcode=99 --leak-check=no --track-origins=no)
+rc=0
+
+echo "--- valgrind: pytest"
+# The RSS-growth test measures valgrind's own memory, not ours: skipped
+# here only (it runs in the normal suite).
+(cd "$ROOT" && PYTHONMALLOC=malloc "${VG[@]}" "$ROOT/build/venv/bin/python" \
+  -m pytest -q -p no:cacheprovider tests/python \
+  -k "not leak_after_10000_calls") || rc=1
+
+echo "--- valgrind: busted"
+(cd "$ROOT/tests/lua" && "${VG[@]}" lua5.4 /usr/bin/busted -o TAP) || rc=1
+exit $rc
