@@ -157,6 +157,8 @@ typedef enum mw_err {
     "The message is larger than the server accepts")                          \
   X(eexUTF8Unsupported, 1120, errUnsupported,                                 \
     "The server does not accept internationalised (UTF-8) addresses")         \
+  X(eexBinaryMIMEUnsupported, 1121, errUnsupported,                           \
+    "The server does not accept binary messages (CHUNKING, BINARYMIME)")      \
   X(eexPopServer, 1201, errServer, "The POP3 server has reported an error")   \
   X(eexSmtpServer, 1301, errServer, "The SMTP server has reported an error")  \
   X(eexSSLW32, 1401, errTLS, "An error has occurred during an SSL operation") \
@@ -586,7 +588,21 @@ MW_EXTERN const char *mw_smtp_auth_mechanism_used(const mw_smtp *c);
 /* Send flags. MW_SEND_8BIT: the body has 8-bit bytes (BODY=8BITMIME);
  * detected by mw_smtp_send itself. MW_SEND_SMTPUTF8 is set by itself when an
  * address is not ASCII. */
-enum { MW_SEND_8BIT = 0x1, MW_SEND_SMTPUTF8 = 0x2 };
+/* MW_SEND_BINARYMIME (send_stream): the bytes go unchanged with
+ * BODY=BINARYMIME over BDAT; needs CHUNKING and BINARYMIME offered (and
+ * chunking on), else errUnsupported (eexBinaryMIMEUnsupported) before
+ * anything is sent. */
+enum { MW_SEND_8BIT = 0x1, MW_SEND_SMTPUTF8 = 0x2, MW_SEND_BINARYMIME = 0x4 };
+
+/* PIPELINING (RFC 2920) and CHUNKING/BDAT (RFC 3030) are used when the
+ * server offers them (default on); 0 turns one off. May be changed any
+ * time; takes effect at the next send. With PIPELINING, MAIL and every
+ * RCPT go in one flight, then DATA once every recipient was accepted (with
+ * allow_partial, DATA goes in the same flight). With CHUNKING the body goes
+ * in BDAT chunks (CRLF normalised, no dot-stuffing), the last "BDAT n
+ * LAST". */
+MW_EXTERN int mw_smtp_set_pipelining(mw_smtp *c, int on);
+MW_EXTERN int mw_smtp_set_chunking(mw_smtp *c, int on);
 
 /* One mail transaction: MAIL FROM, RCPT TO each recipient, DATA with CRLF
  * normalisation and dot-stuffing. Bare LF and bare CR become CRLF. */

@@ -214,6 +214,22 @@ int mw_smtp_set_allow_partial(mw_smtp *c, int allow) {
   return MW_OK;
 }
 
+int mw_smtp_set_pipelining(mw_smtp *c, int on) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  c->e.pipelining_on = on != 0;
+  return MW_OK;
+}
+
+int mw_smtp_set_chunking(mw_smtp *c, int on) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  c->e.chunking_on = on != 0;
+  return MW_OK;
+}
+
 int mw_smtp_set_handler(mw_smtp *c, void *handler) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)

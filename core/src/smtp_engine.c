@@ -22,8 +22,9 @@
 enum { AGAIN = -1 };
 
 static const char *const state_names[MW_SMTP_STATE_LAST] = {
-    "IDLE", "GREETING", "EHLO", "HELO",     "STARTTLS", "TLS",  "AUTH", "MAIL",
-    "RCPT", "DATA",     "BODY", "DATA_END", "RSET",     "NOOP", "QUIT"};
+    "IDLE", "GREETING", "EHLO", "HELO", "STARTTLS", "TLS",
+    "AUTH", "MAIL",     "RCPT", "DATA", "BODY",     "DATA_END",
+    "RSET", "NOOP",     "QUIT", "BDAT", "BATCH"};
 
 const char *mw_smtp_engine_state_name(mw_smtp_state st) {
   return st < MW_SMTP_STATE_LAST ? state_names[st] : "?";
@@ -51,7 +52,10 @@ void mw_smtp_engine_init(mw_smtp_engine *e, mw_session *s) {
   mw_buf_init(&e->capabilities);
   mw_buf_init(&e->cur_text);
   mw_buf_init(&e->last_text);
+  mw_buf_init(&e->bdat);
   e->state = MW_SMTP_IDLE;
+  e->pipelining_on = 1;
+  e->chunking_on = 1;
 }
 
 static void forget_extensions(mw_smtp_engine *e) {
@@ -84,6 +88,9 @@ static void free_transaction(mw_smtp_engine *e) {
   e->rcpts = NULL;
   e->nrcpts = 0;
   e->rcpt_next = 0;
+  e->rcpt_sent = 0;
+  e->data_sent = e->mail_failed = e->abandon = 0;
+  mw_buf_reset(&e->bdat);
   memset(&e->src, 0, sizeof e->src);
 }
 
@@ -98,6 +105,7 @@ void mw_smtp_engine_free(mw_smtp_engine *e) {
   mw_buf_free(&e->capabilities);
   mw_buf_free(&e->cur_text);
   mw_buf_free(&e->last_text);
+  mw_buf_free(&e->bdat);
   memset(e, 0, sizeof *e);
 }
 
@@ -615,28 +623,57 @@ static int needs_smtputf8(const mw_smtp_engine *e) {
   return 0;
 }
 
+/* Queue RCPT TO for recipient i. */
+static int queue_rcpt(mw_smtp_engine *e, size_t i) {
+  mw_buf line;
+  mw_buf_init(&line);
+  int bad = mw_buf_appendf(&line, "RCPT TO:<%s>", e->rcpts[i]) != 0 ||
+            send_line(e, line.data) != 0;
+  mw_buf_free(&line);
+  if (!bad)
+    e->rcpt_sent = i + 1;
+  return bad ? -1 : 0;
+}
+
+static int perform_rcpt(mw_smtp_engine *e) {
+  if (queue_rcpt(e, e->rcpt_next) != 0)
+    return no_memory(e);
+  set_state(e, MW_SMTP_RCPT);
+  return AGAIN;
+}
+
+/* PIPELINING: every RCPT after MAIL in the same flight; DATA too when a
+ * partial delivery is acceptable anyway (RFC 2920 section 3.1). With BDAT
+ * the body waits for the recipients' answers. */
+static int queue_flight(mw_smtp_engine *e) {
+  for (size_t i = 0; i < e->nrcpts; i++)
+    if (queue_rcpt(e, i) != 0)
+      return no_memory(e);
+  if (e->allow_partial && !e->chunked) {
+    if (send_line(e, "DATA") != 0)
+      return no_memory(e);
+    e->data_sent = 1;
+  }
+  return AGAIN;
+}
+
 static int perform_mail(mw_smtp_engine *e) {
   mw_buf line;
   mw_buf_init(&line);
   int bad = mw_buf_appendf(&line, "MAIL FROM:<%s>", e->from);
   if (e->size && mw_smtp_engine_has_extension(e, "SIZE"))
     bad |= mw_buf_appendf(&line, " SIZE=%llu", (unsigned long long)e->size);
-  if ((e->flags & MW_SEND_8BIT) && mw_smtp_engine_has_extension(e, "8BITMIME"))
+  if (e->flags & MW_SEND_BINARYMIME)
+    bad |= mw_buf_append_str(&line, " BODY=BINARYMIME");
+  else if ((e->flags & MW_SEND_8BIT) &&
+           mw_smtp_engine_has_extension(e, "8BITMIME"))
     bad |= mw_buf_append_str(&line, " BODY=8BITMIME");
   if (e->flags & MW_SEND_SMTPUTF8)
     bad |= mw_buf_append_str(&line, " SMTPUTF8");
   int rc = bad ? no_memory(e) : perform_command(e, line.data, MW_SMTP_MAIL);
   mw_buf_free(&line);
-  return rc;
-}
-
-static int perform_rcpt(mw_smtp_engine *e) {
-  mw_buf line;
-  mw_buf_init(&line);
-  int rc = mw_buf_appendf(&line, "RCPT TO:<%s>", e->rcpts[e->rcpt_next]) == 0
-               ? perform_command(e, line.data, MW_SMTP_RCPT)
-               : no_memory(e);
-  mw_buf_free(&line);
+  if (rc == AGAIN && e->pipelined)
+    rc = queue_flight(e);
   return rc;
 }
 
@@ -645,8 +682,17 @@ static int state_mail_resp(mw_smtp_engine *e) {
     char what[MW_SMTP_MAX_ADDR + 32];
     snprintf(what, sizeof what, "the sender <%s> (MAIL FROM)", e->from);
     server_error(e, eexSmtpServer, what);
+    if (e->rcpt_sent) { /* pipelined: their replies are on the way */
+      e->mail_failed = 1;
+      set_state(e, MW_SMTP_RCPT);
+      return AGAIN;
+    }
     set_state(e, MW_SMTP_IDLE);
     return MW_STEP_DONE; /* no transaction was opened */
+  }
+  if (e->rcpt_sent) {
+    set_state(e, MW_SMTP_RCPT);
+    return AGAIN;
   }
   return perform_rcpt(e);
 }
@@ -682,24 +728,60 @@ static int perform_data(mw_smtp_engine *e) {
   return perform_command(e, "DATA", MW_SMTP_DATA);
 }
 
+static int start_bdat(mw_smtp_engine *e);
+
+/* No body will follow: a pipelined DATA still has its reply to come. */
+static int give_up_transaction(mw_smtp_engine *e) {
+  if (e->data_sent) {
+    e->abandon = 1;
+    set_state(e, MW_SMTP_DATA);
+    return AGAIN;
+  }
+  if (e->mail_failed) {
+    set_state(e, MW_SMTP_IDLE);
+    return MW_STEP_DONE;
+  }
+  return perform_command(e, "RSET", MW_SMTP_RSET);
+}
+
 static int state_rcpt_resp(mw_smtp_engine *e) {
   if (record_rcpt_result(e, e->rcpt_next) != 0)
     return no_memory(e);
   e->rcpt_next++;
   if (e->rcpt_next < e->nrcpts)
-    return perform_rcpt(e);
+    return e->rcpt_next < e->rcpt_sent ? AGAIN : perform_rcpt(e);
+  if (e->mail_failed)
+    return give_up_transaction(e);
   size_t refused = 0;
   for (size_t i = 0; i < e->nresults; i++)
     if (e->results[i].code / 100 != 2)
       refused++;
   if (refused == e->nrcpts || (refused && !e->allow_partial)) {
     refuse_transaction(e, refused);
-    return perform_command(e, "RSET", MW_SMTP_RSET);
+    return give_up_transaction(e);
   }
-  return perform_data(e);
+  if (e->data_sent) {
+    set_state(e, MW_SMTP_DATA);
+    return AGAIN;
+  }
+  return e->chunked ? start_bdat(e) : perform_data(e);
 }
 
 static int state_data_resp(mw_smtp_engine *e) {
+  if (e->abandon) {
+    /* A body would go to no recipient (or to fewer than asked): a server
+     * that still says 354 can only be left by closing. */
+    if (e->last_code == 354)
+      return fail_set(e, eexMalformedReply,
+                      "The SMTP server accepted DATA although the "
+                      "transaction had failed; the connection was closed so "
+                      "that no message is delivered.");
+    if (e->mail_failed) {
+      set_state(e, MW_SMTP_IDLE);
+      return MW_STEP_DONE;
+    }
+    return perform_command(e, "RSET", MW_SMTP_RSET);
+  }
   if (e->last_code != 354) {
     server_error(e, eexSmtpServer, "DATA");
     return perform_command(e, "RSET", MW_SMTP_RSET);
@@ -718,10 +800,11 @@ static int state_data_resp(mw_smtp_engine *e) {
 /* Normalise n bytes into out. The state (start of line, a CR waiting
  * for its LF) carries over to the next chunk, so a CRLF split across two
  * chunks is one line ending and a dot starting a chunk is stuffed. */
-static int normalise_chunk(mw_smtp_engine *e, const char *p, size_t n) {
-  if (n > (SIZE_MAX - 8) / 2 || mw_buf_reserve(&e->out, 2 * n + 8) != 0)
+static int normalise_into(mw_smtp_engine *e, mw_buf *dst, const char *p,
+                          size_t n, int stuff) {
+  if (n > (SIZE_MAX - 8) / 2 || mw_buf_reserve(dst, 2 * n + 8) != 0)
     return -1;
-  char *o = e->out.data + e->out.len;
+  char *o = dst->data + dst->len;
   int bol = e->at_line_start, cr = e->cr_pending;
   for (size_t i = 0; i < n; i++) {
     char c = p[i];
@@ -740,14 +823,14 @@ static int normalise_chunk(mw_smtp_engine *e, const char *p, size_t n) {
       *o++ = '\n';
       bol = 1;
     } else {
-      if (bol && c == '.')
+      if (bol && c == '.' && stuff)
         *o++ = '.';
       *o++ = c;
       bol = 0;
     }
   }
-  e->out.len = (size_t)(o - e->out.data);
-  e->out.data[e->out.len] = '\0';
+  dst->len = (size_t)(o - dst->data);
+  dst->data[dst->len] = '\0';
   e->at_line_start = bol;
   e->cr_pending = cr;
   return 0;
@@ -778,28 +861,32 @@ static long read_memory(void *userdata, char *buf, size_t cap) {
   return (long)n;
 }
 
+/* A callback abort (n < 0) or a callback returning too much. */
+static int source_failed(mw_smtp_engine *e, long n) {
+  /* Closing is the only way not to complete the transaction: inside
+   * DATA every byte is message text (RSET would be too), and the final
+   * dot would deliver a truncated message. The pump closes the
+   * connection on errAborted, and the server then discards the mail. */
+  mw_error_set(&e->s->err, eexAborted, 0,
+               n < 0 ? "The message callback aborted the send; the "
+                       "connection was closed so that no partial message "
+                       "is delivered."
+                     : "The message callback returned more bytes than "
+                       "asked; the send was aborted and the connection "
+                       "closed so that no partial message is delivered.");
+  return fail(e);
+}
+
 /* Pull one chunk and queue it; the pump sends it before the next, so
  * memory stays constant whatever the message size. */
 static int state_body(mw_smtp_engine *e) {
   long n = e->src.read(e->src.userdata, e->chunk, MW_SMTP_CHUNK);
-  if (n < 0 || n > MW_SMTP_CHUNK) {
-    /* Closing is the only way not to complete the transaction: inside
-     * DATA every byte is message text (RSET would be too), and the final
-     * dot would deliver a truncated message. The pump closes the
-     * connection on errAborted, and the server then discards the mail. */
-    mw_error_set(&e->s->err, eexAborted, 0,
-                 n < 0 ? "The message callback aborted the send; the "
-                         "connection was closed so that no partial message "
-                         "is delivered."
-                       : "The message callback returned more bytes than "
-                         "asked; the send was aborted and the connection "
-                         "closed so that no partial message is delivered.");
-    return fail(e);
-  }
+  if (n < 0 || n > MW_SMTP_CHUNK)
+    return source_failed(e, n);
   if (n == 0)
     return end_body(e);
   e->body_bytes += (uint64_t)n;
-  if (normalise_chunk(e, e->chunk, (size_t)n) != 0)
+  if (normalise_into(e, &e->out, e->chunk, (size_t)n, 1) != 0)
     return no_memory(e);
   return MW_STEP_FLUSH;
 }
@@ -810,6 +897,98 @@ static int state_data_end_resp(mw_smtp_engine *e) {
     server_error(e, eexSmtpServer, "the message (after DATA)");
   set_state(e, MW_SMTP_IDLE);
   return MW_STEP_DONE;
+}
+
+/* ---- BDAT (RFC 3030): the body in chunks framed by their size ---- */
+
+static int start_bdat(mw_smtp_engine *e) {
+  if (!e->chunk && !(e->chunk = malloc(MW_SMTP_CHUNK)))
+    return no_memory(e);
+  e->at_line_start = 1;
+  e->cr_pending = 0;
+  e->body_bytes = 0;
+  e->bdat_pending = 0;
+  e->bdat_last_sent = e->bdat_failed = e->bdat_eof = 0;
+  mw_buf_reset(&e->bdat);
+  set_state(e, MW_SMTP_BDAT);
+  return AGAIN;
+}
+
+/* The chunk waiting in e->bdat goes out behind its BDAT line. */
+static int queue_bdat(mw_smtp_engine *e, int last) {
+  char line[64];
+  snprintf(line, sizeof line, "BDAT %zu%s", e->bdat.len, last ? " LAST" : "");
+  if (send_line(e, line) != 0 ||
+      mw_buf_append(&e->out, e->bdat.data ? e->bdat.data : "", e->bdat.len))
+    return -1;
+  mw_buf_reset(&e->bdat);
+  e->bdat_pending++;
+  e->bdat_last_sent = last;
+  return 0;
+}
+
+/* One chunk kept back: a chunk is sent once the next read says whether
+ * it is the last, so the last one carries LAST and no empty BDAT is
+ * needed. */
+static int bdat_next(mw_smtp_engine *e) {
+  long n = e->src.read(e->src.userdata, e->chunk, MW_SMTP_CHUNK);
+  if (n < 0 || n > MW_SMTP_CHUNK)
+    return source_failed(e, n);
+  int binary = (e->flags & MW_SEND_BINARYMIME) != 0;
+  if (n == 0) {
+    if (!binary && (e->cr_pending || !e->at_line_start) &&
+        mw_buf_append(&e->bdat, "\r\n", 2) != 0)
+      return no_memory(e);
+    mw_log(e->s->log, LOG_S_INFORMATION, LOG_F_PROTOCOL,
+           "C: <message body, %llu bytes, in BDAT chunks>",
+           (unsigned long long)e->body_bytes);
+    return queue_bdat(e, 1) == 0 ? MW_STEP_FLUSH : no_memory(e);
+  }
+  int sent = 0;
+  if (e->bdat.len) {
+    if (queue_bdat(e, 0) != 0)
+      return no_memory(e);
+    sent = 1;
+  }
+  e->body_bytes += (uint64_t)n;
+  int bad = binary ? mw_buf_append(&e->bdat, e->chunk, (size_t)n)
+                   : normalise_into(e, &e->bdat, e->chunk, (size_t)n, 0);
+  if (bad)
+    return no_memory(e);
+  return sent ? MW_STEP_FLUSH : AGAIN;
+}
+
+/* Every chunk has its reply; after a refused chunk no more are sent
+ * (RFC 3030 section 2) and RSET ends what is left of the transaction. */
+static int bdat_finished(mw_smtp_engine *e) {
+  if (e->bdat_failed)
+    return perform_command(e, "RSET", MW_SMTP_RSET);
+  free_transaction(e);
+  set_state(e, MW_SMTP_IDLE);
+  return MW_STEP_DONE;
+}
+
+/* Read the replies already here, then send the next chunk if the window
+ * (1 without PIPELINING) has room. */
+static int state_bdat(mw_smtp_engine *e) {
+  while (e->bdat_pending) {
+    int got = read_reply(e);
+    if (got < 0)
+      return fail(e);
+    if (got == 0)
+      break;
+    e->bdat_pending--;
+    if (e->last_code / 100 != 2 && !e->bdat_failed) {
+      e->bdat_failed = 1;
+      server_error(e, eexSmtpServer, "the message (BDAT)");
+    }
+  }
+  if (e->bdat_failed || e->bdat_last_sent)
+    return e->bdat_pending ? MW_STEP_READ : bdat_finished(e);
+  size_t window = e->pipelined ? MW_SMTP_BDAT_WINDOW : 1;
+  if (e->bdat_pending >= window)
+    return MW_STEP_READ;
+  return bdat_next(e);
 }
 
 /* ---- RSET, NOOP, QUIT ---- */
@@ -878,6 +1057,9 @@ mw_step mw_smtp_engine_step(void *engine) {
       break;
     case MW_SMTP_BODY:
       r = state_body(e);
+      break;
+    case MW_SMTP_BDAT:
+      r = state_bdat(e);
       break;
     default: {
       int got = read_reply(e);
@@ -1000,6 +1182,13 @@ static int check_against_extensions(mw_smtp_engine *e) {
                           "ASCII address or another server.");
     e->flags |= MW_SEND_SMTPUTF8;
   }
+  if ((e->flags & MW_SEND_BINARYMIME) &&
+      !(e->chunking_on && mw_smtp_engine_has_extension(e, "CHUNKING") &&
+        mw_smtp_engine_has_extension(e, "BINARYMIME")))
+    return mw_error_set(&e->s->err, eexBinaryMIMEUnsupported, 0,
+                        "A binary message needs CHUNKING and BINARYMIME, and "
+                        "the SMTP server does not offer both (or chunking "
+                        "is turned off); nothing was sent.");
   const char *size = mw_smtp_engine_extension_params(e, "SIZE");
   unsigned long long limit = size ? strtoull(size, NULL, 10) : 0;
   if (e->size && limit && e->size > limit)
@@ -1026,6 +1215,11 @@ static int begin_transaction(mw_smtp_engine *e, const char *from,
   }
   e->size = size;
   e->flags = flags;
+  e->pipelined =
+      e->pipelining_on && mw_smtp_engine_has_extension(e, "PIPELINING");
+  e->chunked =
+      (e->chunking_on && mw_smtp_engine_has_extension(e, "CHUNKING")) ||
+      (flags & MW_SEND_BINARYMIME);
   rc = check_against_extensions(e);
   if (rc == MW_OK && perform_mail(e) != AGAIN)
     rc = e->s->err.code;
@@ -1063,8 +1257,9 @@ int mw_smtp_engine_begin_send_stream(mw_smtp_engine *e, const char *from,
   if (!read)
     return mw_error_set(&e->s->err, eexInvalidArgument, 0,
                         "No message callback was given; nothing was sent.");
-  int rc = begin_transaction(e, from, rcpts, nrcpts, size_hint,
-                             flags & (MW_SEND_8BIT | MW_SEND_SMTPUTF8));
+  int rc = begin_transaction(
+      e, from, rcpts, nrcpts, size_hint,
+      flags & (MW_SEND_8BIT | MW_SEND_SMTPUTF8 | MW_SEND_BINARYMIME));
   if (rc != MW_OK)
     return rc;
   e->src.read = read;

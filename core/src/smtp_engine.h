@@ -28,6 +28,8 @@ typedef enum mw_smtp_state {
   MW_SMTP_RSET,      /* RSET sent (by the caller, or after a refusal) */
   MW_SMTP_NOOP,      /* NOOP sent */
   MW_SMTP_QUIT,      /* QUIT sent */
+  MW_SMTP_BDAT,      /* sending BDAT chunks, reading their replies */
+  MW_SMTP_BATCH,     /* running a batch (smtp_batch.c) */
   MW_SMTP_STATE_LAST /* not a state: the count */
 } mw_smtp_state;
 
@@ -56,6 +58,8 @@ typedef struct mw_smtp_engine {
   int tls_started; /* STARTTLS went through: the session is secure */
   char *helo_name; /* NULL: the local host name */
   int allow_partial;
+  int pipelining_on; /* use PIPELINING when offered (default 1) */
+  int chunking_on;   /* use CHUNKING/BDAT when offered (default 1) */
 
   /* EHLO capabilities. */
   int esmtp; /* EHLO accepted (HELO fallback leaves it 0) */
@@ -91,10 +95,26 @@ typedef struct mw_smtp_engine {
   uint64_t body_bytes;
   int at_line_start; /* dot-stuffing: next byte starts a line */
   int cr_pending;    /* a CR was read; a following LF joins it */
+
+  /* PIPELINING and BDAT within one transaction. */
+  int pipelined;       /* this send pipelines (offered and on) */
+  int chunked;         /* this send uses BDAT */
+  size_t rcpt_sent;    /* RCPT TOs already in flight */
+  int data_sent;       /* DATA went in the flight with the RCPTs */
+  int mail_failed;     /* MAIL refused: replies in flight are drained */
+  int abandon;         /* DATA in flight must not be followed by a body */
+  size_t bdat_pending; /* BDAT replies not yet read */
+  int bdat_last_sent;
+  int bdat_failed;
+  int bdat_eof; /* the source is exhausted */
+  mw_buf bdat;  /* next chunk, normalised, waiting for its BDAT line */
+  struct mw_smtp_batch *batch; /* results of the last batch */
 } mw_smtp_engine;
 
 /* Size of one body chunk pulled from the source. */
 #define MW_SMTP_CHUNK 65536
+/* BDAT chunks in flight with PIPELINING (1 without). */
+#define MW_SMTP_BDAT_WINDOW 8
 /* Most 334 challenges one AUTH exchange may send. */
 #define MW_SMTP_MAX_AUTH_ROUNDS 10
 

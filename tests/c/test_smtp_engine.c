@@ -31,6 +31,9 @@ static void rig_init(struct rig *r) {
   mw_session_init(&r->s);
   mw_smtp_engine_init(&r->e, &r->s);
   mw_smtp_engine_set_helo_name(&r->e, "client.example");
+  /* The older tests script one command at a time; the pipelined ones
+   * turn it back on. */
+  r->e.pipelining_on = 0;
   mw_buf_init(&r->log);
   mw_buf_init(&r->sent);
   r->lh = mw_loghandler_new(collect_log, &r->log);
@@ -880,6 +883,311 @@ static void starttls_reply_with_trailing_bytes_leaves_them(void) {
   rig_free(&r);
 }
 
+/* ---- PIPELINING (RFC 2920) and CHUNKING/BDAT (RFC 3030) ---- */
+
+static const char EHLO_PIPE[] = "250-mx\r\n250 PIPELINING\r\n";
+static const char EHLO_PIPE_CHUNK[] =
+    "250-mx\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 BINARYMIME\r\n";
+
+static void rig_pipe(struct rig *r, const char *ehlo) {
+  rig_init(r);
+  r->e.pipelining_on = 1;
+  connect_plain(r, ehlo);
+}
+
+/* MAIL and every RCPT in one flight; DATA only after every RCPT reply,
+ * and not at all when one is refused (allow_partial off). */
+static void pipelined_flight_exact_bytes(void) {
+  const char *rcpts[] = {"b@example.org", "c@example.org"};
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE);
+  CHECK_INT(
+      mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 2, "Hi\n", 3),
+      MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com>\r\n"
+                        "RCPT TO:<b@example.org>\r\n"
+                        "RCPT TO:<c@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 2.1.0 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "");
+  CHECK_INT(drive(&r, "250 2.1.5 b ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "");
+  CHECK_INT(drive(&r, "250 2.1.5 c ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "DATA\r\n");
+  CHECK_INT(drive(&r, "354 go\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "Hi\r\n.\r\n");
+  CHECK_INT(drive(&r, "250 2.0.0 queued\r\n"), MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  CHECK_INT(r.e.results[1].code, 250);
+  CHECK_STR(r.e.results[1].text, "2.1.5 c ok");
+
+  /* The second recipient refused mid-pipeline: no DATA, RSET. */
+  CHECK_INT(
+      mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 2, "Hi\n", 3),
+      MW_OK);
+  queued(&r);
+  CHECK_INT(drive(&r, "250 ok\r\n250 2.1.5 b ok\r\n550 5.1.1 c unknown\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "RSET\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_DONE);
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 550);
+  CHECK_STR(r.s.err.enhanced, "5.1.1");
+  CHECK_INT(r.e.results[0].code, 250);
+  CHECK_INT(r.e.results[1].code, 550);
+  CHECK_STR(r.e.results[1].enhanced, "5.1.1");
+  CHECK_STR(r.e.results[1].text, "5.1.1 c unknown");
+  rig_free(&r);
+}
+
+/* allow_partial: DATA goes in the same flight; the refused recipient is
+ * reported exactly and the others get the message. */
+static void pipelined_partial_flight_includes_data(void) {
+  const char *rcpts[] = {"b@example.org", "x@example.org", "c@example.org"};
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE);
+  r.e.allow_partial = 1;
+  CHECK_INT(
+      mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 3, ".x", 2),
+      MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com>\r\n"
+                        "RCPT TO:<b@example.org>\r\n"
+                        "RCPT TO:<x@example.org>\r\n"
+                        "RCPT TO:<c@example.org>\r\n"
+                        "DATA\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n550 5.1.1 x unknown\r\n250 ok\r\n"
+                      "354 go\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "..x\r\n.\r\n");
+  CHECK_INT(drive(&r, "250 queued\r\n"), MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  CHECK_INT(r.e.results[0].code, 250);
+  CHECK_INT(r.e.results[1].code, 550);
+  CHECK_INT(r.e.results[2].code, 250);
+
+  /* The sender refused: the RCPT and DATA replies are drained, nothing
+   * more is sent, and the MAIL refusal is the error. */
+  CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 1, "x", 1),
+            MW_OK);
+  queued(&r);
+  CHECK_INT(drive(&r, "550 5.7.1 sender refused\r\n503 5.5.1 need MAIL\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "");
+  CHECK_INT(drive(&r, "503 5.5.1 need RCPT\r\n"), MW_STEP_DONE);
+  CHECK_STR(sent(&r), "");
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 550);
+  CHECK_INT(r.e.results[0].code, 503);
+  mw_error_clear(&r.s.err);
+
+  /* Every recipient refused but DATA answered 354: closing is the only
+   * way out; no body goes on the wire (drive checks out is empty). */
+  CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 1, "x", 1),
+            MW_OK);
+  queued(&r);
+  CHECK_INT(drive(&r, "250 ok\r\n550 no\r\n354 go\r\n"), MW_STEP_ERROR);
+  CHECK_STR(sent(&r), "");
+  CHECK_ERR(r.s.err.code, &r.s.err, errProtocol, eexMalformedReply);
+  rig_free(&r);
+}
+
+/* Not offered, or turned off: one command at a time. */
+static void no_pipelining_when_not_offered_or_off(void) {
+  const char *rcpts[] = {"b@example.org", "c@example.org"};
+  struct rig r;
+  rig_pipe(&r, "250-mx\r\n250 CHUNKINGX\r\n");
+  CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 2, "x", 1),
+            MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RCPT TO:<b@example.org>\r\n");
+  rig_free(&r);
+
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  r.e.pipelining_on = 0;
+  r.e.chunking_on = 0;
+  CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 2, "x", 1),
+            MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RCPT TO:<b@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RCPT TO:<c@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "DATA\r\n"); /* chunking off: no BDAT */
+  rig_free(&r);
+}
+
+/* BDAT: CRLF normalised, no dot-stuffing, a final CRLF added as for DATA,
+ * the last chunk marked LAST. */
+static void bdat_framing_small(void) {
+  const char *rcpts[] = {"b@example.org"};
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  const char msg[] = ".dot\nline\r\nend";
+  CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 1, msg,
+                                      strlen(msg)),
+            MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com>\r\n"
+                        "RCPT TO:<b@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "BDAT 17 LAST\r\n.dot\r\nline\r\nend\r\n");
+  CHECK_INT(drive(&r, "250 2.0.0 queued\r\n"), MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  CHECK_INT(r.e.last_code, 250);
+  rig_free(&r);
+}
+
+static char *filled(size_t n, char c) {
+  char *p = malloc(n);
+  memset(p, c, n);
+  return p;
+}
+
+/* 150,000 bytes: two full chunks and a LAST one, all in flight at once
+ * with PIPELINING; one at a time without. */
+static void bdat_framing_chunks(void) {
+  const char *rcpts[] = {"b@example.org"};
+  size_t n = 150000;
+  char *body = filled(n, 'x');
+  for (int pipe = 1; pipe >= 0; pipe--) {
+    struct rig r;
+    rig_pipe(&r, EHLO_PIPE_CHUNK);
+    r.e.pipelining_on = pipe;
+    struct feeder f = {body, n, 0, 65536, -1};
+    CHECK_INT(mw_smtp_engine_begin_send_stream(&r.e, "a@example.com", rcpts, 1,
+                                               0, 0, feed_cb, &f),
+              MW_OK);
+    queued(&r);
+    if (!pipe)
+      CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+    CHECK_INT(drive(&r, pipe ? "250 ok\r\n250 ok\r\n" : "250 ok\r\n"),
+              MW_STEP_READ);
+    mw_buf all;
+    mw_buf_init(&all);
+    mw_buf_append(&all, r.sent.data, r.sent.len);
+    if (!pipe) {
+      CHECK_INT(r.sent.len, strlen("BDAT 65536\r\n") + 65536);
+      CHECK_INT(drive(&r, "250 2.0.0 chunk\r\n"), MW_STEP_READ);
+      mw_buf_append(&all, r.sent.data, r.sent.len);
+      CHECK_INT(drive(&r, "250 2.0.0 chunk\r\n"), MW_STEP_READ);
+      mw_buf_append(&all, r.sent.data, r.sent.len);
+    }
+    size_t head = strlen("BDAT 65536\r\n");
+    CHECK_INT(all.len, 3 * head + 5 + n + 2); /* "BDAT 18930 LAST" */
+    CHECK(memcmp(all.data, "BDAT 65536\r\n", head) == 0);
+    CHECK(memcmp(all.data + head + 65536, "BDAT 65536\r\n", head) == 0);
+    CHECK(memcmp(all.data + 2 * (head + 65536), "BDAT 18930 LAST\r\n",
+                 head + 5) == 0);
+    CHECK(memcmp(all.data + all.len - 2, "\r\n", 2) == 0);
+    mw_buf_free(&all);
+    CHECK_INT(drive(&r, pipe ? "250 a\r\n250 b\r\n250 2.0.0 queued\r\n"
+                             : "250 2.0.0 queued\r\n"),
+              MW_STEP_DONE);
+    CHECK_INT(r.s.err.code, MW_OK);
+    CHECK_STR(r.e.last_text.data, "2.0.0 queued");
+    rig_free(&r);
+  }
+  free(body);
+}
+
+/* A refused chunk: no more chunks, the pipelined ones' replies drained,
+ * then RSET; the refusal is the error. */
+static void bdat_refused(void) {
+  const char *rcpts[] = {"b@example.org"};
+  size_t n = 150000;
+  char *body = filled(n, 'y');
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  struct feeder f = {body, n, 0, 65536, -1};
+  CHECK_INT(mw_smtp_engine_begin_send_stream(&r.e, "a@example.com", rcpts, 1,
+                                             0, 0, feed_cb, &f),
+            MW_OK);
+  queued(&r);
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n"), MW_STEP_READ);
+  CHECK(tl_contains(sent(&r), r.sent.len, "BDAT 18930 LAST\r\n"));
+  CHECK_INT(drive(&r, "552 5.3.4 too big\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "");
+  CHECK_INT(drive(&r, "503 5.5.1 no\r\n503 5.5.1 no\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RSET\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_DONE);
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 552);
+  CHECK_STR(r.s.err.enhanced, "5.3.4");
+  rig_free(&r);
+
+  /* Without PIPELINING the refusal stops the body at once. */
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  r.e.pipelining_on = 0;
+  f.pos = 0;
+  CHECK_INT(mw_smtp_engine_begin_send_stream(&r.e, "a@example.com", rcpts, 1,
+                                             0, 0, feed_cb, &f),
+            MW_OK);
+  queued(&r);
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_INT(r.sent.len, strlen("BDAT 65536\r\n") + 65536);
+  CHECK_INT(drive(&r, "554 5.6.0 refused\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RSET\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_DONE);
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 554);
+  rig_free(&r);
+  free(body);
+}
+
+/* BINARYMIME: the bytes go unchanged (bare CR/LF, NUL, leading dot). */
+static void binarymime_bytes_unchanged(void) {
+  const char *rcpts[] = {"b@example.org"};
+  const char body[] = {'.', 'a', '\n', 'b', '\r', '\0', 'c'};
+  struct rig r;
+  rig_init(&r);
+  connect_plain(&r, "250-mx\r\n250-CHUNKING\r\n250 BINARYMIME\r\n");
+  struct feeder f = {body, sizeof body, 0, 1, -1};
+  CHECK_INT(mw_smtp_engine_begin_send_stream(&r.e, "a@example.com", rcpts, 1,
+                                             0, MW_SEND_BINARYMIME, feed_cb,
+                                             &f),
+            MW_OK);
+  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com> BODY=BINARYMIME\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  /* One byte per read: six plain chunks, then the LAST one. */
+  mw_buf want;
+  mw_buf_init(&want);
+  for (size_t i = 0; i + 1 < sizeof body; i++) {
+    mw_buf_append_str(&want, "BDAT 1\r\n");
+    mw_buf_append(&want, &body[i], 1);
+    CHECK_INT(r.sent.len, want.len);
+    CHECK(memcmp(r.sent.data, want.data, want.len) == 0);
+    CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+    mw_buf_reset(&want);
+  }
+  mw_buf_append_str(&want, "BDAT 1 LAST\r\nc");
+  CHECK_INT(r.sent.len, want.len);
+  CHECK(memcmp(r.sent.data, want.data, want.len) == 0);
+  CHECK_INT(drive(&r, "250 queued\r\n"), MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  mw_buf_free(&want);
+  rig_free(&r);
+}
+
+static void binarymime_unsupported_sends_nothing(void) {
+  const char *rcpts[] = {"b@example.org"};
+  struct feeder f = {"x", 1, 0, 1, -1};
+  const char *ehlos[] = {"250-mx\r\n250 CHUNKING\r\n",
+                         "250-mx\r\n250 BINARYMIME\r\n", EHLO_PIPE_CHUNK};
+  for (int i = 0; i < 3; i++) {
+    struct rig r;
+    rig_pipe(&r, ehlos[i]);
+    r.e.chunking_on = i < 2; /* the third: offered but turned off */
+    int rc = mw_smtp_engine_begin_send_stream(
+        &r.e, "a@example.com", rcpts, 1, 0, MW_SEND_BINARYMIME, feed_cb, &f);
+    CHECK_ERR(rc, &r.s.err, errUnsupported, eexBinaryMIMEUnsupported);
+    CHECK_STR(queued(&r), "");
+    CHECK_INT(r.e.state, MW_SMTP_IDLE);
+    rig_free(&r);
+  }
+}
+
 int main(void) {
   RUN(full_session_exact_bytes);
   RUN(ehlo_refused_falls_back_to_helo);
@@ -905,5 +1213,13 @@ int main(void) {
   RUN(starttls_refused);
   RUN(starttls_then_ehlo_again_then_auth);
   RUN(starttls_reply_with_trailing_bytes_leaves_them);
+  RUN(pipelined_flight_exact_bytes);
+  RUN(pipelined_partial_flight_includes_data);
+  RUN(no_pipelining_when_not_offered_or_off);
+  RUN(bdat_framing_small);
+  RUN(bdat_framing_chunks);
+  RUN(bdat_refused);
+  RUN(binarymime_bytes_unchanged);
+  RUN(binarymime_unsupported_sends_nothing);
   return tl_finish();
 }

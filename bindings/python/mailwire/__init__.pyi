@@ -206,6 +206,7 @@ MODE_STARTTLS: int
 MW_OK: int
 MW_SEND_8BIT: int
 MW_SEND_SMTPUTF8: int
+MW_SEND_BINARYMIME: int
 MW_VERSION_MAJOR: int
 MW_VERSION_MINOR: int
 MW_VERSION_PATCH: int
@@ -333,6 +334,7 @@ eexState: int
 eexTCPConnect: int
 eexTimeout: int
 eexUTF8Unsupported: int
+eexBinaryMIMEUnsupported: int
 errAborted: int
 errAuth: int
 errConnect: int
