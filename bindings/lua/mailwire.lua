@@ -162,7 +162,7 @@ end
 ---------------------------------------------------------------------------
 
 local kind_names = {smtp = "SMTPClient", pop3 = "POP3Client",
-  ssl = "SSLInfo", log = "LogHandler"}
+  ssl = "SSLInfo", log = "LogHandler", proxy = "ProxyInfo"}
 
 local function closed_error(h, operation)
   local kind = core.handle_kind(h)
@@ -181,6 +181,7 @@ local extended_error_fn = {
   smtp = core.mw_smtp_extended_error,
   pop3 = core.mw_pop3_extended_error,
   ssl = core.mw_sslinfo_extended_error,
+  proxy = core.mw_proxyinfo_extended_error,
 }
 
 local function after_invoke(h, operation, r)
@@ -452,13 +453,127 @@ end
 setmetatable(LogHandler, {__call = function(_, fn) return LogHandler.new(fn) end})
 
 ---------------------------------------------------------------------------
+-- ProxyInfo: SOCK4ProxyInfo, SOCK5ProxyInfo, HTTPProxyInfo, POP3ProxyInfo,
+-- SMTPProxyInfo are constructors of it with their kind set.
+---------------------------------------------------------------------------
+
+local ProxyInfo = {}
+M.ProxyInfo = ProxyInfo
+local proxy_methods = {}
+local proxy_keys = {kind = true, server = true, port = true, user = true,
+  password = true, remote_dns = true, socks4a = true}
+
+--- ProxyInfo{kind = mailwire.MW_PROXY_SOCKS5, server =, port = (0: the
+-- kind's usual port), user =, password =, remote_dns = (SOCKS5, default
+-- true)}
+function ProxyInfo.new(opts)
+  opts = opts or {}
+  local op = "ProxyInfo"
+  for k in pairs(opts) do
+    if not proxy_keys[k] then
+      invalid("ProxyInfo has no setting '" .. tostring(k) .. "'.", op)
+    end
+  end
+  local kind = opts.kind
+  if kind == M.MW_PROXY_SOCKS4 and (opts.socks4a or opts.remote_dns) then
+    kind = M.MW_PROXY_SOCKS4A
+  end
+  local h = type(kind) == "number" and core.handle_new("proxy", kind) or nil
+  if not h then
+    invalid("Unknown proxy kind " .. tostring(opts.kind) ..
+      "; use one of the MW_PROXY_* constants.", op)
+  end
+  local self = setmetatable({_h = h}, ProxyInfo)
+  if opts.server ~= nil then self:set_server(opts.server, opts.port) end
+  if opts.user ~= nil then self:set_credentials(opts.user, opts.password) end
+  if opts.remote_dns ~= nil and kind == M.MW_PROXY_SOCKS5 then
+    self.remote_dns = opts.remote_dns
+  end
+  return self
+end
+
+function proxy_methods.set_server(self, host, port)
+  local op = "ProxyInfo.set_server"
+  call(self._h, op, core.mw_proxyinfo_set_server, text_arg(host, "proxy server", op),
+    number_arg(port or 0, "port", op, 0))
+end
+
+function proxy_methods.set_credentials(self, user, password)
+  local op = "ProxyInfo.set_credentials"
+  call(self._h, op, core.mw_proxyinfo_set_credentials,
+    text_arg(user, "proxy user name", op, true),
+    text_arg(password, "proxy password", op, true))
+end
+
+function proxy_methods.extended_error(self)
+  return snapshot_error(self._h)
+end
+
+function proxy_methods.close(self)
+  core.handle_close(self._h)
+end
+
+function ProxyInfo.__index(self, k)
+  local p = function() return ptr(self._h, "ProxyInfo." .. k) end
+  if k == "kind" then return num(core.mw_proxyinfo_kind(p())) end
+  if k == "server" then return core.mw_proxyinfo_server(p()) end
+  if k == "port" then return num(core.mw_proxyinfo_port(p())) end
+  if k == "remote_dns" then return core.mw_proxyinfo_remote_dns(p()) ~= 0 end
+  return proxy_methods[k]
+end
+
+function ProxyInfo.__newindex(self, k, v)
+  local op = "ProxyInfo." .. tostring(k)
+  if k == "remote_dns" then
+    call(self._h, op, core.mw_proxyinfo_set_remote_dns,
+      bool_arg(v, "remote_dns", op))
+  elseif k == "server" then
+    self:set_server(v, self.port)
+  elseif k == "port" then
+    self:set_server(self.server, v)
+  else
+    invalid("ProxyInfo has no property '" .. tostring(k) .. "'.", "ProxyInfo")
+  end
+end
+
+function ProxyInfo.__tostring(self)
+  if not core.handle_ptr(self._h) then return "mailwire.ProxyInfo (closed)" end
+  return string.format("mailwire.ProxyInfo %s:%d", tostring(self.server),
+    self.port)
+end
+
+function ProxyInfo.__close(self)
+  self:close()
+end
+
+setmetatable(ProxyInfo, {__call = function(_, opts) return ProxyInfo.new(opts) end})
+
+-- The reference's names: constructors with the kind given.
+local function proxy_kind_ctor(kind)
+  return setmetatable({}, {__call = function(_, opts)
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    o.kind = kind
+    return ProxyInfo.new(o)
+  end})
+end
+M.SOCK4ProxyInfo = proxy_kind_ctor(core.MW_PROXY_SOCKS4)
+M.SOCK5ProxyInfo = proxy_kind_ctor(core.MW_PROXY_SOCKS5)
+M.HTTPProxyInfo = proxy_kind_ctor(core.MW_PROXY_HTTP)
+M.POP3ProxyInfo = proxy_kind_ctor(core.MW_PROXY_POP3)
+M.SMTPProxyInfo = proxy_kind_ctor(core.MW_PROXY_SMTP)
+M.SOCKS4ProxyInfo = M.SOCK4ProxyInfo
+M.SOCKS5ProxyInfo = M.SOCK5ProxyInfo
+
+---------------------------------------------------------------------------
 -- What both clients share
 ---------------------------------------------------------------------------
 
 local function handler_of(obj, operation)
   local mt = getmetatable(obj)
-  if mt ~= SSLInfo and mt ~= LogHandler then
-    invalid("set_advanced_handler takes an SSLInfo or a LogHandler.",
+  if mt ~= SSLInfo and mt ~= LogHandler and mt ~= ProxyInfo then
+    invalid("set_advanced_handler takes an SSLInfo, a LogHandler or a "
+      .. "ProxyInfo.",
       operation)
   end
   return obj._h
@@ -512,7 +627,7 @@ local function make_client(kind, prefix, C)
     call(self._h, op, fn("set_allow_plaintext_auth"), bool_arg(allow, op, op))
   end
 
-  --- SetAdvancedHandler: an SSLInfo or a LogHandler.
+  --- SetAdvancedHandler: an SSLInfo, a LogHandler or a ProxyInfo.
   function methods.set_advanced_handler(self, obj)
     local op = "set_advanced_handler"
     local r = pack(core.client_set_handler(self._h, handler_of(obj, op)))
@@ -612,7 +727,7 @@ local function make_client(kind, prefix, C)
 end
 
 local client_common_keys = {server = true, port = true, timeout = true,
-  ssl = true, log = true, user = true, password = true,
+  ssl = true, log = true, proxy = true, user = true, password = true,
   auth_mechanism = true, allow_plaintext_auth = true}
 
 local function configure(self, opts, extra_keys, name)
@@ -627,6 +742,7 @@ local function configure(self, opts, extra_keys, name)
   if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
   if opts.ssl ~= nil then self:set_advanced_handler(opts.ssl) end
   if opts.log ~= nil then self:set_advanced_handler(opts.log) end
+  if opts.proxy ~= nil then self:set_advanced_handler(opts.proxy) end
   if opts.user ~= nil or opts.password ~= nil then
     self:set_credentials(opts.user, opts.password)
   end

@@ -40,9 +40,9 @@
 
 #define MWLUA_HANDLE_MT "mailwire.core.handle"
 
-enum { MWLUA_SMTP = 1, MWLUA_POP3, MWLUA_SSL, MWLUA_LOG };
-static const char *const mwlua_kind_names[] = {"smtp", "pop3", "ssl", "log",
-                                               NULL};
+enum { MWLUA_SMTP = 1, MWLUA_POP3, MWLUA_SSL, MWLUA_LOG, MWLUA_PROXY };
+static const char *const mwlua_kind_names[] = {"smtp", "pop3",  "ssl",
+                                               "log",  "proxy", NULL};
 
 typedef struct mwlua_handle mwlua_handle;
 struct mwlua_handle {
@@ -136,6 +136,9 @@ static void mwlua_free_c_handle(mwlua_handle *h) {
   case MWLUA_LOG:
     mw_loghandler_free((mw_loghandler *)h->h);
     break;
+  case MWLUA_PROXY:
+    mw_proxyinfo_free((mw_proxyinfo *)h->h);
+    break;
   }
   h->h = NULL;
 }
@@ -205,18 +208,26 @@ static mwlua_handle *mwlua_push_handle(lua_State *L, int kind) {
   return h;
 }
 
-/* handle_new("smtp" | "pop3" | "ssl") -> handle */
+/* handle_new("smtp" | "pop3" | "ssl") -> handle;
+ * handle_new("proxy", MW_PROXY_*) -> handle, or nil for an unknown kind */
 int mwlua_handle_new(lua_State *L) {
   int kind = luaL_checkoption(L, 1, NULL, mwlua_kind_names) + 1;
   if (kind == MWLUA_LOG)
     return luaL_argerror(L, 1, "use loghandler_new");
+  int proxy_kind = kind == MWLUA_PROXY ? (int)luaL_checkinteger(L, 2) : 0;
   mwlua_handle *h = mwlua_push_handle(L, kind);
   if (kind == MWLUA_SMTP)
     h->h = mw_smtp_new();
   else if (kind == MWLUA_POP3)
     h->h = mw_pop3_new();
+  else if (kind == MWLUA_PROXY)
+    h->h = mw_proxyinfo_new(proxy_kind);
   else
     h->h = mw_sslinfo_new();
+  if (!h->h && kind == MWLUA_PROXY) {
+    lua_pushnil(L); /* unknown kind: the Lua layer says so */
+    return 1;
+  }
   if (!h->h)
     return luaL_error(L, "mailwire: out of memory");
   return 1;
@@ -427,8 +438,9 @@ int mwlua_client_set_handler(lua_State *L) {
   mwlua_handle *hd = mwlua_check(L, 2);
   if (!mwlua_is_client(c))
     return luaL_argerror(L, 1, "not a client");
-  if (hd->kind != MWLUA_SSL && hd->kind != MWLUA_LOG)
-    return luaL_argerror(L, 2, "not an SSLInfo or LogHandler");
+  if (hd->kind != MWLUA_SSL && hd->kind != MWLUA_LOG &&
+      hd->kind != MWLUA_PROXY)
+    return luaL_argerror(L, 2, "not an SSLInfo, LogHandler or ProxyInfo");
   if (!c->h || !hd->h || c->busy) {
     lua_pushboolean(L, 0);
     lua_pushstring(L, c->busy ? "busy" : "closed");
@@ -439,7 +451,10 @@ int mwlua_client_set_handler(lua_State *L) {
   if (rc == MW_OK) {
     mwlua_getuv(L, 1);
     lua_pushvalue(L, 2);
-    lua_setfield(L, -2, hd->kind == MWLUA_SSL ? "ssl" : "log");
+    lua_setfield(L, -2,
+                 hd->kind == MWLUA_SSL     ? "ssl"
+                 : hd->kind == MWLUA_PROXY ? "proxy"
+                                           : "log");
     lua_pop(L, 1);
   }
   lua_pushinteger(L, rc);

@@ -34,13 +34,17 @@ from ._errors import (AbortedError, AuthError, CertificateError,
                       ProtocolError, ProxyError, ServerError, StateError,
                       TLSError, TLSHandshakeError, UnsupportedError,
                       error_class)
-from ._handlers import SSL_OPTIONS, LoggingHandler, LogHandler, SSLInfo
+from ._handlers import (SSL_OPTIONS, HTTPProxyInfo, LoggingHandler,
+                        LogHandler, POP3ProxyInfo, ProxyInfo, SMTPProxyInfo,
+                        SOCK4ProxyInfo, SOCK5ProxyInfo, SOCKS4ProxyInfo,
+                        SOCKS5ProxyInfo, SSLInfo)
 
 __version__ = _mailwire.mw_version()
 
 # The constants of mailwire.h, under their C names: MODE_*, SSL*, LOG_S_*,
-# LOG_F_*, err*, eex*, MW_SEND_*.
-_CONSTANT = _re.compile(r"^(MODE_|SSL|LOG_[SF]_|err|eex|MW_OK$|MW_SEND_|MW_VERSION_)")
+# LOG_F_*, err*, eex*, MW_SEND_*, MW_PROXY_*.
+_CONSTANT = _re.compile(
+    r"^(MODE_|SSL|LOG_[SF]_|err|eex|MW_OK$|MW_SEND_|MW_VERSION_|MW_PROXY_)")
 CONSTANTS = {
     name: getattr(_mailwire, name)
     for name in dir(_mailwire)
@@ -52,7 +56,9 @@ CONSTANTS["eexSSLLibrary"] = eexSSLLibrary
 
 __all__ = [
     "SMTPClient", "POP3Client", "POP3Message", "RecipientResult", "SSLInfo",
-    "LogHandler", "LoggingHandler", "SSL_OPTIONS", "ErrorInfo", "Error",
+    "LogHandler", "LoggingHandler", "SSL_OPTIONS", "ProxyInfo",
+    "SOCK4ProxyInfo", "SOCK5ProxyInfo", "SOCKS4ProxyInfo", "SOCKS5ProxyInfo",
+    "HTTPProxyInfo", "POP3ProxyInfo", "SMTPProxyInfo", "ErrorInfo", "Error",
     "ConnectError", "DNSError", "NetworkError", "MailTimeoutError",
     "AuthError", "ServerError", "ProtocolError", "TLSError",
     "TLSHandshakeError", "CertificateError", "CertificateNameError",

@@ -14,7 +14,7 @@ import threading
 
 from . import _mailwire as _mw
 from ._errors import ErrorInfo, binding_error
-from ._handlers import LoggingHandler, LogHandler, SSLInfo, _text
+from ._handlers import LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _text
 
 __all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message"]
 
@@ -52,7 +52,8 @@ class _Client:
     _default_timeout = 30.0
 
     def __init__(self, server, port, timeout, ssl, user, password,
-                 auth_mechanism, allow_plaintext_auth, log_handler):
+                 auth_mechanism, allow_plaintext_auth, log_handler,
+                 proxy=None):
         self._lock = threading.RLock()
         self._depth = 0
         self._close_pending = False
@@ -80,6 +81,8 @@ class _Client:
             self.allow_plaintext_auth = True
         if log_handler is not None:
             self.set_advanced_handler(log_handler)
+        if proxy is not None:
+            self.set_advanced_handler(proxy)
 
     # ---- calls ----
     def _live(self):
@@ -179,14 +182,31 @@ class _Client:
 
     # ---- advanced handlers ----
     def set_advanced_handler(self, handler):
-        """Attach an SSLInfo or a LogHandler (the reference's
-        SetAdvancedHandler). A logging.Logger or a callable is wrapped in a
-        LogHandler. Returns the handler attached."""
-        if not isinstance(handler, SSLInfo):
-            handler = _as_log_handler(handler)
+        """Attach an SSLInfo, a LogHandler or a ProxyInfo (SOCK4ProxyInfo,
+        SOCK5ProxyInfo, HTTPProxyInfo, POP3ProxyInfo, SMTPProxyInfo): the
+        reference's SetAdvancedHandler. A logging.Logger or a callable is
+        wrapped in a LogHandler. Returns the handler attached."""
+        if isinstance(handler, SSLInfo):
+            key = "ssl"
+        elif isinstance(handler, ProxyInfo):
+            key = "proxy"
+            if handler._handle() is None:
+                raise binding_error("eexState",
+                                    "The ProxyInfo was closed; make a new one.")
+        else:
+            handler, key = _as_log_handler(handler), "log"
         self._call(self._c_set_handler, handler._handle())
-        self._handlers["ssl" if isinstance(handler, SSLInfo) else "log"] = handler
+        self._handlers[key] = handler
         return handler
+
+    @property
+    def proxy(self):
+        """The attached ProxyInfo, or None."""
+        return self._handlers.get("proxy")
+
+    @proxy.setter
+    def proxy(self, value):
+        self.set_advanced_handler(value)
 
     def clear_handlers(self):
         """Detach every advanced handler."""
@@ -360,11 +380,12 @@ class SMTPClient(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  helo_name=None, allow_plaintext_auth=False,
-                 allow_partial=False, log_handler=None):
+                 allow_partial=False, log_handler=None, proxy=None):
         self._helo_name = None
         self._allow_partial = False
         super().__init__(server, port, timeout, ssl, user, password,
-                         auth_mechanism, allow_plaintext_auth, log_handler)
+                         auth_mechanism, allow_plaintext_auth, log_handler,
+                         proxy)
         if helo_name is not None:
             self.helo_name = helo_name
         if allow_partial:
@@ -569,10 +590,11 @@ class POP3Client(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  allow_plaintext_auth=False, max_message_size=None,
-                 log_handler=None):
+                 log_handler=None, proxy=None):
         self._max_message_size = None
         super().__init__(server, port, timeout, ssl, user, password,
-                         auth_mechanism, allow_plaintext_auth, log_handler)
+                         auth_mechanism, allow_plaintext_auth, log_handler,
+                         proxy)
         if max_message_size is not None:
             self.max_message_size = max_message_size
 

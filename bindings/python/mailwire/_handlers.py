@@ -6,7 +6,9 @@ import re
 from . import _mailwire as _mw
 from ._errors import ErrorInfo, binding_error
 
-__all__ = ["SSLInfo", "LogHandler", "LoggingHandler", "SSL_OPTIONS"]
+__all__ = ["SSLInfo", "LogHandler", "LoggingHandler", "SSL_OPTIONS",
+           "ProxyInfo", "SOCK4ProxyInfo", "SOCK5ProxyInfo", "SOCKS4ProxyInfo",
+           "SOCKS5ProxyInfo", "HTTPProxyInfo", "POP3ProxyInfo", "SMTPProxyInfo"]
 
 
 def _text(value, what):
@@ -278,3 +280,168 @@ class LoggingHandler(LogHandler):
     def on_log_message(self, severity, facility, message):
         target = self._children.get(facility, self.logger)
         target.log(_SEVERITY_TO_LOGGING.get(severity, logging.INFO), "%s", message)
+
+
+class ProxyInfo:
+    """Reach the mail server through a proxy (the reference's
+    SOCK4ProxyInfo, SOCK5ProxyInfo, POP3ProxyInfo and SMTPProxyInfo are
+    subclasses). Attach it with ``client.set_advanced_handler(proxy)`` or
+    ``SMTPClient(proxy=...)``.
+
+    ``kind`` is one of ``MW_PROXY_SOCKS4``, ``MW_PROXY_SOCKS4A``,
+    ``MW_PROXY_SOCKS5``, ``MW_PROXY_HTTP`` (CONNECT), ``MW_PROXY_POP3`` or
+    ``MW_PROXY_SMTP``. Port 0 means the kind's usual port (1080 for SOCKS,
+    8080 for HTTP, 110/25 for the POP3/SMTP proxies). Through SOCKS and HTTP,
+    TLS runs end to end and the certificate is checked against the mail
+    server's name; ``remote_dns`` (SOCKS5, default True) lets the proxy
+    resolve that name, so no local DNS lookup is made. Failures raise
+    ``mailwire.ProxyError`` with the ``eexProxy*`` numbers.
+    """
+
+    _kind = None
+    _free = staticmethod(_mw.mw_proxyinfo_free)
+
+    def __init__(self, kind=None, server=None, port=0, *, user=None,
+                 password=None, remote_dns=None):
+        kind = self._kind if kind is None else kind
+        if kind is None:
+            raise TypeError("ProxyInfo needs a kind (MW_PROXY_SOCKS5, ...)")
+        self._h = _mw.mw_proxyinfo_new(int(kind))
+        if self._h is None:
+            raise binding_error("eexInvalidArgument",
+                                "Unknown proxy kind %r; use one of the "
+                                "MW_PROXY_* constants." % (kind,))
+        if server is not None:
+            self.set_server(server, port)
+        if user is not None:
+            self.set_credentials(user, password)
+        if remote_dns is not None:
+            self.remote_dns = remote_dns
+
+    def _check(self, rc):
+        if rc:
+            raise ErrorInfo(_mw.mwpy_errorinfo(
+                _mw.mw_proxyinfo_extended_error(self._h))).exception()
+
+    @property
+    def kind(self):
+        """The MW_PROXY_* kind."""
+        return _mw.mw_proxyinfo_kind(self._h)
+
+    def set_server(self, host, port=0):
+        """The proxy's host name or address, and port (0: the usual one)."""
+        self._check(_mw.mw_proxyinfo_set_server(
+            self._h, _text(host, "proxy server"), int(port)))
+
+    @property
+    def server(self):
+        """The proxy's host (None until set)."""
+        return _mw.mw_proxyinfo_server(self._h)
+
+    @server.setter
+    def server(self, host):
+        self.set_server(host, self.port)
+
+    @property
+    def port(self):
+        """The proxy's port (the usual one for the kind when 0 was given)."""
+        return _mw.mw_proxyinfo_port(self._h)
+
+    @port.setter
+    def port(self, port):
+        self.set_server(self.server, port)
+
+    def set_credentials(self, user, password=None):
+        """User name and password for the proxy (None: none). SOCKS5:
+        user/password (RFC 1929); SOCKS4: the user id; HTTP: Basic."""
+        self._check(_mw.mw_proxyinfo_set_credentials(
+            self._h, _text(user, "proxy user name"),
+            _text(password, "proxy password")))
+
+    @property
+    def remote_dns(self):
+        """SOCKS5: True when the proxy resolves the mail server's name."""
+        return bool(_mw.mw_proxyinfo_remote_dns(self._h))
+
+    @remote_dns.setter
+    def remote_dns(self, remote):
+        self._check(_mw.mw_proxyinfo_set_remote_dns(self._h, 1 if remote else 0))
+
+    @property
+    def extended_error(self):
+        """The ErrorInfo of the last call on this ProxyInfo."""
+        return ErrorInfo(_mw.mwpy_errorinfo(_mw.mw_proxyinfo_extended_error(self._h)))
+
+    def _handle(self):
+        return self._h
+
+    def close(self):
+        """Release the Python side's reference (a client using it keeps its
+        own). Idempotent."""
+        h, self._h = getattr(self, "_h", None), None
+        if h is not None:
+            self._free(h)
+
+    def __del__(self):
+        self.close()
+
+    def __repr__(self):
+        if self._h is None:
+            return "<mailwire.%s closed>" % type(self).__name__
+        return "<mailwire.%s %s:%d>" % (type(self).__name__, self.server, self.port)
+
+
+class SOCK4ProxyInfo(ProxyInfo):
+    """A SOCKS4 proxy (IPv4 only, the name resolved locally), or SOCKS4a
+    (``socks4a=True`` or ``remote_dns=True``: the proxy resolves it)."""
+
+    _kind = _mw.MW_PROXY_SOCKS4
+
+    def __init__(self, server=None, port=0, *, user=None, password=None,
+                 socks4a=False, remote_dns=None):
+        kind = (_mw.MW_PROXY_SOCKS4A if socks4a or remote_dns
+                else _mw.MW_PROXY_SOCKS4)
+        super().__init__(kind, server, port, user=user, password=password)
+
+
+class SOCK5ProxyInfo(ProxyInfo):
+    """A SOCKS5 proxy (RFC 1928; no authentication or user/password)."""
+
+    _kind = _mw.MW_PROXY_SOCKS5
+
+    def __init__(self, server=None, port=0, *, user=None, password=None,
+                 remote_dns=None):
+        super().__init__(None, server, port, user=user, password=password,
+                         remote_dns=remote_dns)
+
+
+class HTTPProxyInfo(ProxyInfo):
+    """An HTTP proxy that allows CONNECT to the mail port (Basic auth)."""
+
+    _kind = _mw.MW_PROXY_HTTP
+
+    def __init__(self, server=None, port=0, *, user=None, password=None):
+        super().__init__(None, server, port, user=user, password=password)
+
+
+class POP3ProxyInfo(ProxyInfo):
+    """An application-level POP3 proxy: the client logs in to it as
+    ``user@server`` and it connects on (TLS ends at the proxy)."""
+
+    _kind = _mw.MW_PROXY_POP3
+
+    def __init__(self, server=None, port=0):
+        super().__init__(None, server, port)
+
+
+class SMTPProxyInfo(ProxyInfo):
+    """An SMTP relay: the client speaks SMTP to it (TLS ends at the relay)."""
+
+    _kind = _mw.MW_PROXY_SMTP
+
+    def __init__(self, server=None, port=0):
+        super().__init__(None, server, port)
+
+
+SOCKS4ProxyInfo = SOCK4ProxyInfo
+SOCKS5ProxyInfo = SOCK5ProxyInfo
