@@ -10,6 +10,8 @@ CORE_PACKAGES=(
 )
 # libFuzzer targets (fuzz/run.sh): clang with its sanitizer/fuzzer runtime.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev valgrind)
+# bench/ only: the libcurl peer.
+BENCH_PACKAGES=(libcurl4-openssl-dev)
 # The real servers the tests start (tests/servers/start.sh).
 SERVER_PACKAGES=(
   postfix dovecot-core dovecot-pop3d dovecot-lmtpd
@@ -24,7 +26,7 @@ PYTHON_PACKAGES=(
 LUA_PACKAGES=(
   lua5.4 liblua5.4-dev luarocks lua-busted luajit libluajit-5.1-dev
 )
-PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
+PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
   "${LUA_PACKAGES[@]}")
 
 missing=()

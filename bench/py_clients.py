@@ -1,0 +1,101 @@
+"""The Python clients of the benchmark, one per process:
+    py_clients.py smtplib|mailwire-smtp HOST PORT COUNT SIZE NRCPT
+    py_clients.py poplib|mailwire-pop3 HOST PORT USER PASS CAFILE [MAX]
+The message is the same bytes mw_bench.c and curl_bench.c send."""
+
+import sys
+
+
+def make_message(size):
+    head = (b"From: <bench@example.org>\r\nTo: <sink@example.org>\r\n"
+            b"Subject: bench\r\n\r\n")
+    out = bytearray(head)
+    n = len(out)
+    while n < size:
+        line = min(78, size - n)
+        chunk = bytearray((ord("a") + (n + i) % 26) for i in range(line))
+        if line >= 2:
+            chunk[-2:] = b"\r\n"
+        if n % 1000 < 78:
+            chunk[0] = ord(".")
+        out += chunk
+        n += line
+    return bytes(out)
+
+
+def rcpts(n):
+    return ["sink%d@example.org" % i for i in range(n)]
+
+
+def smtplib_send(host, port, count, size, nrcpt):
+    import smtplib
+    msg = make_message(size)
+    with smtplib.SMTP(host, port, local_hostname="bench.example.org") as s:
+        for _ in range(count):
+            s.sendmail("bench@example.org", rcpts(nrcpt), msg)
+
+
+def mailwire_send(host, port, count, size, nrcpt):
+    import mailwire
+    msg = make_message(size)
+    with mailwire.SMTPClient(server=host, port=port, helo_name="bench.example.org",
+                             allow_partial=True) as c:
+        batch = getattr(c, "send_batch", None)
+        if batch is not None:
+            batch([("bench@example.org", rcpts(nrcpt), msg)] * count)
+        else:
+            for _ in range(count):
+                c.send("bench@example.org", rcpts(nrcpt), msg)
+
+
+def poplib_retr(host, port, user, password, cafile, limit):
+    import poplib
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    p = poplib.POP3_SSL(host, port, context=ctx)
+    p.user(user)
+    p.pass_(password)
+    count = p.stat()[0]
+    got = 0
+    for i in range(1, min(count, limit) + 1):
+        _, lines, _ = p.retr(i)
+        got += sum(len(x) + 2 for x in lines)
+    p.quit()
+    return got
+
+
+def mailwire_retr(host, port, user, password, cafile, limit):
+    import mailwire
+    ssl = mailwire.SSLInfo(mailwire.MODE_CHANNEL, ca_file=cafile)
+    got = 0
+    with mailwire.POP3Client(server=host, port=port, ssl=ssl, user=user,
+                             password=password) as p:
+        count, _ = p.stat()
+        nums = list(range(1, min(count, limit) + 1))
+        batch = getattr(p, "retr_batch", None)
+        if batch is not None:
+            for data in batch(nums):
+                got += len(data)
+        else:
+            for i in nums:
+                got += len(p.retr(i))
+    return got
+
+
+def main(argv):
+    what = argv[1]
+    if what in ("smtplib", "mailwire-smtp"):
+        host, port, count, size, nrcpt = argv[2], int(argv[3]), int(argv[4]), int(argv[5]), int(argv[6])
+        (smtplib_send if what == "smtplib" else mailwire_send)(host, port, count, size, nrcpt)
+    elif what in ("poplib", "mailwire-pop3"):
+        host, port, user, password, cafile = argv[2], int(argv[3]), argv[4], argv[5], argv[6]
+        limit = int(argv[7]) if len(argv) > 7 else 10 ** 9
+        fn = poplib_retr if what == "poplib" else mailwire_retr
+        if fn(host, port, user, password, cafile, limit) <= 0:
+            sys.exit("nothing retrieved")
+    else:
+        sys.exit("unknown client " + what)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
