@@ -64,6 +64,8 @@
 %ignore mw_pop3_dele_batch;
 %ignore mw_pop3_list_batch;
 %ignore mw_pop3_uidl_batch;
+%ignore mw_smtp_send_batch;
+%ignore mw_smtp_message;
 %ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;
 

@@ -604,6 +604,42 @@ enum { MW_SEND_8BIT = 0x1, MW_SEND_SMTPUTF8 = 0x2, MW_SEND_BINARYMIME = 0x4 };
 MW_EXTERN int mw_smtp_set_pipelining(mw_smtp *c, int on);
 MW_EXTERN int mw_smtp_set_chunking(mw_smtp *c, int on);
 
+/* One message of a batch; the caller keeps the memory valid during the
+ * call. */
+typedef struct mw_smtp_message {
+  const char *from;
+  const char *const *rcpts;
+  size_t nrcpts;
+  const char *data;
+  size_t len;
+} mw_smtp_message;
+/* Send n messages over the connection, pipelined across messages (bounded
+ * window) when the server offers PIPELINING (with BDAT when it offers
+ * CHUNKING; without CHUNKING each body waits for DATA's 354). Each message
+ * goes to the recipients the server accepted (partial delivery per
+ * message, whatever mw_smtp_set_allow_partial says; the refused ones are in
+ * the per-recipient results). MW_OK when every message was accepted by
+ * every recipient; errServer when at least one message or recipient was
+ * refused (the others were sent; the first refusal is the ErrorInfo);
+ * other errors (network, timeout, protocol) end the batch: messages
+ * acknowledged before keep their result, the rest have code 0 ("not
+ * acknowledged": never reported as sent). */
+MW_EXTERN int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
+                                 size_t n);
+/* Results of the last batch: n; the final reply code of message i (250 =
+ * accepted, 0 = not acknowledged; for a refused message the first refusal:
+ * MAIL, DATA or BDAT), its enhanced status and text ("" if none), and each
+ * recipient's RCPT reply (code 0 if not answered). */
+MW_EXTERN size_t mw_smtp_batch_count(const mw_smtp *c);
+MW_EXTERN int mw_smtp_batch_code(const mw_smtp *c, size_t i);
+MW_EXTERN const char *mw_smtp_batch_enhanced_status(const mw_smtp *c,
+                                                    size_t i);
+MW_EXTERN const char *mw_smtp_batch_text(const mw_smtp *c, size_t i);
+MW_EXTERN size_t mw_smtp_batch_rcpt_count(const mw_smtp *c, size_t i);
+MW_EXTERN int mw_smtp_batch_rcpt_code(const mw_smtp *c, size_t i, size_t j);
+MW_EXTERN const char *mw_smtp_batch_rcpt_text(const mw_smtp *c, size_t i,
+                                              size_t j);
+
 /* One mail transaction: MAIL FROM, RCPT TO each recipient, DATA with CRLF
  * normalisation and dot-stuffing. Bare LF and bare CR become CRLF. */
 MW_EXTERN int mw_smtp_send(mw_smtp *c, const char *from,

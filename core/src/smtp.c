@@ -359,6 +359,49 @@ int mw_smtp_send_stream(mw_smtp *c, const char *from, const char *const *rcpts,
                                                  userdata));
 }
 
+int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs, size_t n) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  sync_connection(c);
+  return run(c, mw_smtp_engine_begin_batch(&c->e, msgs, n));
+}
+
+size_t mw_smtp_batch_count(const mw_smtp *c) {
+  return c ? mw_smtp_engine_batch_count(&c->e) : 0;
+}
+
+int mw_smtp_batch_code(const mw_smtp *c, size_t i) {
+  return c ? mw_smtp_engine_batch_code(&c->e, i) : 0;
+}
+
+const char *mw_smtp_batch_enhanced_status(const mw_smtp *c, size_t i) {
+  return c ? mw_smtp_engine_batch_enhanced(&c->e, i) : "";
+}
+
+const char *mw_smtp_batch_text(const mw_smtp *c, size_t i) {
+  return c ? mw_smtp_engine_batch_text(&c->e, i) : "";
+}
+
+size_t mw_smtp_batch_rcpt_count(const mw_smtp *c, size_t i) {
+  size_t n = 0;
+  if (c)
+    mw_smtp_engine_batch_rcpt(&c->e, i, 0, &n);
+  return n;
+}
+
+int mw_smtp_batch_rcpt_code(const mw_smtp *c, size_t i, size_t j) {
+  const mw_smtp_rcpt_result *r =
+      c ? mw_smtp_engine_batch_rcpt(&c->e, i, j, NULL) : NULL;
+  return r ? r->code : 0;
+}
+
+const char *mw_smtp_batch_rcpt_text(const mw_smtp *c, size_t i, size_t j) {
+  const mw_smtp_rcpt_result *r =
+      c ? mw_smtp_engine_batch_rcpt(&c->e, i, j, NULL) : NULL;
+  return r && r->text ? r->text : "";
+}
+
 int mw_smtp_noop(mw_smtp *c) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)

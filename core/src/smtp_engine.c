@@ -106,6 +106,7 @@ void mw_smtp_engine_free(mw_smtp_engine *e) {
   mw_buf_free(&e->cur_text);
   mw_buf_free(&e->last_text);
   mw_buf_free(&e->bdat);
+  mw_smtp_batch_free(e);
   memset(e, 0, sizeof *e);
 }
 
@@ -1061,6 +1062,9 @@ mw_step mw_smtp_engine_step(void *engine) {
     case MW_SMTP_BDAT:
       r = state_bdat(e);
       break;
+    case MW_SMTP_BATCH:
+      r = mw_smtp_batch_step(e);
+      break;
     default: {
       int got = read_reply(e);
       if (got == 0)
@@ -1265,4 +1269,42 @@ int mw_smtp_engine_begin_send_stream(mw_smtp_engine *e, const char *from,
   e->src.read = read;
   e->src.userdata = userdata;
   return MW_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * For the batch (smtp_batch.c): the same framing, replies and errors.
+ * ------------------------------------------------------------------- */
+
+int mw_smtpe_send_line(mw_smtp_engine *e, const char *line) {
+  return send_line(e, line);
+}
+
+int mw_smtpe_read_reply(mw_smtp_engine *e) {
+  return read_reply(e);
+}
+
+int mw_smtpe_normalise(mw_smtp_engine *e, mw_buf *dst, const char *p, size_t n,
+                       int stuff) {
+  return normalise_into(e, dst, p, n, stuff);
+}
+
+int mw_smtpe_check_addresses(mw_smtp_engine *e, const char *from,
+                             const char *const *rcpts, size_t nrcpts) {
+  return check_addresses(e, from, rcpts, nrcpts);
+}
+
+int mw_smtpe_begin(mw_smtp_engine *e) {
+  return begin(e, 1);
+}
+
+void mw_smtpe_set_state(mw_smtp_engine *e, mw_smtp_state st) {
+  set_state(e, st);
+}
+
+int mw_smtpe_fail(mw_smtp_engine *e) {
+  return fail(e);
+}
+
+int mw_smtpe_fail_set(mw_smtp_engine *e, int number, const char *msg) {
+  return fail_set(e, number, msg);
 }

@@ -149,4 +149,31 @@ int mw_smtp_engine_has_extension(const mw_smtp_engine *e, const char *kw);
 const char *mw_smtp_engine_extension_params(const mw_smtp_engine *e,
                                             const char *kw);
 
+/* Shared with smtp_batch.c (see there). */
+int mw_smtpe_send_line(mw_smtp_engine *e, const char *line);
+int mw_smtpe_read_reply(mw_smtp_engine *e);
+int mw_smtpe_normalise(mw_smtp_engine *e, mw_buf *dst, const char *p, size_t n,
+                       int stuff);
+int mw_smtpe_check_addresses(mw_smtp_engine *e, const char *from,
+                             const char *const *rcpts, size_t nrcpts);
+int mw_smtpe_begin(mw_smtp_engine *e);
+void mw_smtpe_set_state(mw_smtp_engine *e, mw_smtp_state st);
+int mw_smtpe_fail(mw_smtp_engine *e);
+int mw_smtpe_fail_set(mw_smtp_engine *e, int number, const char *msg);
+
+/* The batch (smtp_batch.c). */
+int mw_smtp_engine_begin_batch(mw_smtp_engine *e, const mw_smtp_message *msgs,
+                               size_t n);
+int mw_smtp_batch_step(mw_smtp_engine *e);
+void mw_smtp_batch_free(mw_smtp_engine *e);
+size_t mw_smtp_engine_batch_count(const mw_smtp_engine *e);
+int mw_smtp_engine_batch_code(const mw_smtp_engine *e, size_t i);
+const char *mw_smtp_engine_batch_enhanced(const mw_smtp_engine *e, size_t i);
+const char *mw_smtp_engine_batch_text(const mw_smtp_engine *e, size_t i);
+/* Recipient j of message i (NULL if out of range); *count gets the
+ * message's recipient count. */
+const mw_smtp_rcpt_result *mw_smtp_engine_batch_rcpt(const mw_smtp_engine *e,
+                                                     size_t i, size_t j,
+                                                     size_t *count);
+
 #endif /* MW_SMTP_ENGINE_H */

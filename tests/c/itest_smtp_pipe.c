@@ -46,7 +46,7 @@ static mw_smtp *client(unsigned port, int timeout_ms) {
 
 static void unique_marker(char *buf, size_t cap, const char *what) {
   static int counter;
-  snprintf(buf, cap, "mw-pipe-%s-%ld-%d-%d", what, (long)time(NULL),
+  snprintf(buf, cap, "mw-pipe-%s-%ld-%d-%d-end", what, (long)time(NULL),
            (int)getpid(), ++counter);
 }
 
@@ -303,6 +303,115 @@ static void connection_lost_after_bdat(void) {
   tl_server_free(t.srv);
 }
 
+/* ---- batches ---- */
+
+static const char *const ONE_R1[] = {"r1@example.org"};
+static const mw_smtp_message BATCH3[] = {
+    {"a@example.org", ONE_R1, 1, "m1\r\n", 4},
+    {"a@example.org", RCPTS3 + 1, 1, "m2\r\n", 4},
+    {"a@example.org", RCPTS3 + 2, 1, "m3\r\n", 4}};
+
+#define BATCH3_WIRE                                                           \
+  "C: MAIL FROM:<a@example.org>\nC: RCPT TO:<r1@example.org>\n"               \
+  "C: BDAT 4 LAST\nC: m1\n"                                                   \
+  "C: MAIL FROM:<a@example.org>\nC: RCPT TO:<r2@example.org>\n"               \
+  "C: BDAT 4 LAST\nC: m2\n"                                                   \
+  "C: MAIL FROM:<a@example.org>\nC: RCPT TO:<r3@example.org>\n"               \
+  "C: BDAT 4 LAST\nC: m3\n"
+
+/* The whole batch arrives before any reply; the second message's only
+ * recipient is refused: it alone fails, with exact results. */
+static void batch_refusal_mid_pipeline(void) {
+  struct scripted t;
+  scripted_start(&t, EHLO_PIPE_CHUNK BATCH3_WIRE
+                 "S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nS: 250 2.0.0 q1\n"
+                 "S: 250 2.1.0 ok\nS: 550 5.1.1 r2 unknown\n"
+                 "S: 554 5.5.1 no valid recipients\n"
+                 "S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nS: 250 2.0.0 q3\n"
+                 "C: QUIT\nS: 221 bye\n");
+  CHECK_INT(mw_smtp_connect(t.c), MW_OK);
+  const mw_errorinfo *ei = mw_smtp_extended_error(t.c);
+  CHECK_ERR(mw_smtp_send_batch(t.c, BATCH3, 3), ei, errServer, eexSmtpServer);
+  CHECK_INT(mw_errorinfo_reply_code(ei), 554);
+  CHECK_INT(mw_smtp_batch_count(t.c), 3);
+  CHECK_INT(mw_smtp_batch_code(t.c, 0), 250);
+  CHECK_STR(mw_smtp_batch_text(t.c, 0), "2.0.0 q1");
+  CHECK_INT(mw_smtp_batch_code(t.c, 1), 554);
+  CHECK_STR(mw_smtp_batch_enhanced_status(t.c, 1), "5.5.1");
+  CHECK_INT(mw_smtp_batch_rcpt_count(t.c, 1), 1);
+  CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 1, 0), 550);
+  CHECK_STR(mw_smtp_batch_rcpt_text(t.c, 1, 0), "5.1.1 r2 unknown");
+  CHECK_INT(mw_smtp_batch_code(t.c, 2), 250);
+  CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 2, 0), 250);
+  CHECK(mw_smtp_is_connected(t.c));
+  CHECK_INT(mw_smtp_quit(t.c), MW_OK);
+  size_t len;
+  scripted_end(&t, &len);
+  tl_server_free(t.srv);
+}
+
+/* Lost after the first message's replies and the second's MAIL reply:
+ * only the first is reported accepted; the rest have code 0. */
+static void batch_connection_lost_mid_pipeline(void) {
+  struct scripted t;
+  scripted_start(&t, EHLO_PIPE_CHUNK BATCH3_WIRE
+                 "S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nS: 250 2.0.0 q1\n"
+                 "S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nCLOSE\n");
+  CHECK_INT(mw_smtp_connect(t.c), MW_OK);
+  int rc = mw_smtp_send_batch(t.c, BATCH3, 3);
+  CHECK_ERR(rc, mw_smtp_extended_error(t.c), errNetwork, eexServerClosed);
+  CHECK(!mw_smtp_is_connected(t.c));
+  CHECK_INT(mw_smtp_batch_count(t.c), 3);
+  CHECK_INT(mw_smtp_batch_code(t.c, 0), 250);
+  CHECK_INT(mw_smtp_batch_code(t.c, 1), 0);
+  CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 1, 0), 250);
+  CHECK_INT(mw_smtp_batch_code(t.c, 2), 0);
+  CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 2, 0), 0);
+  size_t len;
+  scripted_end(&t, &len);
+  tl_server_free(t.srv);
+}
+
+/* Postfix: 50 messages over one connection, with and without CHUNKING;
+ * every one accepted and delivered. */
+static void postfix_batch(int chunking) {
+  enum { N = 50 };
+  mw_smtp *c = client(tl_env_port("SMTP_NOTLS_PORT"), 30000);
+  CHECK_INT(mw_smtp_set_chunking(c, chunking), MW_OK);
+  CHECK_INT(mw_smtp_connect(c), MW_OK);
+  static char to[256], markers[N][128], bodies[N][512];
+  const char *rcpts[] = {rcpt_address(to, sizeof to)};
+  mw_smtp_message msgs[N];
+  for (int i = 0; i < N; i++) {
+    unique_marker(markers[i], sizeof markers[i], chunking ? "bb" : "bd");
+    snprintf(bodies[i], sizeof bodies[i],
+             "Subject: %.120s\r\n\r\n.line %d\r\nbody of %.120s\r\n",
+             markers[i], i, markers[i]);
+    msgs[i] = (mw_smtp_message){to, rcpts, 1, bodies[i], strlen(bodies[i])};
+  }
+  log_reset();
+  int rc = mw_smtp_send_batch(c, msgs, N);
+  CHECK_ERR(rc, mw_smtp_extended_error(c), MW_OK, eexNone);
+  CHECK_INT(mw_smtp_batch_count(c), N);
+  for (int i = 0; i < N; i++) {
+    CHECK_INT(mw_smtp_batch_code(c, i), 250);
+    CHECK_INT(mw_smtp_batch_rcpt_code(c, i, 0), 250);
+  }
+  CHECK_INT(tl_contains(log_text, log_len, "C: BDAT "), chunking);
+  CHECK_INT(mw_smtp_quit(c), MW_OK);
+  mw_smtp_free(c);
+  char want[300];
+  for (int i = 0; i < N; i += N - 1) {
+    snprintf(want, sizeof want, "\n.line %d\nbody of %.120s\n", i, markers[i]);
+    check_delivered(markers[i], want);
+  }
+}
+
+static void postfix_batches(void) {
+  postfix_batch(1);
+  postfix_batch(0);
+}
+
 int main(void) {
   RUN(postfix_pipelined_sends);
   RUN(postfix_binarymime_unsupported);
@@ -311,5 +420,8 @@ int main(void) {
   RUN(connection_lost_mid_pipeline);
   RUN(bdat_refused_scripted);
   RUN(connection_lost_after_bdat);
+  RUN(batch_refusal_mid_pipeline);
+  RUN(batch_connection_lost_mid_pipeline);
+  RUN(postfix_batches);
   return tl_finish();
 }

@@ -1188,6 +1188,135 @@ static void binarymime_unsupported_sends_nothing(void) {
   }
 }
 
+/* ---- batches: several messages, pipelined across messages ---- */
+
+static const char *const B_R1[] = {"b@example.org"};
+static const char *const B_R2[] = {"b@example.org", "c@example.org"};
+static const mw_smtp_message BATCH2[] = {
+    {"a@example.com", B_R1, 1, "one\n", 4},
+    {"a@example.com", B_R2, 2, "two", 3}};
+
+/* With CHUNKING: both whole messages go before any reply is read. */
+static void batch_chunking_exact_bytes(void) {
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, BATCH2, 2), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  CHECK_STR(sent(&r), "MAIL FROM:<a@example.com>\r\n"
+                      "RCPT TO:<b@example.org>\r\n"
+                      "BDAT 5 LAST\r\none\r\n"
+                      "MAIL FROM:<a@example.com>\r\n"
+                      "RCPT TO:<b@example.org>\r\n"
+                      "RCPT TO:<c@example.org>\r\n"
+                      "BDAT 5 LAST\r\ntwo\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n250 2.0.0 q1\r\n250 ok\r\n"),
+            MW_STEP_READ);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 0), 250);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 1), 0); /* not yet answered */
+  CHECK_INT(drive(&r, "250 ok\r\n550 5.1.1 c unknown\r\n250 2.0.0 q2\r\n"),
+            MW_STEP_DONE);
+  CHECK_STR(sent(&r), "");
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 550);
+  CHECK_INT(mw_smtp_engine_batch_count(&r.e), 2);
+  CHECK_STR(mw_smtp_engine_batch_text(&r.e, 0), "2.0.0 q1");
+  CHECK_STR(mw_smtp_engine_batch_enhanced(&r.e, 1), "2.0.0");
+  size_t n = 0;
+  const mw_smtp_rcpt_result *rr = mw_smtp_engine_batch_rcpt(&r.e, 1, 1, &n);
+  CHECK_INT(n, 2);
+  CHECK(rr != NULL);
+  if (rr) {
+    CHECK_INT(rr->code, 550);
+    CHECK_STR(rr->text, "5.1.1 c unknown");
+  }
+  CHECK_INT(r.e.state, MW_SMTP_IDLE);
+  rig_free(&r);
+}
+
+/* Without CHUNKING: the body waits for 354; the next message's commands
+ * follow the final dot in the same flight. */
+static void batch_data_exact_bytes(void) {
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE);
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, BATCH2, 2), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  CHECK_STR(sent(&r), "MAIL FROM:<a@example.com>\r\n"
+                      "RCPT TO:<b@example.org>\r\nDATA\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n354 go\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "one\r\n.\r\n"
+                      "MAIL FROM:<a@example.com>\r\n"
+                      "RCPT TO:<b@example.org>\r\n"
+                      "RCPT TO:<c@example.org>\r\nDATA\r\n");
+  CHECK_INT(drive(&r, "250 q1\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "two\r\n.\r\n");
+  CHECK_INT(drive(&r, "250 q2\r\n"), MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 0), 250);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 1), 250);
+
+  /* The first message's sender refused: DATA's refusal, RSET, and the
+   * second goes on. */
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, BATCH2, 2), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  CHECK_INT(drive(&r, "550 5.7.1 no\r\n503 5.5.1 no\r\n503 5.5.1 no data\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "RSET\r\n"
+                      "MAIL FROM:<a@example.com>\r\n"
+                      "RCPT TO:<b@example.org>\r\n"
+                      "RCPT TO:<c@example.org>\r\nDATA\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            MW_STEP_READ);
+  CHECK_STR(sent(&r), "two\r\n.\r\n");
+  CHECK_INT(drive(&r, "250 q2\r\n"), MW_STEP_DONE);
+  CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
+  CHECK_INT(r.s.err.reply_code, 550);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 0), 550);
+  CHECK_STR(mw_smtp_engine_batch_text(&r.e, 0), "5.7.1 no");
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 1), 250);
+  rig_free(&r);
+}
+
+/* No PIPELINING (or turned off): one command, its reply, the next. */
+static void batch_without_pipelining(void) {
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  r.e.pipelining_on = 0;
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, BATCH2, 2), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  CHECK_STR(sent(&r), "MAIL FROM:<a@example.com>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RCPT TO:<b@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "BDAT 5 LAST\r\none\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "MAIL FROM:<a@example.com>\r\n");
+  rig_free(&r);
+}
+
+/* A bad message anywhere: refused before anything is sent. */
+static void batch_bad_arguments_send_nothing(void) {
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  mw_smtp_message bad[] = {BATCH2[0], BATCH2[1]};
+  bad[1].nrcpts = 0;
+  CHECK_ERR(mw_smtp_engine_begin_batch(&r.e, bad, 2), &r.s.err,
+            errInvalidArgument, eexInvalidArgument);
+  bad[1] = BATCH2[1];
+  bad[1].data = NULL;
+  CHECK_ERR(mw_smtp_engine_begin_batch(&r.e, bad, 2), &r.s.err,
+            errInvalidArgument, eexInvalidArgument);
+  const char *const u8[] = {"j\xc3\xb6rg@example.org"};
+  bad[1] = BATCH2[1];
+  bad[1].rcpts = u8;
+  bad[1].nrcpts = 1;
+  CHECK_ERR(mw_smtp_engine_begin_batch(&r.e, bad, 2), &r.s.err, errUnsupported,
+            eexUTF8Unsupported);
+  CHECK_STR(queued(&r), "");
+  CHECK_INT(r.e.state, MW_SMTP_IDLE);
+  rig_free(&r);
+}
+
 int main(void) {
   RUN(full_session_exact_bytes);
   RUN(ehlo_refused_falls_back_to_helo);
@@ -1221,5 +1350,9 @@ int main(void) {
   RUN(bdat_refused);
   RUN(binarymime_bytes_unchanged);
   RUN(binarymime_unsupported_sends_nothing);
+  RUN(batch_chunking_exact_bytes);
+  RUN(batch_data_exact_bytes);
+  RUN(batch_without_pipelining);
+  RUN(batch_bad_arguments_send_nothing);
   return tl_finish();
 }
