@@ -1317,6 +1317,55 @@ static void batch_bad_arguments_send_nothing(void) {
   rig_free(&r);
 }
 
+static size_t count_of(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* The window: at most 100 commands unanswered; each reply lets one more
+ * go. A 150,000-byte message goes in bounded BDAT chunks. */
+static void batch_window_is_bounded(void) {
+  enum { N = 60 };
+  mw_smtp_message msgs[N];
+  for (int i = 0; i < N; i++)
+    msgs[i] = (mw_smtp_message){"a@example.com", B_R1, 1, "x", 1};
+  struct rig r;
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, msgs, N), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  /* 33 whole messages (3 commands each) and the 34th's MAIL. */
+  CHECK_INT(count_of(sent(&r), "MAIL FROM"), 34);
+  CHECK_INT(count_of(sent(&r), "BDAT 3 LAST"), 33);
+  CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "RCPT TO:<b@example.org>\r\n");
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n"), MW_STEP_READ);
+  CHECK_STR(sent(&r), "BDAT 3 LAST\r\nx\r\nMAIL FROM:<a@example.com>\r\n");
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 0), 250);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 1), 0);
+  rig_free(&r);
+
+  size_t big = 150000;
+  char *body = filled(big, 'z');
+  mw_smtp_message one = {"a@example.com", B_R1, 1, body, big};
+  rig_pipe(&r, EHLO_PIPE_CHUNK);
+  CHECK_INT(mw_smtp_engine_begin_batch(&r.e, &one, 1), MW_OK);
+  CHECK_INT(drive(&r, ""), MW_STEP_READ);
+  CHECK_INT(count_of(sent(&r), "BDAT 65536\r\n"), 2);
+  CHECK_INT(count_of(sent(&r), "BDAT 18930 LAST\r\n"), 1);
+  CHECK_INT(r.sent.len, strlen("MAIL FROM:<a@example.com>\r\n"
+                               "RCPT TO:<b@example.org>\r\n") +
+                            2 * 12 + 17 + big + 2);
+  CHECK_INT(drive(&r, "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 done\r\n"),
+            MW_STEP_DONE);
+  CHECK_INT(r.s.err.code, MW_OK);
+  CHECK_INT(mw_smtp_engine_batch_code(&r.e, 0), 250);
+  CHECK_STR(mw_smtp_engine_batch_text(&r.e, 0), "done");
+  rig_free(&r);
+  free(body);
+}
+
 int main(void) {
   RUN(full_session_exact_bytes);
   RUN(ehlo_refused_falls_back_to_helo);
@@ -1354,5 +1403,6 @@ int main(void) {
   RUN(batch_data_exact_bytes);
   RUN(batch_without_pipelining);
   RUN(batch_bad_arguments_send_nothing);
+  RUN(batch_window_is_bounded);
   return tl_finish();
 }
