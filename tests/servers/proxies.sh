@@ -67,15 +67,7 @@ fi
 echo "$PROXY_SYSUSER:$PROXY_PASS" | chpasswd || die "chpasswd failed"
 
 read -r MICROSOCKS_PORT DANTE_PORT DANTE_AUTH_PORT TINYPROXY_PORT < <(
-  /usr/bin/python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(4):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
+  /usr/bin/python3 "$(dirname "$0")/free-ports.py" 4
 )
 
 # ---- microsocks ----

@@ -143,15 +143,7 @@ make_pki
 
 # ---- ports: bound together so they differ, then released ----
 read -r SMTP_PORT SMTPS_PORT SMTP_NOTLS_PORT POP3_PORT POP3S_PORT CLOSED_PORT < <(
-  /usr/bin/python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(6):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
+  /usr/bin/python3 "$(dirname "$0")/free-ports.py" 6
 )
 [ -n "$CLOSED_PORT" ] || die "could not pick free ports"
 
@@ -306,7 +298,7 @@ cat >>"$PF/master.cf" <<EOF
   -o smtpd_tls_security_level=none
 EOF
 # SMTPS that requires a client certificate from the test CA.
-SMTPS_CCERT_PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SMTPS_CCERT_PORT=$(/usr/bin/python3 "$HERE/free-ports.py" 1)
 cat >>"$PF/master.cf" <<EOF
 127.0.0.1:$SMTPS_CCERT_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
