@@ -600,7 +600,9 @@ enum { MW_SEND_8BIT = 0x1, MW_SEND_SMTPUTF8 = 0x2, MW_SEND_BINARYMIME = 0x4 };
  * RCPT go in one flight, then DATA once every recipient was accepted (with
  * allow_partial, DATA goes in the same flight). With CHUNKING the body goes
  * in BDAT chunks (CRLF normalised, no dot-stuffing), the last "BDAT n
- * LAST". */
+ * LAST", once the recipients' replies are in; up to 8 chunks are in flight
+ * with PIPELINING, one without. A refused chunk stops the body and RSET
+ * follows. */
 MW_EXTERN int mw_smtp_set_pipelining(mw_smtp *c, int on);
 MW_EXTERN int mw_smtp_set_chunking(mw_smtp *c, int on);
 
