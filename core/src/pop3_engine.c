@@ -352,6 +352,15 @@ static int after_capa(mw_pop3_engine *e) {
                    "port, or a server that offers STLS.");
       return MW_STEP_ERROR;
     }
+    if (mw_reader_pending(&e->in)) {
+      /* Bytes nobody asked for: a forged +OK waiting for our STLS. */
+      mw_error_set(&e->s->err, eexSSLInjection, 0,
+                   "The POP3 server sent %zu bytes nobody asked for before "
+                   "STLS; they may have been injected. STLS was not sent and "
+                   "the connection was closed.",
+                   mw_reader_pending(&e->in));
+      return MW_STEP_ERROR;
+    }
     return perform_stls(e);
   }
   return perform_login(e);

@@ -438,6 +438,16 @@ static int after_hello(mw_smtp_engine *e) {
                    "implicit-TLS port (465).");
       return fail(e);
     }
+    if (mw_reader_pending(&e->in)) {
+      /* Bytes that came before we asked: a forged go-ahead waiting for
+       * our STARTTLS (the reply would not be the server's answer). */
+      mw_error_set(&e->s->err, eexSSLInjection, 0,
+                   "The SMTP server sent %zu bytes nobody asked for before "
+                   "STARTTLS; they may have been injected. STARTTLS was not "
+                   "sent and the connection was closed.",
+                   mw_reader_pending(&e->in));
+      return fail(e);
+    }
     return perform_command(e, "STARTTLS", MW_SMTP_STARTTLS);
   }
   if (e->s->user)
@@ -1141,10 +1151,31 @@ int mw_smtp_engine_begin_quit(mw_smtp_engine *e) {
   return rc;
 }
 
+/* A path is sent inside <...>: an angle bracket or a control character
+ * in it would end the path early and smuggle parameters or commands. */
+static int check_path(mw_errorinfo *err, const char *what, const char *a,
+                      int allow_empty) {
+  int rc = mw_check_arg(err, what, a, allow_empty, MW_SMTP_MAX_ADDR);
+  if (rc != MW_OK)
+    return rc;
+  for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+    if (*p == '<' || *p == '>' || *p < 0x20 || *p == 0x7f)
+      return mw_error_set(err, eexInvalidArgument, 0,
+                          "The %s contains '%s', which would end the "
+                          "address early in MAIL FROM/RCPT TO; nothing was "
+                          "sent to the server.",
+                          what,
+                          *p == '<'   ? "<"
+                          : *p == '>' ? ">"
+                                      : "a control "
+                                        "character");
+  return MW_OK;
+}
+
 static int check_addresses(mw_smtp_engine *e, const char *from,
                            const char *const *rcpts, size_t nrcpts) {
   mw_errorinfo *err = &e->s->err;
-  int rc = mw_check_arg(err, "sender address", from, 1, MW_SMTP_MAX_ADDR);
+  int rc = check_path(err, "sender address", from, 1);
   if (rc != MW_OK)
     return rc;
   if (nrcpts == 0 || !rcpts)
@@ -1154,7 +1185,7 @@ static int check_addresses(mw_smtp_engine *e, const char *from,
   for (size_t i = 0; i < nrcpts; i++) {
     char what[64];
     snprintf(what, sizeof what, "recipient address #%zu", i + 1);
-    rc = mw_check_arg(err, what, rcpts[i], 0, MW_SMTP_MAX_ADDR);
+    rc = check_path(err, what, rcpts[i], 0);
     if (rc != MW_OK)
       return rc;
   }

@@ -64,7 +64,11 @@ void tl_check_err(const char *file, int line, int rc, const mw_errorinfo *ei,
 }
 
 int tl_contains(const char *hay, size_t len, const char *needle) {
-  size_t n = strlen(needle);
+  return tl_contains_bytes(hay, len, needle, strlen(needle));
+}
+
+int tl_contains_bytes(const char *hay, size_t len, const char *needle,
+                      size_t n) {
   if (!hay || n > len)
     return 0;
   for (size_t i = 0; i + n <= len; i++)
@@ -355,6 +359,7 @@ struct tl_server {
   /* everything the client sent */
   char *rec;
   size_t rec_len, rec_cap;
+  int cut; /* CUT: close without TLS close_notify */
 
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -689,7 +694,7 @@ static void tl_drain(tl_server *s, int ms) {
 static void tl_close_conn(tl_server *s) {
   if (s->fd < 0)
     return;
-  if (s->ssl && !s->eof)
+  if (s->ssl && !s->eof && !s->cut)
     SSL_shutdown(s->ssl);
   shutdown(s->fd, SHUT_WR);
   tl_drain(s, 200);
@@ -794,6 +799,47 @@ static int tl_step_expect_raw(tl_server *s, char *want, int lineno) {
   return 0;
 }
 
+/* FLOOD: text - send text (C escapes) again and again until the client
+ * closes (success) or 16 MiB went out (failure: the client should have
+ * given up on an endless reply long before). */
+static int tl_step_flood(tl_server *s, char *text, int lineno) {
+  size_t len = tl_unescape(text);
+  const size_t limit = 16u * 1024 * 1024;
+  if (len == 0) {
+    tl_srv_error(s, "step %d (FLOOD): nothing to send", lineno);
+    return -1;
+  }
+  char *block = malloc(65536 + len);
+  if (!block)
+    return -1;
+  size_t blen = 0;
+  while (blen < 65536) {
+    memcpy(block + blen, text, len);
+    blen += len;
+  }
+  size_t sent = 0;
+  int rc = -1;
+  while (sent < limit && !atomic_load(&s->stop)) {
+    errno = 0;
+    if (tl_send(s, block, blen) != 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break; /* stopped reading but kept the connection: a failure */
+      s->error[0] = '\0'; /* the client hung up: what we wanted */
+      rc = 0;
+      break;
+    }
+    sent += blen;
+  }
+  free(block);
+  if (rc != 0)
+    tl_srv_error(s,
+                 "step %d (FLOOD): the client was still reading after "
+                 "%zu bytes",
+                 lineno, sent);
+  s->eof = 1; /* whatever the client sent meanwhile is of no interest */
+  return rc;
+}
+
 /* QUIET ms: the client sends nothing more for ms (a client that must wait
  * for an answer before its next command). */
 static int tl_step_quiet(tl_server *s, int ms, int lineno) {
@@ -836,6 +882,11 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
     rc = 0;
   } else if (strcmp(line, "CLOSE") == 0) {
     return 0;
+  } else if (strcmp(line, "CUT") == 0) {
+    s->cut = 1;
+    return 0;
+  } else if (tl_starts(line, "FLOOD:")) {
+    rc = tl_step_flood(s, tl_arg(line, 6), lineno);
   } else if (strcmp(line, "EXPECT_CLOSE") == 0) {
     rc = tl_step_expect_close(s);
   } else {
@@ -921,8 +972,8 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",    "SRAW:", "C:",           "C?",    "DATA", "TLS",
-      "SLEEP", "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET"};
+      "S:",    "SRAW:",        "C:",    "C?",    "DATA", "TLS",   "SLEEP",
+      "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET", "CUT",  "FLOOD:"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

@@ -44,6 +44,9 @@ void tl_check_err(const char *file, int line, int rc, const mw_errorinfo *ei,
                   int code, int number);
 /* Does hay (len bytes) contain needle? */
 int tl_contains(const char *hay, size_t len, const char *needle);
+/* The same for a needle of n bytes (it may hold NULs). */
+int tl_contains_bytes(const char *hay, size_t len, const char *needle,
+                      size_t n);
 
 /* Run one test function: prints "[ RUN ] name" and "[ OK ]"/"[FAIL]". */
 #define RUN(fn) tl_run(#fn, fn)
@@ -88,6 +91,10 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *   SLEEP ms       wait
  *   QUIET ms       wait, and fail if the client sends anything meanwhile
  *   CLOSE          close the connection and end
+ *   CUT            close it without a TLS close_notify (a truncation) and
+ *                  end
+ *   FLOOD: text    send text (C escapes) over and over until the client
+ *                  closes; fails if it still reads after 16 MiB
  *   EXPECT_CLOSE   wait (up to 10 s) until the client closes
  * The script ends by closing the connection. Everything the client sent
  * is recorded, plaintext and decrypted alike, in order. */
