@@ -691,7 +691,10 @@ MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
 MW_EXTERN int mw_pop3_set_auth_mechanism(mw_pop3 *c, const char *mech);
 MW_EXTERN int mw_pop3_set_allow_plaintext_auth(mw_pop3 *c, int allow);
 /* Largest message mw_pop3_retr/mw_pop3_top keep in memory (default 256 MiB);
- * the streaming calls have no limit. */
+ * the streaming calls have no limit. A larger message fails with
+ * errServer/eexMessageTooLarge: it is read to its end and discarded (the
+ * session goes on), unless it is still coming at twice the limit, when the
+ * connection is closed instead (an endless message). */
 MW_EXTERN int mw_pop3_set_max_message_size(mw_pop3 *c, uint64_t bytes);
 
 MW_EXTERN int mw_pop3_set_handler(mw_pop3 *c, void *handler);

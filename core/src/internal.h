@@ -369,6 +369,7 @@ typedef struct mw_session {
   int allow_plain_auth;
   int busy; /* inside a call: re-entry from a callback is refused */
   atomic_int cancelled; /* set by mw_X_cancel, consumed by the pump */
+  int drop; /* the engine failed out of step: close even on errServer */
 } mw_session;
 
 void mw_session_init(mw_session *s);

@@ -166,9 +166,32 @@ static int send_line(mw_pop3_engine *e, const char *line, long keep) {
   return 0;
 }
 
+/* Before a command that waits for its answer nothing may be buffered:
+ * those bytes answer nothing we asked, and taking them as the answer
+ * would put every later one out of step (a forged +OK to PASS or DELE).
+ * QUIT, NOOP and RSET are left alone: a server that logs us out says so
+ * unasked, and nothing rides on their answers. 0, or -1 with the error. */
+static int check_nothing_unsolicited(mw_pop3_engine *e, const char *cmd) {
+  size_t n = mw_reader_pending(&e->in);
+  if (n == 0 || strcmp(cmd, "QUIT") == 0 || strcmp(cmd, "NOOP") == 0 ||
+      strcmp(cmd, "RSET") == 0)
+    return 0;
+  char verb[8];
+  snprintf(verb, sizeof verb, "%.*s", (int)strcspn(cmd, " "), cmd);
+  mw_error_set(&e->s->err, eexMalformedReply, 0,
+               "The POP3 server sent %zu bytes before the client's %s "
+               "command (an answer nobody asked for); the answers would be "
+               "out of step, so %s was not sent and the connection was "
+               "closed.",
+               n, verb, verb);
+  return -1;
+}
+
 /* Send an ordinary command (remembered for messages) and wait in `next`. */
 static int send_command(mw_pop3_engine *e, const char *cmd,
                         mw_pop3_state next) {
+  if (check_nothing_unsolicited(e, cmd) != 0)
+    return MW_STEP_ERROR;
   snprintf(e->cmd, sizeof e->cmd, "%s", cmd);
   if (send_line(e, cmd, -1) != 0)
     return fail_memory(e);
@@ -451,6 +474,8 @@ static int perform_user(mw_pop3_engine *e) {
   if (mw_check_arg(&e->s->err, "password", e->s->pass, 1, P3_MAX_PASS) !=
       MW_OK)
     return MW_STEP_ERROR;
+  if (check_nothing_unsolicited(e, "USER") != 0)
+    return MW_STEP_ERROR;
   mw_buf line;
   mw_buf_init(&line);
   int bad = mw_buf_appendf(&line, "USER %s", mw_session_login_user(e->s));
@@ -481,6 +506,8 @@ static int send_secret(mw_pop3_engine *e, const char *prefix,
 static int state_user_resp(mw_pop3_engine *e, int ok, const char *text) {
   if (!ok)
     return fail_login(e, text);
+  if (check_nothing_unsolicited(e, "PASS") != 0)
+    return MW_STEP_ERROR;
   if (send_secret(e, "PASS ", e->s->pass, 5) != 0)
     return fail_memory(e);
   snprintf(e->cmd, sizeof e->cmd, "PASS");
@@ -768,6 +795,22 @@ static int fail_aborted(mw_pop3_engine *e, int rc) {
 
 static int batch_set_text(mw_pop3_engine *e, size_t i, const char *text);
 
+/* The message passed the limit: read to its end (ended) and discarded,
+ * or still coming at twice the limit, and the connection dropped. */
+static int too_large(mw_pop3_engine *e, int endless) {
+  mw_error_set(&e->s->err, eexMessageTooLarge, 0,
+               "%s returned %s%llu bytes, more than the limit of %llu set "
+               "with mw_pop3_set_max_message_size; %s Raise the limit, or "
+               "use the streaming call.",
+               e->cmd, endless ? "over " : "", (unsigned long long)e->body_len,
+               (unsigned long long)e->max_size,
+               endless ? "the connection was closed rather than read on."
+                       : "it was read to the end and discarded.");
+  if (endless)
+    e->s->drop = 1;
+  return -1;
+}
+
 /* Hand over n bytes of the message: to the caller's callback straight from
  * the reader's buffer, or into e->body. 0, or -1 with the error set. */
 static int deliver(mw_pop3_engine *e, const char *p, size_t n) {
@@ -780,13 +823,16 @@ static int deliver(mw_pop3_engine *e, const char *p, size_t n) {
   } else if (e->sink) {
     rc = e->sink(e->sink_ud, p, n);
   } else {
-    if (e->too_large)
-      return 0; /* read to the end so the session stays usable */
-    if (e->max_size && e->body_len > e->max_size) {
+    if (e->max_size && e->body_len > e->max_size && !e->too_large) {
       e->too_large = 1;
       mw_buf_free(&e->body);
-      return 0;
     }
+    /* Read to the end so the session stays usable, but not forever: past
+     * twice the limit (an endless message) the connection is dropped. */
+    if (e->too_large && e->body_len - n >= e->max_size * 2)
+      return too_large(e, 1);
+    if (e->too_large)
+      return 0;
     return mw_buf_append(&e->body, p, n) != 0 ? (fail_memory(e), -1) : 0;
   }
   if (rc == 0)
@@ -882,12 +928,7 @@ static void log_body(mw_pop3_engine *e) {
 static int retrieval_done(mw_pop3_engine *e) {
   log_body(e);
   if (e->too_large) {
-    mw_error_set(&e->s->err, eexMessageTooLarge, 0,
-                 "%s returned %llu bytes, more than the limit of %llu set "
-                 "with mw_pop3_set_max_message_size; it was read to the end "
-                 "and discarded. Raise the limit, or use the streaming call.",
-                 e->cmd, (unsigned long long)e->body_len,
-                 (unsigned long long)e->max_size);
+    too_large(e, 0);
     return MW_STEP_ERROR;
   }
   set_state(e, MW_P3_STOP);

@@ -204,8 +204,9 @@ static int fail(mw_session *s) {
     mw_error_set(&s->err, eexMalformedReply, 0,
                  "Internal error: the protocol engine failed without a "
                  "reason.");
-  if (closes_connection(s->err.code))
+  if (closes_connection(s->err.code) || s->drop)
     mw_conn_close(&s->conn);
+  s->drop = 0;
   return s->err.code;
 }
 

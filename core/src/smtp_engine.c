@@ -405,8 +405,36 @@ static int session_secure(const mw_smtp_engine *e) {
   return e->tls_started || mw_conn_is_secure(&e->s->conn);
 }
 
+/* Before a command that waits for its reply, nothing may be buffered:
+ * bytes already here answer nothing we asked, and taking them as the
+ * reply would put every later reply out of step (a forged 354 or 250).
+ * An unsolicited 421 is the exception: the server says why it leaves. */
+static int check_nothing_unsolicited(mw_smtp_engine *e, const char *cmd) {
+  const char *buf;
+  size_t n = mw_reader_peek(&e->in, &buf);
+  if (n == 0 || (n >= 3 && memcmp(buf, "421", 3) == 0))
+    return 0;
+  char verb[16];
+  snprintf(verb, sizeof verb, "%.*s", (int)strcspn(cmd, " "), cmd);
+  mw_error_set(&e->s->err, eexMalformedReply, 0,
+               "The SMTP server sent %zu bytes before the client's %s "
+               "command (a reply nobody asked for); the replies would be "
+               "out of step, so %s was not sent and the connection was "
+               "closed.",
+               n, verb, verb);
+  return -1;
+}
+
+/* The commands whose reply decides what goes next on the wire. */
+static int is_lockstep(mw_smtp_state st) {
+  return st == MW_SMTP_EHLO || st == MW_SMTP_HELO || st == MW_SMTP_AUTH ||
+         st == MW_SMTP_MAIL || st == MW_SMTP_RCPT || st == MW_SMTP_DATA;
+}
+
 static int perform_command(mw_smtp_engine *e, const char *cmd,
                            mw_smtp_state st) {
+  if (is_lockstep(st) && check_nothing_unsolicited(e, cmd) != 0)
+    return fail(e);
   if (send_line(e, cmd) != 0)
     return no_memory(e);
   set_state(e, st);
@@ -647,6 +675,8 @@ static int queue_rcpt(mw_smtp_engine *e, size_t i) {
 }
 
 static int perform_rcpt(mw_smtp_engine *e) {
+  if (check_nothing_unsolicited(e, "RCPT") != 0)
+    return fail(e);
   if (queue_rcpt(e, e->rcpt_next) != 0)
     return no_memory(e);
   set_state(e, MW_SMTP_RCPT);

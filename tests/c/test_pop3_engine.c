@@ -854,7 +854,8 @@ static void state_names(void) {
 
 /* Found by fuzz_pop3: the greeting and an over-long line in one read.
  * CAPA was queued but never sent; the error must drop it (the pump sends
- * nothing after an error) and say the line was too long. */
+ * nothing after an error). The bytes behind the greeting answer nothing
+ * that was asked, so CAPA is not even queued: an unsolicited reply. */
 static void overlong_line_behind_greeting_drops_queued_capa(void) {
   struct rig r;
   rig_init(&r);
@@ -866,7 +867,7 @@ static void overlong_line_behind_greeting_drops_queued_capa(void) {
     mw_buf_append(&server, "x", 1);
   CHECK_INT(drive_n(&r, server.data, server.len), MW_STEP_ERROR);
   CHECK_INT(err_code(&r), errProtocol);
-  CHECK_INT(err_number(&r), eexLineTooLong);
+  CHECK_INT(err_number(&r), eexMalformedReply);
   CHECK_INT(r.e.out.len, 0);
   mw_buf_free(&server);
   rig_free(&r);
