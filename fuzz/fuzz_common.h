@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct fz_input {
   const uint8_t *data;
   size_t len, pos;
   uint32_t rng; /* picks piece sizes */
+  int lines;    /* pieces never run past a line end (a polite server) */
 } fz_input;
 
 static inline void fz_init(fz_input *in, const uint8_t *data, size_t len) {
@@ -20,6 +22,7 @@ static inline void fz_init(fz_input *in, const uint8_t *data, size_t len) {
   in->len = len;
   in->pos = 0;
   in->rng = 2166136261u;
+  in->lines = 0;
 }
 
 /* A configuration byte (0 when the input is exhausted). */
@@ -31,9 +34,11 @@ static inline uint8_t fz_byte(fz_input *in) {
   return b;
 }
 
-/* The next piece of server bytes: 1..max bytes, sizes from the rng so
- * that one-byte pieces and whole replies both happen. Returns 0 at the
- * end. */
+/* The next piece of server bytes, sizes from the rng so that one-byte
+ * pieces, one line and everything at once all happen (the engines refuse
+ * bytes that arrive ahead of their command, so whole lines keep sessions
+ * going). With `lines` set a piece never runs past a line end. Returns 0
+ * at the end. */
 static inline size_t fz_piece(fz_input *in, const uint8_t **piece) {
   size_t left = in->len - in->pos;
   if (left == 0)
@@ -48,12 +53,20 @@ static inline size_t fz_piece(fz_input *in, const uint8_t **piece) {
   case 1:
     n = 1 + (r >> 2) % 16;
     break;
+  case 2:
+    n = left;
+    break;
   default:
     n = left;
     break;
   }
   if (n > left)
     n = left;
+  if (in->lines || (r & 3) == 3) {
+    const uint8_t *lf = memchr(in->data + in->pos, '\n', n);
+    if (lf)
+      n = (size_t)(lf - (in->data + in->pos)) + 1;
+  }
   *piece = in->data + in->pos;
   in->pos += n;
   return n;

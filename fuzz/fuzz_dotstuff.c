@@ -76,6 +76,7 @@ static void smtp_wire(const uint8_t *body, size_t len, fz_input *sizes,
   static const char send[] = "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n";
   fz_input script;
   fz_init(&script, (const uint8_t *)greet, sizeof greet - 1);
+  script.lines = 1;
   mw_session s;
   mw_smtp_engine e;
   mw_session_init(&s);
@@ -87,6 +88,7 @@ static void smtp_wire(const uint8_t *body, size_t len, fz_input *sizes,
   static const char *const rcpt[] = {"b@example.org"};
   struct source src = {sizes, body, len, 0};
   fz_init(&script, (const uint8_t *)send, sizeof send - 1);
+  script.lines = 1;
   mw_buf sent;
   mw_buf_init(&sent);
   FZ_ASSERT(mw_smtp_engine_begin_send_stream(&e, "a@example.org", rcpt, 1, 0,
@@ -112,6 +114,7 @@ static void pop3_retrieve(const mw_buf *wire, mw_buf *msg) {
   mw_buf_append(&answer, wire->data, wire->len);
   fz_input script;
   fz_init(&script, (const uint8_t *)login, sizeof login - 1);
+  script.lines = 1;
   mw_session s;
   mw_pop3_engine e;
   mw_session_init(&s);
@@ -124,6 +127,7 @@ static void pop3_retrieve(const mw_buf *wire, mw_buf *msg) {
   FZ_ASSERT(fz_run(mw_pop3_engine_step, &e, &e.out, &e.in, &script, NULL,
                    NULL) == MW_STEP_DONE);
   fz_init(&script, (const uint8_t *)answer.data, answer.len);
+  script.lines = 1;
   FZ_ASSERT(mw_pop3_engine_begin_retr(&e, 1, -1, collect_msg, msg, 0) ==
             MW_OK);
   FZ_ASSERT(fz_run(mw_pop3_engine_step, &e, &e.out, &e.in, &script, NULL,
