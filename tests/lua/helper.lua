@@ -81,6 +81,13 @@ function H.env()
   return env
 end
 
+--- The path of servers.env (the servers are started if need be).
+function H.env_file()
+  H.env()
+  return os.getenv("MW_TEST_ENV") ~= "" and os.getenv("MW_TEST_ENV") or
+    started_dir .. "/servers.env"
+end
+
 function H.port(key)
   local v = tonumber(H.env()[key])
   if not v then error("servers.env has no " .. key, 2) end

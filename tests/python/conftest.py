@@ -69,7 +69,9 @@ def env():
             output = out.read().decode(errors="replace")
         if proc.returncode != 0:
             pytest.fail("start.sh failed (%d):\n%s" % (proc.returncode, output))
-        yield Env(_read_env(os.path.join(workdir, "servers.env")))
+        found = Env(_read_env(os.path.join(workdir, "servers.env")))
+        found.path = os.path.join(workdir, "servers.env")
+        yield found
     finally:
         subprocess.run([stop, workdir], stdout=subprocess.DEVNULL, env=clean,
                        stderr=subprocess.DEVNULL, timeout=60)
