@@ -30,6 +30,10 @@ for src in "$ROOT"/core/src/*.c; do
   fi
 done
 
+# Seeds made from the hostile-server cases (tests/hostile): build output.
+rm -rf "$OUT/seeds-hostile"
+python3 "$ROOT/fuzz/seed-hostile.py" "$OUT/seeds-hostile" || exit 1
+
 FAILED=()
 for t in "${TARGETS[@]}"; do
   echo "=== $t: build"
@@ -38,6 +42,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$OUT/work/$t/corpus"
   seeds=()
   [ -d "$ROOT/fuzz/corpus/$t" ] && seeds=("$ROOT/fuzz/corpus/$t")
+  [ -d "$OUT/seeds-hostile/$t" ] && seeds+=("$OUT/seeds-hostile/$t")
   echo "=== $t: run ${SECS}s"
   # The working corpus lives in build/; the committed seeds are read only.
   (cd "$OUT/work/$t" && "$OUT/bin/$t" -max_total_time="$SECS" -timeout=10 \
