@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -719,6 +720,10 @@ static int tl_accept(tl_server *s) {
     tl_srv_error(s, "accept failed: %s", strerror(errno));
     return -1;
   }
+  /* Each step is its own write: without this, Nagle and delayed ACKs
+   * hold every multi-line reply for 40 ms. */
+  int one = 1;
+  setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   /* Backstop for blocking TLS calls that poll() cannot bound. */
   struct timeval tv = {TL_STEP_TIMEOUT_MS / 1000, 0};
   setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
