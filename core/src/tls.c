@@ -278,12 +278,16 @@ static char *name_line(const X509_NAME *name) {
   BIO *b = BIO_new(BIO_s_mem());
   if (!b)
     return NULL;
-  X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
   char *data = NULL;
-  long n = BIO_get_mem_data(b, &data);
+  long n = X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0
+               ? BIO_get_mem_data(b, &data)
+               : 0;
+  if (!data || n < 0) /* printing failed (no memory): an empty name */
+    n = 0;
   char *s = malloc((size_t)n + 1);
   if (s) {
-    memcpy(s, data, (size_t)n);
+    if (n)
+      memcpy(s, data, (size_t)n);
     s[n] = '\0';
   }
   BIO_free(b);
