@@ -262,7 +262,7 @@ static int tls_write(mw_conn *c, const char *p, size_t len) {
     if (n <= 0) {
       char why[256];
       unsigned long code = mw_tls_take_error(why, sizeof why);
-      return mw_error_set(c->err, eexSSLW32, (long)code,
+      return mw_error_set(c->err, mw_tls_number(code, eexSSLW32), (long)code,
                           "Encrypting data for the server failed: %s.", why);
     }
     p += n;
@@ -306,7 +306,7 @@ static int tls_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
                           "The server closed the TLS connection.");
     char why[256];
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    return mw_error_set(c->err, eexSSLW32, (long)code,
+    return mw_error_set(c->err, mw_tls_number(code, eexSSLW32), (long)code,
                         "Decrypting data from the server failed: %s.", why);
   }
 }

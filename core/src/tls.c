@@ -13,14 +13,27 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The last error, unless an allocation failed on the way: then that one,
+ * so the caller can say "out of memory" (mw_tls_number). */
 unsigned long mw_tls_take_error(char *buf, size_t len) {
   unsigned long code = ERR_peek_last_error();
+  unsigned long e;
+  for (int i = 0; i < 64 && (e = ERR_get_error()) != 0; i++)
+    if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) {
+      code = e;
+      break;
+    }
   if (code)
     ERR_error_string_n(code, buf, len);
   else
     snprintf(buf, len, "no further detail");
   ERR_clear_error();
   return code;
+}
+
+int mw_tls_number(unsigned long code, int number) {
+  return code && ERR_GET_REASON(code) == ERR_R_MALLOC_FAILURE ? eexNoMemory
+                                                              : number;
 }
 
 static int is_ip_literal(const char *name) {
@@ -46,7 +59,7 @@ static int load_trust(SSL_CTX *ctx, const mw_sslinfo *info,
     return MW_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
-  return mw_error_set(err, eexSSLConfig, (long)code,
+  return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "The trusted CA %s '%s' cannot be loaded (%s). Check "
                       "the SSLCAFile/SSLCAPath option.",
                       info->ca_file ? "file" : "directory",
@@ -71,7 +84,8 @@ static int tls_fail(mw_tls *t, mw_errorinfo *err, const char *what) {
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
   mw_tls_free(t);
-  return mw_error_set(err, eexSSLW32, (long)code, "%s failed: %s.", what, why);
+  return mw_error_set(err, mw_tls_number(code, eexSSLW32), (long)code,
+                      "%s failed: %s.", what, why);
 }
 
 int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
@@ -144,7 +158,7 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
   int rc;
   if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
       verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-    rc = mw_error_set(err, eexSSLCertName, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLCertName), (long)code,
                       "The server's certificate is not valid for the name "
                       "'%s'. Check that you connect by the name on the "
                       "certificate (not an IP address or alias) and that "
@@ -153,7 +167,7 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                       "check.",
                       t->name);
   } else if (verify != X509_V_OK) {
-    rc = mw_error_set(err, eexSSLCertificate, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLCertificate), (long)code,
                       "The server's certificate is invalid: %s (verify "
                       "error %ld). Check the certificate and the trusted "
                       "CAs (SSLCAFile/SSLCAPath). For debugging only (never "
@@ -161,7 +175,7 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                       "skips this check.",
                       X509_verify_cert_error_string(verify), verify);
   } else {
-    rc = mw_error_set(err, eexSSLProtocol, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLProtocol), (long)code,
                       "The TLS handshake failed (%s; SSL error %d). Check "
                       "that the server supports TLS on this port: it "
                       "may not speak TLS directly; implicit TLS is usually "

@@ -29,6 +29,9 @@ void mw_tls_free(mw_tls *t);
 int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err);
 /* The last OpenSSL error as text, and clear the queue. */
 unsigned long mw_tls_take_error(char *buf, size_t len);
+/* number, or eexNoMemory when code (from mw_tls_take_error) says an
+ * allocation failed. */
+int mw_tls_number(unsigned long code, int number);
 /* Fill the SSLInfo outputs from the live connection and log them. */
 void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
 

@@ -155,17 +155,17 @@ static int load_pem(const mw_buf *data, const char *path, const char *pass,
   if (l->key)
     return MW_OK;
   if (pc.asked && !pass)
-    return mw_error_set(err, eexSSLConfig, (long)code,
+    return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                         "The private key in '%s' is encrypted; set "
                         "SSLClientCertificatePassword before "
                         "SSLClientCertificateName.",
                         path);
   if (pc.asked)
-    return mw_error_set(err, eexSSLConfig, (long)code,
+    return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                         "The private key in '%s' cannot be decrypted: the "
                         "SSLClientCertificatePassword is wrong.",
                         path);
-  return mw_error_set(err, eexSSLConfig, (long)code,
+  return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "The client certificate file '%s' holds no private key "
                       "(%s); put the certificate and its key in one PEM "
                       "file, or use a PKCS#12 file.",
@@ -182,7 +182,7 @@ static int load_p12(const mw_buf *data, const char *path, const char *pass,
   char why[256];
   if (!p12) {
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    return mw_error_set(err, eexSSLConfig, (long)code,
+    return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                         "The client certificate file '%s' is neither PEM nor "
                         "PKCS#12 (%s).",
                         path, why);
@@ -192,7 +192,7 @@ static int load_p12(const mw_buf *data, const char *path, const char *pass,
       !PKCS12_verify_mac(p12, pass ? pass : "", -1) &&
       !(!pass && PKCS12_verify_mac(p12, NULL, 0))) {
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    rc = mw_error_set(err, eexSSLConfig, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       pass ? "The SSLClientCertificatePassword is wrong for "
                              "the PKCS#12 file '%s'."
                            : "The PKCS#12 file '%s' is protected by a "
@@ -202,7 +202,7 @@ static int load_p12(const mw_buf *data, const char *path, const char *pass,
   } else if (!PKCS12_parse(p12, pass ? pass : "", &l->key, &l->cert,
                            &l->chain)) {
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    rc = mw_error_set(err, eexSSLConfig, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "The PKCS#12 file '%s' cannot be read (%s).", path, why);
   } else if (!l->cert || !l->key) {
     rc = mw_error_set(err, eexSSLConfig, 0,
@@ -233,7 +233,7 @@ static int load(const char *name, const char *dir, const char *pass, loaded *l,
   if (rc == MW_OK && X509_check_private_key(l->cert, l->key) != 1) {
     char why[256];
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    rc = mw_error_set(err, eexSSLConfig, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "The private key in '%s' does not belong to its "
                       "certificate; the server would refuse the handshake. "
                       "Check that the file holds the matching pair.",
@@ -309,7 +309,7 @@ int mw_clientcert_apply(SSL_CTX *ctx, const mw_sslinfo *ssl,
     return MW_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
-  return mw_error_set(err, eexSSLConfig, (long)code,
+  return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "The client certificate '%s' cannot be used: %s. "
                       "Check SSLClientCertificateName.",
                       ssl->cc_name, why);

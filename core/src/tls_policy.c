@@ -264,7 +264,7 @@ static int apply_suites(SSL_CTX *ctx, const mw_sslinfo *info, int *lo, int *hi,
        (l.tls12.len && SSL_CTX_set_cipher_list(ctx, l.tls12.data) != 1))) {
     char why[256];
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    rc = mw_error_set(err, eexSSLConfig, (long)code,
+    rc = mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                       "Restricting the cipher suites failed: %s.", why);
   }
   mw_buf_free(&l.tls12);
@@ -284,7 +284,7 @@ int mw_policy_apply(SSL_CTX *ctx, const mw_sslinfo *info, mw_errorinfo *err) {
       SSL_CTX_set_max_proto_version(ctx, hi) != 1) {
     char why[256];
     unsigned long code = mw_tls_take_error(why, sizeof why);
-    return mw_error_set(err, eexSSLConfig, (long)code,
+    return mw_error_set(err, mw_tls_number(code, eexSSLConfig), (long)code,
                         "Setting the TLS version range failed: %s.", why);
   }
   return MW_OK;
