@@ -631,7 +631,8 @@ MW_EXTERN int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
 /* Results of the last batch: n; the final reply code of message i (250 =
  * accepted, 0 = not acknowledged; for a refused message the first refusal:
  * MAIL, DATA or BDAT), its enhanced status and text ("" if none), and each
- * recipient's RCPT reply (code 0 if not answered). */
+ * recipient's RCPT reply (code 0 if not answered). A batch refused before
+ * it started (bad argument, not connected) leaves no results (n is 0). */
 MW_EXTERN size_t mw_smtp_batch_count(const mw_smtp *c);
 MW_EXTERN int mw_smtp_batch_code(const mw_smtp *c, size_t i);
 MW_EXTERN const char *mw_smtp_batch_enhanced_status(const mw_smtp *c,
@@ -641,6 +642,9 @@ MW_EXTERN size_t mw_smtp_batch_rcpt_count(const mw_smtp *c, size_t i);
 MW_EXTERN int mw_smtp_batch_rcpt_code(const mw_smtp *c, size_t i, size_t j);
 MW_EXTERN const char *mw_smtp_batch_rcpt_text(const mw_smtp *c, size_t i,
                                               size_t j);
+/* The RFC 3463 status of recipient j's reply ("" if none). */
+MW_EXTERN const char *mw_smtp_batch_rcpt_enhanced_status(const mw_smtp *c,
+                                                         size_t i, size_t j);
 
 /* One mail transaction: MAIL FROM, RCPT TO each recipient, DATA with CRLF
  * normalisation and dot-stuffing. Bare LF and bare CR become CRLF. */

@@ -402,6 +402,13 @@ const char *mw_smtp_batch_rcpt_text(const mw_smtp *c, size_t i, size_t j) {
   return r && r->text ? r->text : "";
 }
 
+const char *mw_smtp_batch_rcpt_enhanced_status(const mw_smtp *c, size_t i,
+                                               size_t j) {
+  const mw_smtp_rcpt_result *r =
+      c ? mw_smtp_engine_batch_rcpt(&c->e, i, j, NULL) : NULL;
+  return r ? r->enhanced : "";
+}
+
 int mw_smtp_noop(mw_smtp *c) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)

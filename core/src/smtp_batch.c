@@ -434,12 +434,13 @@ static int alloc_results(struct mw_smtp_batch *b) {
 int mw_smtp_engine_begin_batch(mw_smtp_engine *e, const mw_smtp_message *msgs,
                                size_t n) {
   int utf8 = 0;
+  /* The last batch's results go first: a refused batch leaves none. */
+  mw_smtp_batch_free(e);
   int rc = check_messages(e, msgs, n, &utf8);
   if (rc == MW_OK)
     rc = mw_smtpe_begin(e);
   if (rc != MW_OK)
     return rc;
-  mw_smtp_batch_free(e);
   struct mw_smtp_batch *b = calloc(1, sizeof *b);
   if (!b)
     return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);

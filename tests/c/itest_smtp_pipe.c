@@ -341,9 +341,20 @@ static void batch_refusal_mid_pipeline(void) {
   CHECK_INT(mw_smtp_batch_rcpt_count(t.c, 1), 1);
   CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 1, 0), 550);
   CHECK_STR(mw_smtp_batch_rcpt_text(t.c, 1, 0), "5.1.1 r2 unknown");
+  CHECK_STR(mw_smtp_batch_rcpt_enhanced_status(t.c, 1, 0), "5.1.1");
+  CHECK_STR(mw_smtp_batch_rcpt_enhanced_status(t.c, 0, 0), "2.1.5");
+  CHECK_STR(mw_smtp_batch_rcpt_enhanced_status(t.c, 0, 1), "");
+  CHECK_STR(mw_smtp_batch_rcpt_enhanced_status(t.c, 3, 0), "");
   CHECK_INT(mw_smtp_batch_code(t.c, 2), 250);
   CHECK_INT(mw_smtp_batch_rcpt_code(t.c, 2, 0), 250);
   CHECK(mw_smtp_is_connected(t.c));
+  /* A batch refused before it starts leaves no results of the last one. */
+  static const char *const BAD_R[] = {"r1@example.org\r\nRSET"};
+  static const mw_smtp_message BAD[] = {{"a@example.org", BAD_R, 1, "x", 1}};
+  CHECK_ERR(mw_smtp_send_batch(t.c, BAD, 1), ei, errInvalidArgument,
+            eexInvalidArgument);
+  CHECK_INT(mw_smtp_batch_count(t.c), 0);
+  CHECK_INT(mw_smtp_batch_code(t.c, 0), 0);
   CHECK_INT(mw_smtp_quit(t.c), MW_OK);
   size_t len;
   scripted_end(&t, &len);
