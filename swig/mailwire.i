@@ -15,6 +15,12 @@
  *        a list of text strings in (recipients)
  *   (const long *MW_LONGLIST, size_t MW_LONGLIST_LEN)
  *        a list of integers in (array options of SSLInfo)
+ *   (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN)
+ *        a list of message numbers in (the POP3 batch calls)
+ *   (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN)
+ *        a list of messages in (mw_smtp_send_batch), each a triple
+ *        (sender: text, recipients: list of text, data: bytes); the
+ *        binding's own layer builds the triples from its friendlier forms
  *   (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN)
  *        a byte string out, allocated by the library: release with mw_free
  *   const char **MW_STR_OUT
@@ -46,6 +52,12 @@
 %apply (const long *MW_LONGLIST, size_t MW_LONGLIST_LEN) {
   (const long *values, size_t n)
 };
+%apply (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN) {
+  (const unsigned long *msgs, size_t n)
+};
+%apply (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN) {
+  (const mw_smtp_message *msgs, size_t n)
+};
 %apply (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN) {
   (char **out, size_t *len)
 };
@@ -61,10 +73,8 @@
 %ignore mw_msg_write_cb;
 %ignore mw_pop3_retr_batch;
 %ignore mw_pop3_top_batch;
-%ignore mw_pop3_dele_batch;
-%ignore mw_pop3_list_batch;
-%ignore mw_pop3_uidl_batch;
-%ignore mw_smtp_send_batch;
+/* The message struct is filled by the MW_MSGLIST typemap, never built
+ * field by field from a script. */
 %ignore mw_smtp_message;
 %ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;

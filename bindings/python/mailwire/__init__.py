@@ -13,6 +13,11 @@ with diagnostic logging and precise errors.
         for msg in pop:
             print(msg.number, msg.size, pop.top(msg.number, 0))
 
+Several messages over one connection, pipelined when the server offers
+PIPELINING: SMTPClient.send_batch, POP3Client.retr_batch, top_batch,
+dele_batch, list_batch and uidl_batch (a refusal raises, with the
+per-message results in the exception's ``results``).
+
 Objects and constants keep the names of the CSMail/SSL reference
 (SSLInfo.option[SSLNoServerNameCheck], MODE_STARTTLS, LOG_S_*, LOG_F_*,
 eex*, set_advanced_handler, extended_error). Failures raise subclasses of
@@ -26,7 +31,8 @@ the GIL, so clients in different threads run in parallel.
 import re as _re
 
 from . import _mailwire
-from ._clients import POP3Client, POP3Message, RecipientResult, SMTPClient
+from ._clients import (POP3BatchResult, POP3Client, POP3Message,
+                       RecipientResult, SMTPBatchResult, SMTPClient)
 from ._errors import (AbortedError, AuthError, CertificateError,
                       CertificateNameError, ConnectError, DNSError, Error,
                       ErrorInfo, InvalidArgumentError, MailTimeoutError,
@@ -55,7 +61,8 @@ eexSSLLibrary = CONSTANTS["eexSSLW32"]  # the header's neutral alias
 CONSTANTS["eexSSLLibrary"] = eexSSLLibrary
 
 __all__ = [
-    "SMTPClient", "POP3Client", "POP3Message", "RecipientResult", "SSLInfo",
+    "SMTPClient", "POP3Client", "POP3Message", "RecipientResult",
+    "SMTPBatchResult", "POP3BatchResult", "SSLInfo",
     "LogHandler", "LoggingHandler", "SSL_OPTIONS", "ProxyInfo",
     "SOCK4ProxyInfo", "SOCK5ProxyInfo", "SOCKS4ProxyInfo", "SOCKS5ProxyInfo",
     "HTTPProxyInfo", "POP3ProxyInfo", "SMTPProxyInfo", "ErrorInfo", "Error",

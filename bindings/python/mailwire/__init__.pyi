@@ -26,6 +26,9 @@ class ErrorInfo:
     def exception(self) -> "Error": ...
 
 class Error(Exception):
+    # Set on the errors of the batch calls: List[SMTPBatchResult] or
+    # List[POP3BatchResult].
+    results: List[Any]
     number: int
     text: str
     os_error: int
@@ -149,6 +152,34 @@ class POP3Message(NamedTuple):
     size: int
     uid: Optional[str]
 
+class SMTPBatchResult(NamedTuple):
+    """One message of send_batch: code 250 accepted, 0 not acknowledged."""
+    code: int
+    enhanced_status: str
+    text: str
+    recipients: List[RecipientResult]
+    @property
+    def ok(self) -> bool: ...
+
+class POP3BatchResult(NamedTuple):
+    """One message of a POP3 batch: status MW_OK, errServer (-ERR),
+    errNotConnected (not answered) or errAborted."""
+    number: Optional[int]
+    status: int
+    text: str
+    value: Union[bytes, int, str, None]
+    @property
+    def ok(self) -> bool: ...
+
+# A message of send_batch: (from_addr, to_addrs, message), a dict with
+# "from"/"to"/"data" (or "from_addr"/"to_addrs"/"message"), or an
+# email.message.Message.
+BatchMessage = Union[Tuple[str, Union[str, Sequence[str]], Message],
+                     Dict[str, Any], email.message.Message]
+# into= of retr_batch/top_batch: into(number, chunk), chunk None at the end
+# of each message.
+BatchSink = Callable[[int, Optional[bytes]], Any]
+
 class _Client:
     server: Optional[str]
     port: int
@@ -184,13 +215,16 @@ class _Client:
 class SMTPClient(_Client):
     helo_name: Optional[str]
     allow_partial: bool
+    pipelining: bool
+    chunking: bool
     def __init__(self, server: Optional[str] = ..., port: int = ..., *,
                  timeout: Optional[float] = ..., ssl: Union[SSLInfo, int, None] = ...,
                  user: Optional[str] = ..., password: Optional[str] = ...,
                  auth_mechanism: Optional[str] = ..., helo_name: Optional[str] = ...,
                  allow_plaintext_auth: bool = ..., allow_partial: bool = ...,
                  log_handler: Optional[LogTarget] = ...,
-                 proxy: Optional[ProxyInfo] = ...) -> None: ...
+                 proxy: Optional[ProxyInfo] = ..., pipelining: bool = ...,
+                 chunking: bool = ...) -> None: ...
     def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "SMTPClient": ...
     def __enter__(self) -> "SMTPClient": ...
     def __exit__(self, *exc: Any) -> bool: ...
@@ -206,16 +240,22 @@ class SMTPClient(_Client):
              size_hint: int = ..., eight_bit: bool = ...) -> List[RecipientResult]: ...
     def send_message(self, msg: email.message.Message, from_addr: Optional[str] = ...,
                      to_addrs: Optional[Sequence[str]] = ..., **kwargs: Any) -> List[RecipientResult]: ...
+    def send_batch(self, messages: Iterable[BatchMessage]) -> List[SMTPBatchResult]:
+        """Raises ServerError (with .results: List[SMTPBatchResult]) when a
+        message or recipient was refused; other errors carry .results too."""
+    @property
+    def batch_results(self) -> List[SMTPBatchResult]: ...
 
 class POP3Client(_Client):
     max_message_size: Optional[int]
+    pipelining: bool
     def __init__(self, server: Optional[str] = ..., port: int = ..., *,
                  timeout: Optional[float] = ..., ssl: Union[SSLInfo, int, None] = ...,
                  user: Optional[str] = ..., password: Optional[str] = ...,
                  auth_mechanism: Optional[str] = ..., allow_plaintext_auth: bool = ...,
                  max_message_size: Optional[int] = ...,
                  log_handler: Optional[LogTarget] = ...,
-                 proxy: Optional[ProxyInfo] = ...) -> None: ...
+                 proxy: Optional[ProxyInfo] = ..., pipelining: bool = ...) -> None: ...
     def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "POP3Client": ...
     def __enter__(self) -> "POP3Client": ...
     def __exit__(self, *exc: Any) -> bool: ...
@@ -232,6 +272,16 @@ class POP3Client(_Client):
     def top(self, number: int, lines: int, into: Optional[Sink] = ...) -> Optional[bytes]: ...
     def dele(self, number: int) -> None: ...
     def messages(self) -> List[POP3Message]: ...
+    # The batch calls raise ServerError when some message got -ERR (the
+    # others were done), or the error that ended the batch; the exception's
+    # .results is a List[POP3BatchResult], as batch_results.
+    def retr_batch(self, numbers: Iterable[int], into: Optional[BatchSink] = ...) -> Optional[List[bytes]]: ...
+    def top_batch(self, numbers: Iterable[int], lines: int, into: Optional[BatchSink] = ...) -> Optional[List[bytes]]: ...
+    def dele_batch(self, numbers: Iterable[int]) -> None: ...
+    def list_batch(self, numbers: Iterable[int]) -> List[int]: ...
+    def uidl_batch(self, numbers: Iterable[int]) -> List[str]: ...
+    @property
+    def batch_results(self) -> List[POP3BatchResult]: ...
 
 # Constants of mailwire.h (MODE_*, SSL*, LOG_S_*, LOG_F_*, err*, eex*, MW_*).
 LOG_F_ALL: int

@@ -13,14 +13,35 @@ import io
 import threading
 
 from . import _mailwire as _mw
-from ._errors import ErrorInfo, binding_error
+from ._errors import Error, ErrorInfo, binding_error
 from ._handlers import LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _text
 
-__all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message"]
+__all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message",
+           "SMTPBatchResult", "POP3BatchResult"]
 
 RecipientResult = collections.namedtuple(
     "RecipientResult", "address code enhanced_status text")
 RecipientResult.__doc__ = "The server's answer to one RCPT TO of the last send."
+
+
+class SMTPBatchResult(collections.namedtuple(
+        "SMTPBatchResult", "code enhanced_status text recipients")):
+    """The outcome of one message of SMTPClient.send_batch.
+
+    code: the final reply (250 = accepted; 0 = not acknowledged, never
+    reported as sent; for a refused message its first refusal: MAIL, DATA
+    or BDAT), with its enhanced_status and text ("" if none). recipients:
+    a RecipientResult per recipient, in the order given (code 0 if not
+    answered). The message went to the recipients the server accepted.
+    """
+
+    __slots__ = ()
+
+    @property
+    def ok(self):
+        """Accepted, by every recipient."""
+        return (self.code // 100 == 2
+                and all(r.code // 100 == 2 for r in self.recipients))
 
 
 def _as_log_handler(obj):
@@ -380,9 +401,11 @@ class SMTPClient(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  helo_name=None, allow_plaintext_auth=False,
-                 allow_partial=False, log_handler=None, proxy=None):
+                 allow_partial=False, log_handler=None, proxy=None,
+                 pipelining=True, chunking=True):
         self._helo_name = None
         self._allow_partial = False
+        self._pipelining = self._chunking = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
@@ -390,6 +413,10 @@ class SMTPClient(_Client):
             self.helo_name = helo_name
         if allow_partial:
             self.allow_partial = True
+        if not pipelining:
+            self.pipelining = False
+        if not chunking:
+            self.chunking = False
 
     @property
     def helo_name(self):
@@ -411,6 +438,29 @@ class SMTPClient(_Client):
     def allow_partial(self, allow):
         self._call(_mw.mw_smtp_set_allow_partial, 1 if allow else 0)
         self._allow_partial = bool(allow)
+
+    @property
+    def pipelining(self):
+        """Use PIPELINING (RFC 2920) when the server offers it (default
+        True): MAIL and the RCPTs go in one flight, and send_batch sends
+        ahead across messages. Takes effect at the next send."""
+        return self._pipelining
+
+    @pipelining.setter
+    def pipelining(self, on):
+        self._call(_mw.mw_smtp_set_pipelining, 1 if on else 0)
+        self._pipelining = bool(on)
+
+    @property
+    def chunking(self):
+        """Use CHUNKING/BDAT (RFC 3030) when the server offers it (default
+        True). Takes effect at the next send."""
+        return self._chunking
+
+    @chunking.setter
+    def chunking(self, on):
+        self._call(_mw.mw_smtp_set_chunking, 1 if on else 0)
+        self._chunking = bool(on)
 
     # ---- capabilities ----
     def has_extension(self, keyword):
@@ -505,6 +555,133 @@ class SMTPClient(_Client):
         """The RecipientResults of the last send."""
         return list(getattr(self, "_results", []))
 
+    def send_batch(self, messages):
+        """Send several messages over the connection, pipelined across
+        messages when the server offers PIPELINING (with BDAT when it offers
+        CHUNKING).
+
+        Each message is a tuple (from_addr, to_addrs, message), a dict with
+        the keys "from", "to" and "data" (or "from_addr", "to_addrs",
+        "message"), or an email.message.Message (sender and recipients from
+        its headers, as send_message; Bcc is not transmitted). to_addrs is
+        an address or a list of them; message is anything send() takes
+        (files, iterables and callables are read into memory first).
+        Every address is checked before anything is sent.
+
+        Each message goes to the recipients the server accepted, whatever
+        allow_partial says. Returns a list of SMTPBatchResult, one per
+        message in the order given, when every message was accepted by
+        every recipient. Otherwise raises, as the C library fails: a
+        ServerError when at least one message or recipient was refused (the
+        others were sent; the exception describes the first refusal), or
+        the error that ended the batch (network, timeout ...: messages
+        acknowledged before keep their result, the rest have code 0). The
+        exception's ``results`` attribute holds the SMTPBatchResults then
+        (empty if the batch was refused before it started); so does
+        batch_results, until the next batch.
+        """
+        if isinstance(messages, (str, bytes, dict, email.message.Message)):
+            raise TypeError("send_batch takes a list of messages")
+        try:
+            batch = [_batch_message(m, i) for i, m in enumerate(messages)]
+        except Error as e:  # refused before anything was sent
+            self._batch_results = e.results = []
+            raise
+        with self._lock:
+            try:
+                self._call(_mw.mw_smtp_send_batch, batch)
+            except Error as e:
+                e.results = self._read_batch_results(batch)
+                self._batch_results = e.results
+                raise
+            except BaseException:
+                self._batch_results = self._read_batch_results(batch)
+                raise
+            self._batch_results = self._read_batch_results(batch)
+            return list(self._batch_results)
+
+    def _read_batch_results(self, batch):
+        h = self._h
+        if h is None:
+            return []
+        out = []
+        for i in range(_mw.mw_smtp_batch_count(h)):
+            rcpts = batch[i][1] if i < len(batch) else []
+            out.append(SMTPBatchResult(
+                _mw.mw_smtp_batch_code(h, i),
+                _mw.mw_smtp_batch_enhanced_status(h, i) or "",
+                _mw.mw_smtp_batch_text(h, i) or "",
+                [RecipientResult(rcpts[j] if j < len(rcpts) else None,
+                                 _mw.mw_smtp_batch_rcpt_code(h, i, j),
+                                 _mw.mw_smtp_batch_rcpt_enhanced_status(h, i, j) or "",
+                                 _mw.mw_smtp_batch_rcpt_text(h, i, j) or "")
+                 for j in range(_mw.mw_smtp_batch_rcpt_count(h, i))]))
+        return out
+
+    @property
+    def batch_results(self):
+        """The SMTPBatchResults of the last send_batch."""
+        return list(getattr(self, "_batch_results", []))
+
+
+def _message_parties(msg):
+    """(sender, recipients, message without Bcc) from the headers of an
+    email.message.Message, as smtplib's send_message takes them."""
+    sender = email.utils.getaddresses(
+        msg.get_all("Sender") or msg.get_all("From") or [])
+    if not sender:
+        raise binding_error("eexInvalidArgument",
+                            "The message has no From header; give from_addr.")
+    fields = sum((msg.get_all(h) or [] for h in ("To", "Cc", "Bcc")), [])
+    to_addrs = [a for _, a in email.utils.getaddresses(fields) if a]
+    if msg.get_all("Bcc"):
+        msg = _copy_message(msg)
+        del msg["Bcc"]
+    return sender[0][1], to_addrs, msg
+
+
+def _batch_message(m, i):
+    """One message of send_batch as the (str, [str...], bytes) triple the
+    extension takes."""
+    if isinstance(m, email.message.Message):
+        from_addr, to_addrs, data = _message_parties(m)
+    elif isinstance(m, dict):
+        unknown = set(m) - {"from", "to", "data", "from_addr", "to_addrs", "message"}
+        if unknown:
+            raise TypeError("message %d of the batch has unknown keys: %s"
+                            % (i + 1, ", ".join(sorted(map(str, unknown)))))
+        try:
+            from_addr = m["from"] if "from" in m else m["from_addr"]
+            to_addrs = m["to"] if "to" in m else m["to_addrs"]
+            data = m["data"] if "data" in m else m["message"]
+        except KeyError as e:
+            raise TypeError("message %d of the batch has no %s" % (i + 1, e)) from None
+    elif isinstance(m, (tuple, builtins.list)) and len(m) == 3:
+        from_addr, to_addrs, data = m
+    else:
+        raise TypeError("message %d of the batch must be a (from_addr, to_addrs, "
+                        "message) tuple, a dict or an email.message.Message, not %s"
+                        % (i + 1, type(m).__name__))
+    from_addr = _text(from_addr, "sender address")
+    if from_addr is None:
+        raise TypeError("message %d of the batch has no sender" % (i + 1))
+    if isinstance(to_addrs, (str, bytes)):
+        to_addrs = [to_addrs]
+    rcpts = [_text(r, "recipient address") for r in to_addrs]
+    if any(r is None for r in rcpts):
+        raise TypeError("message %d of the batch has a recipient None" % (i + 1))
+    body = _message_bytes(data)
+    if body is None:
+        read = _message_reader(data)
+        chunks = []
+        while True:
+            chunk = read(65536)
+            if not chunk:
+                break
+            chunks.append(bytes(chunk))
+        body = b"".join(chunks)
+    return (from_addr, rcpts, body)
+
 
 def _copy_message(msg):
     import copy
@@ -544,6 +721,31 @@ def _message_reader(message):
 
 POP3Message = collections.namedtuple("POP3Message", "number size uid")
 POP3Message.__doc__ = "A message of the mailbox: number, size in octets, UID (or None)."
+
+
+class POP3BatchResult(collections.namedtuple(
+        "POP3BatchResult", "number status text value")):
+    """The outcome of one message of a POP3Client batch call.
+
+    status: MW_OK (0) for +OK, errServer for -ERR, errNotConnected when not
+    answered (the batch ended first), errAborted for the message a callback
+    stopped. text: the server's status text (or "not answered"). value:
+    what the call returns for it when status is MW_OK (the message bytes,
+    its size or its UID), else None; None for dele_batch and for messages
+    streamed into a callable.
+    """
+
+    __slots__ = ()
+
+    @property
+    def ok(self):
+        """The server answered +OK."""
+        return self.status == 0
+
+
+# The library's default for POP3Client.max_message_size (mailwire.h):
+# retr_batch/top_batch hold no more than this per message in memory.
+_DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
 
 
 def _writer(into):
@@ -590,13 +792,28 @@ class POP3Client(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  allow_plaintext_auth=False, max_message_size=None,
-                 log_handler=None, proxy=None):
+                 log_handler=None, proxy=None, pipelining=True):
         self._max_message_size = None
+        self._pipelining = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
         if max_message_size is not None:
             self.max_message_size = max_message_size
+        if not pipelining:
+            self.pipelining = False
+
+    @property
+    def pipelining(self):
+        """Pipeline the batch calls when the server offers PIPELINING
+        (default True); False sends one command at a time. Takes effect at
+        the next batch."""
+        return self._pipelining
+
+    @pipelining.setter
+    def pipelining(self, on):
+        self._call(_mw.mw_pop3_set_pipelining, 1 if on else 0)
+        self._pipelining = bool(on)
 
     @property
     def max_message_size(self):
@@ -684,6 +901,118 @@ class POP3Client(_Client):
         """Mark a message for deletion; QUIT deletes it, RSET or a dropped
         connection keeps it."""
         self._call(_mw.mw_pop3_dele, int(number))
+
+    # ---- batches ----
+    def _batch(self, fn, numbers, args, value):
+        """Run the batch call fn(handle, numbers, *args); value(h, i) reads
+        entry i's value. Returns the values, or raises with the
+        POP3BatchResults attached as ``results``."""
+        if isinstance(numbers, (str, bytes)):
+            raise TypeError("expected a list of message numbers")
+        nums = [int(n) for n in numbers]
+        if any(n < 0 for n in nums):
+            e = binding_error("eexInvalidArgument",
+                              "Message numbers start at 1 (got %d); nothing was "
+                              "sent to the server." % min(nums))
+            self._batch_results = e.results = []
+            raise e
+        with self._lock:
+            try:
+                self._call(fn, nums, *args)
+            except Error as e:
+                e.results = self._read_batch_results(nums, value)
+                self._batch_results = e.results
+                raise
+            except BaseException:
+                self._batch_results = self._read_batch_results(nums, value)
+                raise
+            self._batch_results = self._read_batch_results(nums, value)
+            return [r.value for r in self._batch_results]
+
+    def _read_batch_results(self, nums, value):
+        h = self._h
+        if h is None:
+            return []
+        out = []
+        for i in range(_mw.mw_pop3_batch_count(h)):
+            status = _mw.mw_pop3_batch_status(h, i)
+            out.append(POP3BatchResult(
+                nums[i] if i < len(nums) else None, status,
+                _mw.mw_pop3_batch_text(h, i) or "",
+                value(h, i) if status == 0 and value else None))
+        return out
+
+    @property
+    def batch_results(self):
+        """The POP3BatchResults of the last batch call."""
+        return list(getattr(self, "_batch_results", []))
+
+    def _retrieve_batch(self, fn, numbers, args, into):
+        if into is not None:
+            if not callable(into):
+                raise TypeError("into must be a callable(number, chunk)")
+
+            def write(i, number, chunk):
+                into(number, chunk)
+            self._batch(fn, numbers, args + (write,), None)
+            return None
+        limit = self._max_message_size or _DEFAULT_MAX_MESSAGE
+        parts, sizes, done = {}, {}, {}
+
+        def collect(i, number, chunk):
+            if chunk is None:
+                done[i] = b"".join(parts.pop(i, ()))
+                return
+            sizes[i] = sizes.get(i, 0) + len(chunk)
+            if sizes[i] > limit:
+                parts.pop(i, None)
+                raise binding_error(
+                    "eexMessageTooLarge",
+                    "Message %d is larger than max_message_size (%d bytes); "
+                    "give into= to stream it." % (number, limit))
+            parts.setdefault(i, []).append(chunk)
+        return self._batch(fn, numbers, args + (collect,), lambda h, i: done.get(i))
+
+    def retr_batch(self, numbers, into=None):
+        """RETR several messages, pipelined when the server offers
+        PIPELINING: a list of bytes in the order given (each as retr()
+        returns it; at most max_message_size bytes each). With into, a
+        callable into(number, chunk), each message is streamed in constant
+        memory instead: chunk is bytes, then None after the message's last
+        piece (returns None). An exception raised by into stops the batch
+        (the connection is closed) and is raised here.
+
+        When the server answers -ERR for some messages (the others are
+        retrieved), raises ServerError; when the batch ends early
+        (network, timeout ...), the error that ended it. The exception's
+        ``results`` attribute holds a POP3BatchResult per message (value:
+        the bytes of each one retrieved); so does batch_results.
+        """
+        return self._retrieve_batch(_mw.mwpy_pop3_retr_batch, numbers, (), into)
+
+    def top_batch(self, numbers, lines, into=None):
+        """TOP for several messages (the headers and the first lines of the
+        body), as retr_batch."""
+        return self._retrieve_batch(_mw.mwpy_pop3_top_batch, numbers,
+                                    (int(lines),), into)
+
+    def dele_batch(self, numbers):
+        """Mark several messages for deletion, pipelined; QUIT deletes them.
+        Raises as retr_batch (ServerError with ``results`` when some got
+        -ERR; the others are marked)."""
+        self._batch(_mw.mw_pop3_dele_batch, numbers, (), None)
+
+    def list_batch(self, numbers):
+        """LIST n for several messages, pipelined: their sizes in the order
+        given. Raises as retr_batch."""
+        return self._batch(_mw.mw_pop3_list_batch, numbers, (),
+                           _mw.mw_pop3_batch_size)
+
+    def uidl_batch(self, numbers):
+        """UIDL n for several messages, pipelined: their UIDs in the order
+        given. Raises as retr_batch."""
+        return self._batch(_mw.mw_pop3_uidl_batch, numbers, (),
+                           _mw.mw_pop3_batch_uid)
 
     def messages(self):
         """The messages of the mailbox: a list of POP3Message (with UIDs when

@@ -236,6 +236,34 @@ int mwpy_pop3_top_stream(mw_pop3 *c, unsigned long msg, unsigned long lines,
   return mw_pop3_top_stream(c, msg, lines, mwpy_write_trampoline, write);
 }
 
+static int mwpy_batch_write_trampoline(void *userdata, size_t i,
+                                       unsigned long msg, const char *data,
+                                       size_t len, int end) {
+  PyObject *write = userdata;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  PyObject *r =
+      end ? PyObject_CallFunction(write, "nkO", (Py_ssize_t)i, msg, Py_None)
+          : PyObject_CallFunction(write, "nky#", (Py_ssize_t)i, msg, data,
+                                  (Py_ssize_t)len);
+  int failed = r == NULL;
+  if (failed)
+    mwpy_frame_stash(0);
+  Py_XDECREF(r);
+  PyGILState_Release(gil);
+  return failed;
+}
+
+int mwpy_pop3_retr_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                         PyObject *write) {
+  return mw_pop3_retr_batch(c, msgs, n, mwpy_batch_write_trampoline, write);
+}
+
+int mwpy_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                        unsigned long lines, PyObject *write) {
+  return mw_pop3_top_batch(c, msgs, n, lines, mwpy_batch_write_trampoline,
+                           write);
+}
+
 /* ------------------------------------------------------------------------
  * Errors.
  * ---------------------------------------------------------------------- */

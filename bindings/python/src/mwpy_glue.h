@@ -61,6 +61,14 @@ int mwpy_pop3_retr_stream(mw_pop3 *c, unsigned long msg, PyObject *write);
 int mwpy_pop3_top_stream(mw_pop3 *c, unsigned long msg, unsigned long lines,
                          PyObject *write);
 
+/* The POP3 batch calls that stream: write(index, number, chunk) takes each
+ * piece of message msgs[index] as bytes, then chunk None after its last
+ * piece. (msgs, n) is a list of int, as for mw_pop3_dele_batch. */
+int mwpy_pop3_retr_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                         PyObject *write);
+int mwpy_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                        unsigned long lines, PyObject *write);
+
 /* An ErrorInfo as a tuple: (code, number, text, os_error, reply_code,
  * enhanced_status, server_text, verify_result). */
 PyObject *mwpy_errorinfo(const mw_errorinfo *e);
