@@ -764,13 +764,16 @@ local smtp = make_client("smtp", "smtp", SMTPClient)
 
 --- SMTPClient{server=, port=, timeout= (seconds), ssl= (SSLInfo),
 -- log= (LogHandler), user=, password=, auth_mechanism=,
--- allow_plaintext_auth=, helo=, allow_partial=}
+-- allow_plaintext_auth=, helo=, allow_partial=, pipelining=, chunking=}
 function SMTPClient.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("smtp")}, SMTPClient)
-  configure(self, opts, {helo = true, allow_partial = true}, "SMTPClient")
+  configure(self, opts, {helo = true, allow_partial = true, pipelining = true,
+    chunking = true}, "SMTPClient")
   if opts.helo ~= nil then self:set_helo_name(opts.helo) end
   if opts.allow_partial ~= nil then self:set_allow_partial(opts.allow_partial) end
+  if opts.pipelining ~= nil then self:set_pipelining(opts.pipelining) end
+  if opts.chunking ~= nil then self:set_chunking(opts.chunking) end
   return self
 end
 setmetatable(SMTPClient, {__call = function(_, o) return SMTPClient.new(o) end})
@@ -783,6 +786,19 @@ end
 function smtp.set_allow_partial(self, allow)
   local op = "set_allow_partial"
   call(self._h, op, core.mw_smtp_set_allow_partial, bool_arg(allow, op, op))
+end
+
+--- PIPELINING (RFC 2920) when the server offers it (default true): MAIL
+-- and the RCPTs in one flight, and send_batch ahead across messages.
+function smtp.set_pipelining(self, on)
+  local op = "set_pipelining"
+  call(self._h, op, core.mw_smtp_set_pipelining, bool_arg(on, op, op))
+end
+
+--- CHUNKING/BDAT (RFC 3030) when the server offers it (default true).
+function smtp.set_chunking(self, on)
+  local op = "set_chunking"
+  call(self._h, op, core.mw_smtp_set_chunking, bool_arg(on, op, op))
 end
 
 function smtp.has_extension(self, keyword)
@@ -860,6 +876,126 @@ function smtp.recipients(self, to)
   return list
 end
 
+-- A batch call: body() checks the arguments, then runs the C call through
+-- call(); results(started) reads the per-message results (none when the
+-- call never reached the core: they would be the last batch's). Errors get
+-- the results as e.results; the results are kept for :batch_results().
+local function run_batch(self, body, results)
+  local started = false
+  local ok, err = pcall(body, function() started = true end)
+  local list = started and results() or {}
+  rawset(self, "_batch_results", list)
+  if not ok then
+    if M.is_error(err) then
+      err.results = list
+    end
+    error(err, 0)
+  end
+  return list
+end
+
+local function copy_list(list)
+  local out = {}
+  for i = 1, #list do out[i] = list[i] end
+  return out
+end
+
+-- A message of send_batch as the {from, rcpts, data} triple of the core.
+local function batch_message(m, i, op)
+  if type(m) ~= "table" then
+    invalid(string.format("Message %d of the batch must be a table "
+      .. "{from = ..., to = ..., data = ...}.", i), op)
+  end
+  local from, to, data = m.from, m.to, m.data
+  if from == nil and to == nil and data == nil then
+    from, to, data = m[1], m[2], m[3]
+  end
+  from = text_arg(from, "sender address", op)
+  local rcpts = recipient_list(to, op)
+  if type(data) == "function" then -- a source: read it whole
+    local parts = {}
+    for chunk in data do
+      if type(chunk) ~= "string" then
+        invalid(string.format("The source of message %d returned a %s.", i,
+          type(chunk)), op)
+      end
+      parts[#parts + 1] = chunk
+    end
+    data = table.concat(parts)
+  end
+  if type(data) ~= "string" then
+    invalid(string.format("The data of message %d must be a string or a "
+      .. "source function.", i), op)
+  end
+  return {from, rcpts, data}
+end
+
+--- send_batch{{from = ..., to = {...}, data = ...}, ...}: several messages
+-- over the connection, pipelined across messages when the server offers
+-- PIPELINING (BDAT with CHUNKING). A message may also be {from, to, data};
+-- to is an address or a list; data a string or a source function (read
+-- whole first). Every address is checked before anything is sent. Each
+-- message goes to the recipients the server accepted. Returns a result per
+-- message when all were accepted by every recipient:
+--   {code = 250, enhanced_status = "2.0.0", text = "...", ok = true,
+--    recipients = {{address =, code =, enhanced_status =, text =}, ...}}
+-- (code 0: not acknowledged). Otherwise raises: errServer when a message or
+-- recipient was refused (the others were sent; the error describes the
+-- first refusal), or the error that ended the batch; the error object's
+-- results field holds the results (empty if nothing was started), as does
+-- :batch_results().
+function smtp.send_batch(self, messages)
+  local op = "send_batch"
+  local list
+  local results = run_batch(self, function(started)
+    if type(messages) ~= "table" then
+      invalid("send_batch takes a table of messages.", op)
+    end
+    list = {}
+    for i = 1, #messages do
+      list[i] = batch_message(messages[i], i, op)
+    end
+    call(self._h, op, function(p)
+      started()
+      return core.mw_smtp_send_batch(p, list)
+    end)
+  end, function()
+    local p = core.handle_ptr(self._h)
+    local out = {}
+    if not p then return out end
+    for i = 0, num(core.mw_smtp_batch_count(p)) - 1 do
+      local r = {
+        code = num(core.mw_smtp_batch_code(p, i)),
+        enhanced_status = core.mw_smtp_batch_enhanced_status(p, i) or "",
+        text = core.mw_smtp_batch_text(p, i) or "",
+        recipients = {},
+      }
+      local all = math.floor(r.code / 100) == 2
+      local to = list[i + 1] and list[i + 1][2] or {}
+      for j = 0, num(core.mw_smtp_batch_rcpt_count(p, i)) - 1 do
+        local code = num(core.mw_smtp_batch_rcpt_code(p, i, j))
+        r.recipients[j + 1] = {
+          address = to[j + 1],
+          code = code,
+          enhanced_status = core.mw_smtp_batch_rcpt_enhanced_status(p, i, j)
+            or "",
+          text = core.mw_smtp_batch_rcpt_text(p, i, j) or "",
+        }
+        all = all and math.floor(code / 100) == 2
+      end
+      r.ok = all
+      out[i + 1] = r
+    end
+    return out
+  end)
+  return copy_list(results)
+end
+
+--- The results of the last batch call (as send_batch returns them).
+function smtp.batch_results(self)
+  return copy_list(rawget(self, "_batch_results") or {})
+end
+
 ---------------------------------------------------------------------------
 -- POP3Client
 ---------------------------------------------------------------------------
@@ -870,14 +1006,16 @@ local pop3 = make_client("pop3", "pop3", POP3Client)
 
 --- POP3Client{server=, port=, timeout=, ssl=, log=, user=, password=,
 -- auth_mechanism= ("USER", "APOP", "PLAIN" ...), allow_plaintext_auth=,
--- max_message_size=}
+-- max_message_size=, pipelining=}
 function POP3Client.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("pop3")}, POP3Client)
-  configure(self, opts, {max_message_size = true}, "POP3Client")
+  configure(self, opts, {max_message_size = true, pipelining = true},
+    "POP3Client")
   if opts.max_message_size ~= nil then
     self:set_max_message_size(opts.max_message_size)
   end
+  if opts.pipelining ~= nil then self:set_pipelining(opts.pipelining) end
   return self
 end
 setmetatable(POP3Client, {__call = function(_, o) return POP3Client.new(o) end})
@@ -886,6 +1024,14 @@ function pop3.set_max_message_size(self, bytes)
   local op = "set_max_message_size"
   call(self._h, op, core.mw_pop3_set_max_message_size,
     number_arg(bytes, "size", op, 0))
+  rawset(self, "_max_message_size", bytes)
+end
+
+--- Pipeline the batch calls when the server offers PIPELINING (default
+-- true); false sends one command at a time.
+function pop3.set_pipelining(self, on)
+  local op = "set_pipelining"
+  call(self._h, op, core.mw_pop3_set_pipelining, bool_arg(on, op, op))
 end
 
 function pop3.has_capability(self, keyword)
@@ -984,6 +1130,135 @@ end
 
 function pop3.dele(self, n)
   call(self._h, "dele", core.mw_pop3_dele, msg_arg(n, "dele"))
+end
+
+-- The library's default max_message_size (mailwire.h): retr_batch and
+-- top_batch hold no more than this per message in memory.
+local DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
+
+-- A POP3 batch: run(p, nums) makes the C call; value(p, i) reads entry i's
+-- value (nil: none). Returns the values in the order given.
+local function pop3_batch(self, op, numbers, run, value)
+  local nums = {}
+  local results = run_batch(self, function(started)
+    if type(numbers) ~= "table" then
+      invalid("The message numbers must be a table of numbers.", op)
+    end
+    for i = 1, #numbers do
+      nums[i] = msg_arg(numbers[i], op)
+    end
+    call(self._h, op, function(p)
+      started()
+      return run(p, nums)
+    end)
+  end, function()
+    local p = core.handle_ptr(self._h)
+    local out = {}
+    if not p then return out end
+    for i = 0, num(core.mw_pop3_batch_count(p)) - 1 do
+      local status = num(core.mw_pop3_batch_status(p, i))
+      out[i + 1] = {
+        number = nums[i + 1],
+        status = status,
+        text = core.mw_pop3_batch_text(p, i) or "",
+        ok = status == 0,
+        value = status == 0 and value and value(p, i) or nil,
+      }
+    end
+    return out
+  end)
+  local values = {}
+  for i, r in ipairs(results) do values[i] = r.value end
+  return values
+end
+
+-- RETR (lines nil) or TOP for several messages, into strings or a sink.
+local function retrieve_batch(self, op, numbers, lines, sink)
+  local writer, done
+  if sink ~= nil then
+    if type(sink) ~= "function" then
+      invalid("The sink must be a function(number, chunk).", op)
+    end
+    writer = function(_, number, chunk) return sink(number, chunk) end
+  else
+    local limit = rawget(self, "_max_message_size") or DEFAULT_MAX_MESSAGE
+    local parts, sizes = {}, {}
+    done = {}
+    writer = function(i, number, chunk)
+      if chunk == nil then
+        done[i] = table.concat(parts[i] or {})
+        parts[i] = nil
+        return true
+      end
+      sizes[i] = (sizes[i] or 0) + #chunk
+      if sizes[i] > limit then
+        parts[i] = nil
+        raise(new_error(num(core.mw_eex_base(M.eexMessageTooLarge)),
+          M.eexMessageTooLarge, string.format("Message %d is larger than "
+          .. "max_message_size (%d bytes); give a sink to stream it.",
+          number, limit), op))
+      end
+      local t = parts[i]
+      if not t then t = {}; parts[i] = t end
+      t[#t + 1] = chunk
+      return true
+    end
+  end
+  local values = pop3_batch(self, op, numbers, function(p, nums)
+    local rc, raised = core.pop3_retr_batch(p, nums, lines or -1, writer)
+    if raised ~= nil then
+      error(raised, 0) -- the sink raised
+    end
+    return rc
+  end, done and function(_, i) return done[i + 1] end)
+  if sink ~= nil then
+    return true
+  end
+  return values
+end
+
+--- retr_batch{n1, n2, ...}: RETR several messages, pipelined when the
+-- server offers PIPELINING; returns a table of strings in the order given
+-- (each at most max_message_size bytes). retr_batch(numbers, sink):
+-- streams them in constant memory to sink(number, chunk), chunk nil after
+-- each message's last piece; the sink aborts with false (or nil plus an
+-- error), and an error it raises ends the batch and reaches the caller.
+-- -ERR for some messages raises errServer (the others were retrieved); an
+-- error that ends the batch closes the connection. The error object's
+-- results field holds a result per message:
+--   {number =, status = mailwire.MW_OK | errServer | errNotConnected
+--    (not answered) | errAborted, text = "...", ok =, value = (the string)}
+-- as does :batch_results().
+function pop3.retr_batch(self, numbers, sink)
+  return retrieve_batch(self, "retr_batch", numbers, nil, sink)
+end
+
+--- top_batch(numbers, lines [, sink]): TOP for several messages, as
+-- retr_batch.
+function pop3.top_batch(self, numbers, lines, sink)
+  return retrieve_batch(self, "top_batch", numbers,
+    number_arg(lines, "number of lines", "top_batch", 0), sink)
+end
+
+--- dele_batch{...}: mark several messages for deletion (QUIT deletes).
+function pop3.dele_batch(self, numbers)
+  pop3_batch(self, "dele_batch", numbers, core.mw_pop3_dele_batch)
+end
+
+--- list_batch{...} -> their sizes; uidl_batch{...} -> their UIDs.
+function pop3.list_batch(self, numbers)
+  return pop3_batch(self, "list_batch", numbers, core.mw_pop3_list_batch,
+    function(p, i) return num(core.mw_pop3_batch_size(p, i)) end)
+end
+
+function pop3.uidl_batch(self, numbers)
+  return pop3_batch(self, "uidl_batch", numbers, core.mw_pop3_uidl_batch,
+    core.mw_pop3_batch_uid)
+end
+
+--- The results of the last batch call.
+function pop3.batch_results(self)
+  return copy_list(rawget(self, "_batch_results") or {})
 end
 
 ---------------------------------------------------------------------------

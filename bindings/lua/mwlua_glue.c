@@ -761,3 +761,105 @@ int mwlua_pop3_retr_stream(lua_State *L) {
                                mwlua_sink_write, &s);
   return mwlua_stream_result(L, rc, s.raised, 6, 0, "sink");
 }
+
+/* ---- POP3 batches that stream ---- */
+
+/* The sink of pop3_retr_batch: sink(index, number, chunk), chunk nil after
+ * the last piece of a message; a closure made before the core runs, as
+ * for pop3_retr_stream. */
+typedef struct mwlua_bsink {
+  lua_State *L;
+  int closure; /* slot of the closure */
+  int err;     /* slot for what the sink raised */
+  size_t i;
+  unsigned long msg;
+  const char *data;
+  size_t len;
+  int end;
+  int raised;
+} mwlua_bsink;
+
+static int mwlua_bsink_call(lua_State *L) {
+  mwlua_bsink *s = (mwlua_bsink *)lua_touserdata(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushinteger(L, (lua_Integer)s->i + 1);
+  lua_pushinteger(L, (lua_Integer)s->msg);
+  if (s->end)
+    lua_pushnil(L);
+  else
+    lua_pushlstring(L, s->data, s->len);
+  lua_call(L, 3, 2);
+  return 2;
+}
+
+static int mwlua_bsink_write(void *userdata, size_t i, unsigned long msg,
+                             const char *data, size_t len, int end) {
+  mwlua_bsink *s = (mwlua_bsink *)userdata;
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  s->i = i;
+  s->msg = msg;
+  s->data = data;
+  s->len = len;
+  s->end = end;
+  lua_pushvalue(L, s->closure);
+  lua_pushlightuserdata(L, s);
+  if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+    lua_replace(L, s->err);
+    lua_settop(L, top);
+    s->raised = 1;
+    return 1;
+  }
+  /* Abort on an explicit false, or on nil plus an error (LTN12). */
+  int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
+  int abort = (t1 == LUA_TBOOLEAN && !lua_toboolean(L, -2)) ||
+              (t1 == LUA_TNIL && t2 != LUA_TNIL);
+  lua_settop(L, top);
+  return abort;
+}
+
+/* pop3_retr_batch(ptr, numbers, lines, sink): lines < 0 means RETR, else
+ * TOP; numbers is a sequence of whole numbers in 0 .. 2^32-1 (the core
+ * refuses 0) -> rc [, what the sink raised] */
+int mwlua_pop3_retr_batch(lua_State *L) {
+  mw_pop3 *c = (mw_pop3 *)lua_touserdata(L, 1);
+  luaL_argcheck(L, c != NULL, 1, "POP3 handle expected");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Number lines = luaL_checknumber(L, 3);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  lua_settop(L, 4);
+  luaL_checkstack(L, 16, "mailwire: stack");
+  size_t n = (size_t)lua_rawlen(L, 2);
+  /* Check every entry before allocating: an error raised here leaks
+   * nothing. */
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (int)(i + 1));
+    lua_Number v = lua_tonumber(L, -1);
+    int ok = lua_type(L, -1) == LUA_TNUMBER && v >= 0 && v <= 4294967295.0 &&
+             v == (lua_Number)(unsigned long)v;
+    lua_pop(L, 1);
+    if (!ok)
+      return luaL_argerror(L, 2, "message numbers must be whole numbers");
+  }
+  unsigned long *msgs = (unsigned long *)calloc(n ? n : 1, sizeof *msgs);
+  if (!msgs)
+    return luaL_error(L, "mailwire: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (int)(i + 1));
+    msgs[i] = (unsigned long)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 4);
+  lua_pushcclosure(L, mwlua_bsink_call, 1); /* 5: closure */
+  lua_pushnil(L);                           /* 6: error */
+  mwlua_bsink s;
+  memset(&s, 0, sizeof s);
+  s.L = L;
+  s.closure = 5;
+  s.err = 6;
+  int rc = lines < 0 ? mw_pop3_retr_batch(c, msgs, n, mwlua_bsink_write, &s)
+                     : mw_pop3_top_batch(c, msgs, n, (unsigned long)lines,
+                                         mwlua_bsink_write, &s);
+  free(msgs);
+  return mwlua_stream_result(L, rc, s.raised, 6, 0, "sink");
+}

@@ -25,5 +25,6 @@ int mwlua_client_set_handler(lua_State *L);
 int mwlua_client_clear_handlers(lua_State *L);
 int mwlua_smtp_send_stream(lua_State *L);
 int mwlua_pop3_retr_stream(lua_State *L);
+int mwlua_pop3_retr_batch(lua_State *L);
 
 #endif

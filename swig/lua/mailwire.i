@@ -85,6 +85,110 @@
   free(mwlongs$argnum);
 }
 
+/* A list of message numbers: whole numbers in 0 .. 2^32-1 (the core
+ * refuses 0 with errInvalidArgument). */
+%typemap(in) (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN)
+    (unsigned long *mwulongs = NULL) {
+  if (!lua_istable(L, $input))
+    SWIG_fail_arg("$symname", $argnum, "table of message numbers");
+  $2 = (size_t)lua_rawlen(L, $input);
+  mwulongs = (unsigned long *)calloc($2 ? $2 : 1, sizeof(*mwulongs));
+  if (!mwulongs) {
+    SWIG_Lua_pusherrstring(L, "mailwire: out of memory");
+    SWIG_fail;
+  }
+  for (size_t i = 0; i < $2; i++) {
+    lua_rawgeti(L, $input, (lua_Integer)(i + 1));
+    lua_Number v = lua_tonumber(L, -1);
+    int ok = lua_type(L, -1) == LUA_TNUMBER && v >= 0 && v <= 4294967295.0 &&
+             v == (lua_Number)(unsigned long)v;
+    mwulongs[i] = ok ? (unsigned long)v : 0;
+    lua_pop(L, 1);
+    if (!ok) {
+      SWIG_Lua_pusherrstring(L, "mailwire: a message number is not a whole "
+                                "number");
+      SWIG_fail;
+    }
+  }
+  $1 = mwulongs;
+}
+%typemap(freearg) (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN) {
+  free(mwulongs$argnum);
+}
+
+/* A list of messages: a sequence of {sender, {recipients...}, data}. The
+ * strings stay alive because the table holding them is an argument of the
+ * call; the Lua layer builds these triples from its named form. */
+%typemap(in) (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN)
+    (mw_smtp_message *mwmsgs = NULL, const char **mwrcpts = NULL) {
+  if (!lua_istable(L, $input))
+    SWIG_fail_arg("$symname", $argnum, "table of messages");
+  $2 = (size_t)lua_rawlen(L, $input);
+  size_t mwtotal = 0;
+  const char *mwbad = NULL;
+  /* Pass 1: shapes and the number of recipients. */
+  for (size_t i = 0; i < $2 && !mwbad; i++) {
+    lua_rawgeti(L, $input, (lua_Integer)(i + 1));
+    if (!lua_istable(L, -1)) {
+      mwbad = "a message is not a {sender, recipients, data} table";
+    } else {
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      lua_rawgeti(L, -3, 3);
+      if (lua_type(L, -3) != LUA_TSTRING || !lua_istable(L, -2) ||
+          lua_type(L, -1) != LUA_TSTRING)
+        mwbad = "a message is not a {sender, recipients, data} table";
+      else
+        mwtotal += (size_t)lua_rawlen(L, -2);
+      lua_pop(L, 3);
+    }
+    lua_pop(L, 1);
+  }
+  if (!mwbad) {
+    mwmsgs = (mw_smtp_message *)calloc($2 ? $2 : 1, sizeof(*mwmsgs));
+    mwrcpts = (const char **)calloc(mwtotal ? mwtotal : 1, sizeof(*mwrcpts));
+    if (!mwmsgs || !mwrcpts)
+      mwbad = "mailwire: out of memory";
+  }
+  /* Pass 2: point the structs into the strings. */
+  const char **mwnext = mwrcpts;
+  for (size_t i = 0; i < $2 && !mwbad; i++) {
+    mw_smtp_message *m = &mwmsgs[i];
+    size_t len = 0;
+    lua_rawgeti(L, $input, (lua_Integer)(i + 1));
+    lua_rawgeti(L, -1, 1);
+    m->from = lua_tolstring(L, -1, &len);
+    if (strlen(m->from) != len)
+      mwbad = "mailwire: a NUL byte inside a sender is refused";
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 3);
+    m->data = lua_tolstring(L, -1, &m->len);
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 2);
+    m->rcpts = mwnext;
+    m->nrcpts = (size_t)lua_rawlen(L, -1);
+    for (size_t j = 0; j < m->nrcpts && !mwbad; j++) {
+      lua_rawgeti(L, -1, (lua_Integer)(j + 1));
+      const char *s = lua_type(L, -1) == LUA_TSTRING
+                          ? lua_tolstring(L, -1, &len) : NULL;
+      if (!s || strlen(s) != len)
+        mwbad = "mailwire: a recipient is not a string or holds a NUL byte";
+      *mwnext++ = s;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  if (mwbad) {
+    SWIG_Lua_pusherrstring(L, mwbad);
+    SWIG_fail;
+  }
+  $1 = mwmsgs;
+}
+%typemap(freearg) (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN) {
+  free(mwmsgs$argnum);
+  free((void *)mwrcpts$argnum);
+}
+
 /* Bytes out, allocated by the library: becomes a Lua string (or nil). */
 %typemap(in, numinputs=0) (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN)
     (char *mwbuf = NULL, size_t mwbuflen = 0) {
@@ -147,3 +251,4 @@
 %native(client_clear_handlers) int mwlua_client_clear_handlers(lua_State *L);
 %native(smtp_send_stream) int mwlua_smtp_send_stream(lua_State *L);
 %native(pop3_retr_stream) int mwlua_pop3_retr_stream(lua_State *L);
+%native(pop3_retr_batch) int mwlua_pop3_retr_batch(lua_State *L);
