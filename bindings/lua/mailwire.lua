@@ -912,12 +912,24 @@ local function batch_message(m, i, op)
   end
   from = text_arg(from, "sender address", op)
   local rcpts = recipient_list(to, op)
-  if type(data) == "function" then -- a source: read it whole
-    local parts = {}
-    for chunk in data do
+  if type(data) == "function" then -- a source: read it whole, as send does
+    local parts, empty = {}, 0
+    while true do
+      local chunk, err = data()
+      if chunk == nil and err == nil then break end
+      if chunk == false or chunk == nil then
+        raise(new_error(M.errAborted, M.eexAborted, string.format(
+          "The source of message %d aborted%s; nothing was sent.", i,
+          err ~= nil and (": " .. tostring(err)) or ""), op))
+      end
       if type(chunk) ~= "string" then
         invalid(string.format("The source of message %d returned a %s.", i,
           type(chunk)), op)
+      end
+      empty = #chunk == 0 and empty + 1 or 0
+      if empty > 1000000 then
+        invalid(string.format("The source of message %d returns empty "
+          .. "strings forever.", i), op)
       end
       parts[#parts + 1] = chunk
     end

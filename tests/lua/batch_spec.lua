@@ -201,6 +201,9 @@ describe("SMTP batches against Postfix", function()
           table.unpack(H.client_lines(lines)))}, "something was sent")
       end
       local before = #H.client_lines(lines)
+      H.raises(mailwire, mailwire.errAborted, mailwire.eexAborted,
+        c.send_batch, c, {good, {from = to, to = to,
+          data = function() return nil, "disk on fire" end}})
       for _, wrong in ipairs({"not a table", {"not a message"},
         {{from = to, data = "x"}}, {{from = to, to = {to}, data = 42}}}) do
         H.raises(mailwire, mailwire.errInvalidArgument,
