@@ -1,6 +1,7 @@
 /* curl_bench.c - the libcurl peer: one easy handle reused for every
  * message, as a careful libcurl user would write it.
- *   curl_bench smtp URL COUNT SIZE NRCPT [CAFILE]
+ *   curl_bench smtp URL COUNT SIZE NRCPT [CAFILE [starttls]]
+ *     (smtps://... for implicit TLS; "starttls" with smtp://... requires it)
  *   curl_bench pop3 URL COUNT [CAFILE]     (URL without the message number)
  *   curl_bench tls  URL COUNT CAFILE [resume|fresh] */
 #include <curl/curl.h>
@@ -82,6 +83,8 @@ int main(int argc, char **argv) {
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
     if (argc > 6)
       curl_easy_setopt(h, CURLOPT_CAINFO, argv[6]);
+    if (argc > 7 && !strcmp(argv[7], "starttls"))
+      curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     for (long i = 0; i < count; i++) {
       struct src s = {msg, size, 0};
       curl_easy_setopt(h, CURLOPT_READDATA, &s);

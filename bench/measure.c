@@ -1,6 +1,7 @@
 /* measure.c - run a command and print "wall cpu maxrss_kb" for it alone.
  * A process's peak RSS starts at its parent's at fork (and survives exec),
  * so the clients are started from this small launcher, not from Python. */
+#define _DEFAULT_SOURCE /* wait4 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <sys/resource.h>

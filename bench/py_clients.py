@@ -1,7 +1,9 @@
 """The Python clients of the benchmark, one per process:
-    py_clients.py smtplib|mailwire-smtp HOST PORT COUNT SIZE NRCPT
+    py_clients.py smtplib|mailwire-smtp HOST PORT COUNT SIZE NRCPT [plain|tls|starttls CAFILE]
     py_clients.py poplib|mailwire-pop3 HOST PORT USER PASS CAFILE [MAX]
-The message is the same bytes mw_bench.c and curl_bench.c send."""
+The message is the same bytes mw_bench.c and curl_bench.c send. The
+mailwire clients print "PATH batch" or "PATH loop" on stderr: whether the
+module had send_batch / retr_batch or the one-by-one calls were used."""
 
 import sys
 
@@ -11,13 +13,20 @@ def make_message(size):
             b"Subject: bench\r\n\r\n")
     out = bytearray(head)
     n = len(out)
+    lines = {}  # 78 is a multiple of 26: every full line is one of two
     while n < size:
         line = min(78, size - n)
-        chunk = bytearray((ord("a") + (n + i) % 26) for i in range(line))
-        if line >= 2:
-            chunk[-2:] = b"\r\n"
-        if n % 1000 < 78:
-            chunk[0] = ord(".")
+        dot = n % 1000 < 78
+        chunk = lines.get((line, dot)) if line == 78 else None
+        if chunk is None:
+            chunk = bytearray((ord("a") + (n + i) % 26) for i in range(line))
+            if line >= 2:
+                chunk[-2:] = b"\r\n"
+            if dot:
+                chunk[0] = ord(".")
+            chunk = bytes(chunk)
+            if line == 78:
+                lines[(line, dot)] = chunk
         out += chunk
         n += line
     return bytes(out)
@@ -27,20 +36,37 @@ def rcpts(n):
     return ["sink%d@example.org" % i for i in range(n)]
 
 
-def smtplib_send(host, port, count, size, nrcpt):
+def smtplib_send(host, port, count, size, nrcpt, tls, cafile):
     import smtplib
+    import ssl
     msg = make_message(size)
-    with smtplib.SMTP(host, port, local_hostname="bench.example.org") as s:
+    ctx = ssl.create_default_context(cafile=cafile) if tls != "plain" else None
+    if tls == "tls":
+        s = smtplib.SMTP_SSL(host, port, local_hostname="bench.example.org", context=ctx)
+    else:
+        s = smtplib.SMTP(host, port, local_hostname="bench.example.org")
+    with s:
+        if tls == "starttls":
+            s.starttls(context=ctx)
         for _ in range(count):
             s.sendmail("bench@example.org", rcpts(nrcpt), msg)
 
 
-def mailwire_send(host, port, count, size, nrcpt):
+def path(batch):
+    sys.stderr.write("PATH %s\n" % ("batch" if batch is not None else "loop"))
+
+
+def mailwire_send(host, port, count, size, nrcpt, tls, cafile):
     import mailwire
     msg = make_message(size)
+    kw = {}
+    if tls != "plain":
+        mode = mailwire.MODE_CHANNEL if tls == "tls" else mailwire.MODE_STARTTLS
+        kw["ssl"] = mailwire.SSLInfo(mode, ca_file=cafile)
     with mailwire.SMTPClient(server=host, port=port, helo_name="bench.example.org",
-                             allow_partial=True) as c:
+                             allow_partial=True, **kw) as c:
         batch = getattr(c, "send_batch", None)
+        path(batch)
         if batch is not None:
             batch([("bench@example.org", rcpts(nrcpt), msg)] * count)
         else:
@@ -73,6 +99,7 @@ def mailwire_retr(host, port, user, password, cafile, limit):
         count, _ = p.stat()
         nums = list(range(1, min(count, limit) + 1))
         batch = getattr(p, "retr_batch", None)
+        path(batch)
         if batch is not None:
             for data in batch(nums):
                 got += len(data)
@@ -86,7 +113,10 @@ def main(argv):
     what = argv[1]
     if what in ("smtplib", "mailwire-smtp"):
         host, port, count, size, nrcpt = argv[2], int(argv[3]), int(argv[4]), int(argv[5]), int(argv[6])
-        (smtplib_send if what == "smtplib" else mailwire_send)(host, port, count, size, nrcpt)
+        tls = argv[7] if len(argv) > 7 else "plain"
+        cafile = argv[8] if len(argv) > 8 else None
+        (smtplib_send if what == "smtplib" else mailwire_send)(host, port, count, size, nrcpt,
+                                                               tls, cafile)
     elif what in ("poplib", "mailwire-pop3"):
         host, port, user, password, cafile = argv[2], int(argv[3]), argv[4], argv[5], argv[6]
         limit = int(argv[7]) if len(argv) > 7 else 10 ** 9

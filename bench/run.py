@@ -6,7 +6,9 @@ Postfix's smtp-sink and the test Dovecot)."""
 
 import argparse
 import os
+import select
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -40,20 +42,78 @@ def wait_port(port, timeout=20):
 
 def measure(argv, env=None):
     """Run argv through the measure launcher; (wall s, cpu s, peak RSS MiB)
-    of that process alone."""
+    of that process alone. The client's "PATH x" line on stderr (which
+    call the binding used) is kept in LAST_PATH."""
+    global LAST_PATH
     proc = subprocess.run([os.path.join(OUT, "measure")] + argv, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError("%s failed: %s" % (" ".join(argv[:3]), err[-500:]))
     line = [l for l in err.splitlines() if l.startswith("MEASURE ")][-1]
+    paths = [l.split()[1] for l in err.splitlines() if l.startswith("PATH ")]
+    LAST_PATH = paths[-1] if paths else None
     wall, cpu, rss = line.split()[1:]
     return float(wall), float(cpu), int(rss) / 1024.0
 
 
-def median_of(runs, argv, env=None):
-    res = [measure(argv, env) for _ in range(runs)]
+LAST_PATH = None
+
+
+def label(argv):
+    """A short name for a client command line: program and what it does."""
+    if argv[0] == "lua5.4":
+        return "lua_clients.lua " + argv[3]
+    if argv[0] in (VENV_PY, sys.executable):
+        return ("mailwire Python " if argv[0] == VENV_PY else "") + argv[2]
+    return os.path.basename(argv[0]) + " " + argv[1]
+CHECKS = []  # (program, subcommand, sink mode, messages, bytes, BDAT) per run
+
+
+def median_of(runs, argv, env=None, check=None):
+    """check: (sink, messages, bytes, recipients) - the sink must have
+    counted exactly that in each run, and no error (bytes None: not
+    compared, smtp-source writes its own message)."""
+    res = []
+    for _ in range(runs):
+        before = check[0].totals() if check else None
+        res.append(measure(argv, env))
+        if check:
+            sink, msgs, nbytes, nrcpt = check
+            got = [a - b for a, b in zip(sink.totals(), before)]
+            if got[0] != msgs or (nbytes is not None and got[1] != nbytes) \
+                    or got[2] != nrcpt or got[4] != 0 or got[1] < msgs:
+                raise RuntimeError("%s: the sink counted %d messages, %d bytes, %d recipients, "
+                                   "%d errors; expected %d, %s, %d, 0" % (
+                                       " ".join(os.path.basename(a) for a in argv[:3]),
+                                       got[0], got[1], got[2], got[4], msgs, nbytes, nrcpt))
+            CHECKS.append((label(argv), sink.mode, got[0], got[1], got[5]))
     return tuple(statistics.median(r[i] for r in res) for i in range(3))
+
+
+class Sink:
+    """bench/sink.c in one mode; totals() asks it (SIGUSR1) for its counts:
+    [messages, bytes, recipients, connections, errors, BDAT messages]."""
+
+    def __init__(self, mode, cert=None, key=None):
+        self.mode = mode
+        self.port = free_port()
+        argv = [os.path.join(OUT, "sink"), str(self.port), mode]
+        if mode != "plain":
+            argv += [cert, key]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != b"ready":
+            sys.exit("sink %s did not start" % mode)
+
+    def totals(self):
+        self.proc.send_signal(signal.SIGUSR1)
+        r, _, _ = select.select([self.proc.stdout], [], [], 5)
+        if not r:
+            raise RuntimeError("sink %s does not answer" % self.mode)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != b"TOTAL":
+            raise RuntimeError("sink %s: %r" % (self.mode, line))
+        return [int(x) for x in line[1:]]
 
 
 # ---- the servers ----
@@ -74,6 +134,11 @@ class Servers:
         self.procs.append(p)
         wait_port(port)
         return port
+
+    def start_our_sink(self, mode):
+        sink = Sink(mode, self.env["CERT_FILE"], self.env["KEY_FILE"])
+        self.procs.append(sink.proc)
+        return sink
 
     def start_relay(self, target, delay_ms=10):
         port = free_port()
@@ -126,13 +191,18 @@ class Servers:
 # ---- the table ----
 
 def report(title, rows, targets=()):
-    """rows: [(client, is_peer, (wall, cpu, rss))]."""
-    peers = [r for r in rows if r[1]]
+    """rows: [(client, is_peer, (wall, cpu, rss))]; a row whose figures are
+    a string says why that client has none."""
+    peers = [r for r in rows if r[1] and not isinstance(r[2], str)]
     best = {i: min(r[2][i] for r in peers) for i in range(3)} if peers else None
     lines = ["", "### " + title, "",
              "| client | wall s | CPU s | peak RSS MiB | wall / best peer | CPU / best peer |",
              "|---|---|---|---|---|---|"]
-    for name, is_peer, (wall, cpu, rss) in rows:
+    for name, is_peer, figures in rows:
+        if isinstance(figures, str):
+            lines.append("| %s | %s | | | | |" % (name, figures))
+            continue
+        wall, cpu, rss = figures
         ratio = ("%.2f" % (wall / best[0]), "%.2f" % (cpu / best[1])) if best else ("", "")
         lines.append("| %s%s | %.3f | %.3f | %.1f | %s | %s |" % (
             name, "" if is_peer else " **", wall, cpu, rss, ratio[0], ratio[1]))
@@ -144,73 +214,140 @@ def report(title, rows, targets=()):
     return text
 
 
+def tagged(name):
+    """name plus the path the binding took (batch / loop) in the last run."""
+    return "%s (%s)" % (name, LAST_PATH) if LAST_PATH else name
+
+
 def run_all(args):
     os.makedirs(OUT, exist_ok=True)
     mw = os.path.join(OUT, "mw_bench")
     curl = os.path.join(OUT, "curl_bench")
     py = [VENV_PY, os.path.join(HERE, "py_clients.py")]
     syspy = [sys.executable, os.path.join(HERE, "py_clients.py")]
+    lua = ["lua5.4", os.path.join(HERE, "lua_clients.lua"), LUA_TREE]
     have_py = os.path.exists(VENV_PY)
+    have_lua = os.path.isdir(LUA_TREE) and shutil.which("lua5.4") is not None
     runs = args.runs
-    n_smtp, n_pop, n_big = (200, 200, 3) if args.quick else (2000, 2000, 10)
+    n_smtp, n_pop, n_big, n_huge = (200, 200, 3, 1) if args.quick else (2000, 2000, 10, 2)
     n_lat_smtp, n_lat_pop = (40, 100) if args.quick else (200, 500)
+    size = 20480
     out = ["# mailwire benchmark, %s, %d runs each (medians)" % (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), runs)]
     s = Servers()
     try:
-        sink = s.start_sink()
-        # 1. SMTP throughput over one connection, plaintext smtp-sink.
-        argv = ["127.0.0.1", str(sink), str(n_smtp), "20480", "1"]
-        rows = [("mailwire C", False, median_of(runs, [mw, "smtp"] + argv)),
-                ("libcurl", True, median_of(runs, [curl, "smtp", "smtp://127.0.0.1:%d" % sink,
-                                                    str(n_smtp), "20480", "1"])),
-                ("smtp-source", True, median_of(runs, [
-                    "/usr/sbin/smtp-source", "-d", "-s", "1", "-m", str(n_smtp),
-                    "-l", "20480", "-f", "bench@example.org", "-t", "sink0@example.org",
-                    "127.0.0.1:%d" % sink])),
-                ("smtplib", True, median_of(runs, syspy + ["smtplib"] + argv))]
-        if have_py:
-            rows.insert(1, ("mailwire Python", False,
-                            median_of(runs, py + ["mailwire-smtp"] + argv)))
-        out.append(report("1. %d x 20 KB over one SMTP connection (smtp-sink)" % n_smtp, rows,
-                          ["wall <= smtp-source; CPU <= 0.5 x libcurl; Python >= 3x smtplib"]))
-
         env = s.start_dovecot()
         user, pw, ca = env["USER"], env["PASS"], env["CA_FILE"]
         pop3s = env["POP3S_PORT"]
-        s.fill(user, n_pop, 20480)
+        smtp_sink = s.start_sink()
+        sinks = {m: s.start_our_sink(m) for m in ("plain", "tls", "starttls")}
+
+        # 1. SMTP throughput over one connection: smtp-sink (plaintext), then
+        # our sink in plaintext, implicit TLS and STARTTLS (CHUNKING offered).
+        def smtp_rows(port, tls, sink, nrcpt, n, runs_peer, with_source):
+            """The rows for one SMTP target; sink None: smtp-sink (no counts)."""
+            argv = ["127.0.0.1", str(port), str(n), str(size), str(nrcpt)]
+            tls_args = [] if tls == "plain" else ["channel" if tls == "tls" else "starttls", ca]
+            check = (sink, n, n * size, n * nrcpt) if sink else None
+            rows = [("mailwire C", False, median_of(runs, [mw, "smtp"] + argv + tls_args,
+                                                    check=check))]
+            if have_py:
+                r = median_of(runs, py + ["mailwire-smtp"] + argv + [tls, ca], check=check)
+                rows.append((tagged("mailwire Python"), False, r))
+            if have_lua:
+                r = median_of(runs, lua + ["smtp"] + argv + [tls, ca], check=check)
+                rows.append((tagged("mailwire Lua"), False, r))
+            scheme = "smtps" if tls == "tls" else "smtp"
+            curl_argv = [curl, "smtp", "%s://127.0.0.1:%d" % (scheme, port), str(n), str(size),
+                         str(nrcpt)] + ([] if tls == "plain" else [ca, tls])
+            rows.append(("libcurl", True, median_of(runs_peer, curl_argv, check=check)))
+            if with_source:
+                if tls == "plain":
+                    # smtp-source writes its own message of -l bytes plus headers:
+                    # the sink checks messages and recipients, not bytes.
+                    src_check = (sink, n, None, n * nrcpt) if sink else None
+                    rows.append(("smtp-source", True, median_of(runs_peer, [
+                        "/usr/sbin/smtp-source", "-d", "-s", "1", "-m", str(n),
+                        "-l", str(size), "-f", "bench@example.org", "-t",
+                        "sink0@example.org", "127.0.0.1:%d" % port], check=src_check)))
+                else:
+                    rows.append(("smtp-source", True, "cannot do TLS: no figures"))
+            # smtplib over TLS waits ~40 ms a message (see bench/README.md): one run.
+            rows.append(("smtplib", True, median_of(runs_peer if tls == "plain" else 1,
+                                                    syspy + ["smtplib"] + argv + [tls, ca],
+                                                    check=check)))
+            return rows
+
+        target1 = ["wall <= smtp-source; CPU <= 0.5 x libcurl; Python >= 3x smtplib"]
+        rows = smtp_rows(smtp_sink, "plain", None, 1, n_smtp, runs, True)
+        out.append(report("1a. %d x 20 KB over one SMTP connection, plaintext, Postfix "
+                          "smtp-sink (PIPELINING, no CHUNKING)" % n_smtp, rows, target1))
+        rows = smtp_rows(sinks["plain"].port, "plain", sinks["plain"], 1, n_smtp, runs, True)
+        out.append(report("1b. %d x 20 KB over one SMTP connection, plaintext, bench/sink "
+                          "(PIPELINING, CHUNKING)" % n_smtp, rows, target1))
+        rows = smtp_rows(sinks["tls"].port, "tls", sinks["tls"], 1, n_smtp, runs, True)
+        out.append(report("1c. %d x 20 KB over one SMTP connection, implicit TLS, bench/sink"
+                          % n_smtp, rows, ["CPU <= 0.5 x libcurl; Python >= 3x smtplib"]))
+        rows = smtp_rows(sinks["starttls"].port, "starttls", sinks["starttls"], 1, n_smtp, runs,
+                         True)
+        out.append(report("1d. %d x 20 KB over one SMTP connection, STARTTLS, bench/sink"
+                          % n_smtp, rows, ["CPU <= 0.5 x libcurl; Python >= 3x smtplib"]))
+
+        s.fill(user, n_pop, size)
         s.fill(env["USER2"], n_big, 10 * 1024 * 1024)
         # 2. POP3S retrieval.
-        rows = [("mailwire C (batch)", False, median_of(runs, [mw, "pop3", "127.0.0.1", pop3s, user, pw, ca, "batch"])),
-                ("mailwire C (loop)", False, median_of(runs, [mw, "pop3", "127.0.0.1", pop3s, user, pw, ca, "loop"])),
-                ("libcurl", True, median_of(runs, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (user, pw, pop3s), str(n_pop), ca])),
-                ("poplib", True, median_of(runs, syspy + ["poplib", "127.0.0.1", pop3s, user, pw, ca]))]
+        pop_argv = ["127.0.0.1", pop3s, user, pw, ca]
+        rows = [("mailwire C (batch)", False, median_of(runs, [mw, "pop3"] + pop_argv + ["batch"])),
+                ("mailwire C (loop)", False, median_of(runs, [mw, "pop3"] + pop_argv + ["loop"]))]
         if have_py:
-            rows.insert(2, ("mailwire Python", False, median_of(
-                runs, py + ["mailwire-pop3", "127.0.0.1", pop3s, user, pw, ca])))
+            r = median_of(runs, py + ["mailwire-pop3"] + pop_argv)
+            rows.append((tagged("mailwire Python"), False, r))
+        if have_lua:
+            r = median_of(runs, lua + ["pop3"] + pop_argv)
+            rows.append((tagged("mailwire Lua"), False, r))
+        rows += [("libcurl", True, median_of(runs, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (user, pw, pop3s), str(n_pop), ca])),
+                 ("poplib", True, median_of(runs, syspy + ["poplib"] + pop_argv))]
         out.append(report("2. retrieve %d x 20 KB over POP3S (Dovecot)" % n_pop, rows,
                           ["wall <= 0.8 x libcurl; CPU <= 0.5 x libcurl; Python >= 3x poplib"]))
-        # 3. Peak memory with 10 MB messages.
+
+        # 3. Peak memory with 10 MB, then 100 MB messages.
         u2, p2 = env["USER2"], env["PASS2"]
-        rows = [("mailwire C (stream)", False, median_of(1, [mw, "pop3", "127.0.0.1", pop3s, u2, p2, ca, "stream"])),
-                ("mailwire C (batch)", False, median_of(1, [mw, "pop3", "127.0.0.1", pop3s, u2, p2, ca, "batch"])),
-                ("libcurl", True, median_of(1, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (u2, p2, pop3s), str(n_big), ca])),
-                ("poplib", True, median_of(1, syspy + ["poplib", "127.0.0.1", pop3s, u2, p2, ca]))]
-        out.append(report("3. retrieve %d x 10 MB over POP3S: peak RSS" % n_big, rows,
-                          ["mailwire peak RSS < 16 MB"]))
+        for n, mb in ((n_big, 10), (n_huge, 100)):
+            if mb == 100:
+                s.fill(u2, n_huge, 100 * 1024 * 1024)
+            big_argv = ["127.0.0.1", pop3s, u2, p2, ca]
+            rows = [("mailwire C (stream)", False, median_of(1, [mw, "pop3"] + big_argv + ["stream"])),
+                    ("mailwire C (batch)", False, median_of(1, [mw, "pop3"] + big_argv + ["batch"]))]
+            if have_lua:
+                r = median_of(1, lua + ["pop3"] + big_argv + ["1000000000", "stream"])
+                rows.append(("mailwire Lua (stream)", False, r))
+            rows += [("libcurl", True, median_of(1, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (u2, p2, pop3s), str(n), ca])),
+                     ("poplib", True, median_of(1, syspy + ["poplib"] + big_argv))]
+            out.append(report("3%s. retrieve %d x %d MB over POP3S: peak RSS"
+                              % ("a" if mb == 10 else "b", n, mb), rows,
+                              ["mailwire peak RSS < 16 MB, the same for 10 MB and 100 MB"]))
+
         # 4. Through a 20 ms round trip.
-        lat_sink = s.start_relay(sink)
-        argv = ["127.0.0.1", str(lat_sink), str(n_lat_smtp), "20480", "5"]
-        rows = [("mailwire C", False, median_of(runs, [mw, "smtp"] + argv)),
-                ("libcurl", True, median_of(1, [curl, "smtp", "smtp://127.0.0.1:%d" % lat_sink,
-                                                 str(n_lat_smtp), "20480", "5"])),
-                ("smtplib", True, median_of(1, syspy + ["smtplib"] + argv))]
-        out.append(report("4a. %d messages to 5 recipients, 20 ms round trip" % n_lat_smtp, rows,
+        lat_sink = s.start_relay(sinks["plain"].port)
+        rows = smtp_rows(lat_sink, "plain", sinks["plain"], 5, n_lat_smtp, 1, False)
+        lat_smtp_sink = s.start_relay(smtp_sink)
+        argv = ["127.0.0.1", str(lat_smtp_sink), str(n_lat_smtp), str(size), "5"]
+        rows.insert(1, ("mailwire C, to smtp-sink (no CHUNKING)", False,
+                        median_of(runs, [mw, "smtp"] + argv)))
+        out.append(report("4a. %d messages to 5 recipients, 20 ms round trip, bench/sink "
+                          "(plaintext)" % n_lat_smtp, rows,
                           [">= 10x faster than smtplib and libcurl"]))
         lat_pop = s.start_relay(int(pop3s))
-        rows = [("mailwire C (batch)", False, median_of(runs, [mw, "pop3", "127.0.0.1", str(lat_pop), user, pw, ca, "batch", str(n_lat_pop)])),
-                ("libcurl", True, median_of(1, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%d" % (user, pw, lat_pop), str(n_lat_pop), ca])),
-                ("poplib", True, median_of(1, syspy + ["poplib", "127.0.0.1", str(lat_pop), user, pw, ca, str(n_lat_pop)]))]
+        lat_argv = ["127.0.0.1", str(lat_pop), user, pw, ca]
+        rows = [("mailwire C (batch)", False, median_of(runs, [mw, "pop3"] + lat_argv + ["batch", str(n_lat_pop)]))]
+        if have_py:
+            r = median_of(1, py + ["mailwire-pop3"] + lat_argv + [str(n_lat_pop)])
+            rows.append((tagged("mailwire Python"), False, r))
+        if have_lua:
+            r = median_of(1, lua + ["pop3"] + lat_argv + [str(n_lat_pop)])
+            rows.append((tagged("mailwire Lua"), False, r))
+        rows += [("libcurl", True, median_of(1, [curl, "pop3", "pop3s://%s:%s@127.0.0.1:%d" % (user, pw, lat_pop), str(n_lat_pop), ca])),
+                 ("poplib", True, median_of(1, syspy + ["poplib"] + lat_argv + [str(n_lat_pop)]))]
         out.append(report("4b. retrieve %d messages, 20 ms round trip" % n_lat_pop, rows,
                           [">= 10x faster than poplib and libcurl"]))
         # 5. TLS connections per second (connect, greeting, QUIT).
@@ -222,6 +359,18 @@ def run_all(args):
             w, c, r = median_of(runs, [curl, "tls", "pop3s://127.0.0.1:%s/" % pop3s, str(n_tls), ca, how])
             rows.append(("libcurl (%s)" % how, True, (w, c, r)))
         out.append(report("5. %d POP3S connections (connections/s = %d / wall)" % (n_tls, n_tls), rows))
+        # What the sink counted, per client run (the correctness check).
+        out.append("")
+        out.append("### sink counts (checked after every run against bench/sink)")
+        out.append("")
+        out.append("| client | mode | runs | messages | bytes | of them BDAT |")
+        out.append("|---|---|---|---|---|---|")
+        seen = {}
+        for key in CHECKS:
+            seen[key] = seen.get(key, 0) + 1
+        for (name, mode, msgs, nbytes, bdat), k in seen.items():
+            out.append("| %s | %s | %d | %d | %d | %d |" % (name, mode, k, msgs, nbytes, bdat))
+        print("\n".join(out[-(len(seen) + 4):]))
     finally:
         s.stop()
     with open(os.path.join(OUT, "results.md"), "w") as f:

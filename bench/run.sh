@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] [--runs N] - build the library, the C drivers and
-# (if missing) the Python package, then run every scenario (bench/run.py).
-# Run as root: it starts smtp-sink and the test Dovecot on loopback. Not
-# part of the tests: numbers are for bench/README.md, never asserted.
+# (if missing) the Python package and the Lua rock, then run every scenario
+# (bench/run.py). Run as root: it starts smtp-sink, bench/sink and the test
+# Dovecot on loopback. Not part of the tests: numbers are for
+# bench/README.md, never asserted (but every send is counted by the sink).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/build/bench
@@ -17,8 +18,13 @@ cc -O2 -std=c11 -Wall -Wextra "${BATCH[@]}" -I"$ROOT/core/include" \
   -o "$OUT/mw_bench"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/curl_bench.c" -lcurl -o "$OUT/curl_bench"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/measure.c" -o "$OUT/measure"
+cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/sink.c" -lssl -lcrypto -o "$OUT/sink"
 if [ ! -x "$ROOT/build/venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$ROOT/build/venv"
   (cd "$ROOT" && build/venv/bin/pip install -q --no-build-isolation --no-deps .)
+fi
+if [ ! -d "$ROOT/build/lua-tree" ]; then
+  (cd "$ROOT" && luarocks --lua-version 5.4 --tree build/lua-tree \
+    make rockspec/mailwire-scm-1.rockspec >/dev/null)
 fi
 exec /usr/bin/python3 "$ROOT/bench/run.py" "$@"
