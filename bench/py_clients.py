@@ -101,8 +101,15 @@ def mailwire_retr(host, port, user, password, cafile, limit):
         batch = getattr(p, "retr_batch", None)
         path(batch)
         if batch is not None:
-            for data in batch(nums):
-                got += len(data)
+            # streamed (constant memory, as poplib's one message at a time)
+            sizes = [0]
+
+            def into(number, chunk):
+                if chunk:
+                    sizes[0] += len(chunk)
+
+            batch(nums, into=into)
+            got = sizes[0]
         else:
             for i in nums:
                 got += len(p.retr(i))

@@ -19,8 +19,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "build", "bench")
-VENV_PY = os.path.join(ROOT, "build", "venv", "bin", "python")
-LUA_TREE = os.path.join(ROOT, "build", "lua-tree")
+VENV_PY = os.environ.get("MW_BENCH_PYTHON", os.path.join(ROOT, "build", "venv", "bin", "python"))
+LUA_TREE = os.environ.get("MW_BENCH_LUA_TREE", os.path.join(ROOT, "build", "lua-tree"))
 
 
 def free_port():
