@@ -1,6 +1,6 @@
 """The Python clients of the benchmark, one per process:
     py_clients.py smtplib|mailwire-smtp HOST PORT COUNT SIZE NRCPT [plain|tls|starttls CAFILE]
-    py_clients.py poplib|mailwire-pop3 HOST PORT USER PASS CAFILE [MAX]
+    py_clients.py poplib|mailwire-pop3 HOST PORT USER PASS CAFILE [MAX [batch|stream]]
 The message is the same bytes mw_bench.c and curl_bench.c send. The
 mailwire clients print "PATH batch" or "PATH loop" on stderr: whether the
 module had send_batch / retr_batch or the one-by-one calls were used."""
@@ -90,7 +90,7 @@ def poplib_retr(host, port, user, password, cafile, limit):
     return got
 
 
-def mailwire_retr(host, port, user, password, cafile, limit):
+def mailwire_retr(host, port, user, password, cafile, limit, how="batch"):
     import mailwire
     ssl = mailwire.SSLInfo(mailwire.MODE_CHANNEL, ca_file=cafile)
     got = 0
@@ -99,6 +99,16 @@ def mailwire_retr(host, port, user, password, cafile, limit):
         count, _ = p.stat()
         nums = list(range(1, min(count, limit) + 1))
         batch = getattr(p, "retr_batch", None)
+        if how == "stream":  # one message at a time, streamed into a callable
+            sys.stderr.write("PATH stream\n")
+            sizes = [0]
+
+            def count(chunk):
+                sizes[0] += len(chunk)
+
+            for i in nums:
+                p.retr(i, into=count)
+            return sizes[0]
         path(batch)
         if batch is not None:
             # streamed (constant memory, as poplib's one message at a time)
@@ -127,8 +137,12 @@ def main(argv):
     elif what in ("poplib", "mailwire-pop3"):
         host, port, user, password, cafile = argv[2], int(argv[3]), argv[4], argv[5], argv[6]
         limit = int(argv[7]) if len(argv) > 7 else 10 ** 9
-        fn = poplib_retr if what == "poplib" else mailwire_retr
-        if fn(host, port, user, password, cafile, limit) <= 0:
+        if what == "poplib":
+            got = poplib_retr(host, port, user, password, cafile, limit)
+        else:
+            how = argv[8] if len(argv) > 8 else "batch"
+            got = mailwire_retr(host, port, user, password, cafile, limit, how)
+        if got <= 0:
             sys.exit("nothing retrieved")
     else:
         sys.exit("unknown client " + what)

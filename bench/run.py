@@ -318,6 +318,9 @@ def run_all(args):
             big_argv = ["127.0.0.1", pop3s, u2, p2, ca]
             rows = [("mailwire C (stream)", False, median_of(1, [mw, "pop3"] + big_argv + ["stream"])),
                     ("mailwire C (batch)", False, median_of(1, [mw, "pop3"] + big_argv + ["batch"]))]
+            if have_py:
+                r = median_of(1, py + ["mailwire-pop3"] + big_argv + ["1000000000", "stream"])
+                rows.append(("mailwire Python (stream)", False, r))
             if have_lua:
                 r = median_of(1, lua + ["pop3"] + big_argv + ["1000000000", "stream"])
                 rows.append(("mailwire Lua (stream)", False, r))
