@@ -44,6 +44,7 @@ struct conn {
   SSL *ssl;
   enum state st;
   int tls_after_flush; /* STARTTLS: handshake once the 220 is out */
+  int want_write;      /* OpenSSL waits for the socket to take bytes */
   int has_mail, nrcpt, data_bol;
   uint64_t bdat_left, msg_bytes;
   int bdat_last, bdat_bad;
@@ -111,6 +112,7 @@ static int handshake(struct conn *c) {
     return 1;
   }
   int e = SSL_get_error(c->ssl, r);
+  c->want_write = e == SSL_ERROR_WANT_WRITE;
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
     return 0;
   g_errors++;
@@ -290,6 +292,7 @@ static int fill(struct conn *c) {
         continue;
       }
       int e = SSL_get_error(c->ssl, r);
+      c->want_write = e == SSL_ERROR_WANT_WRITE;
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return 0;
       return -1;
@@ -320,6 +323,7 @@ static int flush_out(struct conn *c) {
         continue;
       }
       int e = SSL_get_error(c->ssl, r);
+      c->want_write = e == SSL_ERROR_WANT_WRITE;
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return 0;
       return -1;
@@ -340,6 +344,7 @@ static int flush_out(struct conn *c) {
 /* One step for a connection; returns -1 when it is to be closed. */
 static int step(struct conn *c) {
   c->last = time(NULL);
+  c->want_write = 0;
   if (c->st == S_HANDSHAKE) {
     int r = handshake(c);
     if (r <= 0)
@@ -453,7 +458,7 @@ int main(int argc, char **argv) {
         continue;
       }
       short ev = POLLIN;
-      if (c->outlen)
+      if (c->outlen || c->want_write)
         ev |= POLLOUT;
       if (c->ssl && SSL_has_pending(c->ssl))
         again = 1;
