@@ -25,7 +25,8 @@ int main(int argc, char **argv) {
   if (wait4(pid, &status, 0, &ru) < 0)
     return 3;
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  double wall = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  double wall =
+      (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
   fprintf(stderr, "MEASURE %.6f %.6f %ld\n", wall, cpu, ru.ru_maxrss);
