@@ -848,6 +848,21 @@ static int normalise_into(mw_smtp_engine *e, mw_buf *dst, const char *p,
   char *o = dst->data + dst->len;
   int bol = e->at_line_start, cr = e->cr_pending;
   for (size_t i = 0; i < n; i++) {
+    if (!cr && p[i] != '\r' && p[i] != '\n') {
+      /* The run up to the next CR or LF goes as it is (memchr scans it
+       * word-wise): only line ends and a leading dot need work. */
+      const char *nl = memchr(p + i, '\n', n - i);
+      size_t end = nl ? (size_t)(nl - p) : n;
+      const char *crp = memchr(p + i, '\r', end - i);
+      size_t stop = crp ? (size_t)(crp - p) : end;
+      if (bol && p[i] == '.' && stuff)
+        *o++ = '.';
+      memcpy(o, p + i, stop - i);
+      o += stop - i;
+      bol = 0;
+      i = stop - 1;
+      continue;
+    }
     char c = p[i];
     if (cr) {
       *o++ = '\r';
