@@ -6,10 +6,8 @@ raises exceptions from the ErrorInfo, and manages the handle's lifetime.
 
 import builtins
 import collections
-import email.message
-import email.policy
-import email.utils
 import io
+import sys
 import threading
 
 from . import _mailwire as _mw
@@ -523,6 +521,7 @@ class SMTPClient(_Client):
         """Send an email.message.Message, taking the sender from Sender/From
         and the recipients from To, Cc and Bcc when not given (as smtplib
         does); Bcc is not transmitted."""
+        import email.utils
         if from_addr is None:
             from_addr = email.utils.getaddresses(
                 msg.get_all("Sender") or msg.get_all("From") or [])
@@ -580,7 +579,7 @@ class SMTPClient(_Client):
         (empty if the batch was refused before it started); so does
         batch_results, until the next batch.
         """
-        if isinstance(messages, (str, bytes, dict, email.message.Message)):
+        if isinstance(messages, (str, bytes, dict)) or _is_email_message(messages):
             raise TypeError("send_batch takes a list of messages")
         try:
             batch = [_batch_message(m, i) for i, m in enumerate(messages)]
@@ -624,9 +623,17 @@ class SMTPClient(_Client):
         return list(getattr(self, "_batch_results", []))
 
 
+def _is_email_message(obj):
+    """Is obj an email.message.Message? The email package is imported only
+    by programs that use it (it is a third of mailwire's import time)."""
+    mod = sys.modules.get("email.message")
+    return mod is not None and isinstance(obj, mod.Message)
+
+
 def _message_parties(msg):
     """(sender, recipients, message without Bcc) from the headers of an
     email.message.Message, as smtplib's send_message takes them."""
+    import email.utils
     sender = email.utils.getaddresses(
         msg.get_all("Sender") or msg.get_all("From") or [])
     if not sender:
@@ -643,7 +650,7 @@ def _message_parties(msg):
 def _batch_message(m, i):
     """One message of send_batch as the (str, [str...], bytes) triple the
     extension takes."""
-    if isinstance(m, email.message.Message):
+    if _is_email_message(m):
         from_addr, to_addrs, data = _message_parties(m)
     elif isinstance(m, dict):
         unknown = set(m) - {"from", "to", "data", "from_addr", "to_addrs", "message"}
@@ -694,7 +701,8 @@ def _message_bytes(message):
         return message
     if isinstance(message, str):
         return message.encode("utf-8")
-    if isinstance(message, email.message.Message):
+    if _is_email_message(message):
+        import email.policy
         policy = message.policy if isinstance(message.policy, email.policy.EmailPolicy) \
             else email.policy.compat32
         return message.as_bytes(policy=policy.clone(linesep="\r\n"))

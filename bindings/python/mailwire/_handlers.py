@@ -1,6 +1,5 @@
 """SSLInfo and LogHandler: the reference's advanced handlers."""
 
-import logging
 import re
 
 from . import _mailwire as _mw
@@ -247,11 +246,15 @@ class LogHandler:
         self.close()
 
 
+# logging's ERROR, WARNING, DEBUG and INFO (fixed by the logging module's
+# documentation): `logging` itself is imported only when a LoggingHandler
+# is made, so programs that do not log do not pay for it.
 _SEVERITY_TO_LOGGING = {
-    _mw.LOG_S_FATAL: logging.ERROR,
-    _mw.LOG_S_WARNING: logging.WARNING,
-    _mw.LOG_S_INFORMATION: logging.DEBUG,
+    _mw.LOG_S_FATAL: 40,
+    _mw.LOG_S_WARNING: 30,
+    _mw.LOG_S_INFORMATION: 10,
 }
+_LOGGING_INFO = 20
 _FACILITY_NAMES = {
     _mw.LOG_F_PROTOCOL: "protocol",
     _mw.LOG_F_SSL: "ssl",
@@ -272,6 +275,7 @@ class LoggingHandler(LogHandler):
     def __init__(self, logger=None, level=_mw.LOG_S_INFORMATION,
                  facility_flags=_mw.LOG_F_ALL):
         if logger is None or isinstance(logger, str):
+            import logging
             logger = logging.getLogger(logger or "mailwire")
         self.logger = logger
         self._children = {f: logger.getChild(n) for f, n in _FACILITY_NAMES.items()}
@@ -279,7 +283,7 @@ class LoggingHandler(LogHandler):
 
     def on_log_message(self, severity, facility, message):
         target = self._children.get(facility, self.logger)
-        target.log(_SEVERITY_TO_LOGGING.get(severity, logging.INFO), "%s", message)
+        target.log(_SEVERITY_TO_LOGGING.get(severity, _LOGGING_INFO), "%s", message)
 
 
 class ProxyInfo:
