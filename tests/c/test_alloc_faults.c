@@ -246,9 +246,10 @@ static long tls_rc_counts[16];
 /* One session over TLS with allocation n failing (stride: how many
  * allocations each run skips ahead); 1 when nothing failed. */
 static int tls_session(long n) {
-  size_t slen = strlen(SMTP_SCRIPT) + 8;
+  size_t slen = strlen(SMTP_SCRIPT) + 16;
   char *script = malloc(slen);
-  snprintf(script, slen, "TLS\n%s", SMTP_SCRIPT);
+  /* NODELAY: 4,650 sessions without a 40 ms stall per multi-line reply. */
+  snprintf(script, slen, "NODELAY\nTLS\n%s", SMTP_SCRIPT);
   tl_server *srv = tl_server_start(script);
   free(script);
   CHECK(srv != NULL);

@@ -720,10 +720,6 @@ static int tl_accept(tl_server *s) {
     tl_srv_error(s, "accept failed: %s", strerror(errno));
     return -1;
   }
-  /* Each step is its own write: without this, Nagle and delayed ACKs
-   * hold every multi-line reply for 40 ms. */
-  int one = 1;
-  setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   /* Backstop for blocking TLS calls that poll() cannot bound. */
   struct timeval tv = {TL_STEP_TIMEOUT_MS / 1000, 0};
   setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -887,6 +883,12 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
     rc = 0;
   } else if (strcmp(line, "CLOSE") == 0) {
     return 0;
+  } else if (strcmp(line, "NODELAY") == 0) {
+    /* Each step goes out at once instead of waiting for the client's
+     * delayed ACK (40 ms per multi-line reply). Off by default: with it, a
+     * client that hangs up mid-reply can make a later send fail. */
+    int one = 1;
+    rc = setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   } else if (strcmp(line, "CUT") == 0) {
     s->cut = 1;
     return 0;
@@ -977,8 +979,8 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",    "SRAW:",        "C:",    "C?",    "DATA", "TLS",   "SLEEP",
-      "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET", "CUT",  "FLOOD:"};
+      "S:",    "SRAW:",        "C:",    "C?",    "DATA", "TLS",    "SLEEP",
+      "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET", "CUT",  "FLOOD:", "NODELAY"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

@@ -91,6 +91,8 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *   SLEEP ms       wait
  *   QUIET ms       wait, and fail if the client sends anything meanwhile
  *   CLOSE          close the connection and end
+ *   NODELAY        TCP_NODELAY from now on (each step goes out at once;
+ *                  off by default, as Nagle keeps a reply's lines together)
  *   CUT            close it without a TLS close_notify (a truncation) and
  *                  end
  *   FLOOD: text    send text (C escapes) over and over until the client
