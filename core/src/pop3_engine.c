@@ -169,12 +169,12 @@ static int send_line(mw_pop3_engine *e, const char *line, long keep) {
 /* Before a command that waits for its answer nothing may be buffered:
  * those bytes answer nothing we asked, and taking them as the answer
  * would put every later one out of step (a forged +OK to PASS or DELE).
- * QUIT, NOOP and RSET are left alone: a server that logs us out says so
- * unasked, and nothing rides on their answers. 0, or -1 with the error. */
+ * begin() makes the same check when an operation starts; this one covers
+ * the commands an operation sends after an answer (CAPA, STLS, USER,
+ * PASS). 0, or -1 with the error. */
 static int check_nothing_unsolicited(mw_pop3_engine *e, const char *cmd) {
   size_t n = mw_reader_pending(&e->in);
-  if (n == 0 || strcmp(cmd, "QUIT") == 0 || strcmp(cmd, "NOOP") == 0 ||
-      strcmp(cmd, "RSET") == 0)
+  if (n == 0)
     return 0;
   char verb[8];
   snprintf(verb, sizeof verb, "%.*s", (int)strcspn(cmd, " "), cmd);
