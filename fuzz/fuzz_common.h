@@ -53,10 +53,7 @@ static inline size_t fz_piece(fz_input *in, const uint8_t **piece) {
   case 1:
     n = 1 + (r >> 2) % 16;
     break;
-  case 2:
-    n = left;
-    break;
-  default:
+  default: /* the rest; for 3, only up to the line end (below) */
     n = left;
     break;
   }

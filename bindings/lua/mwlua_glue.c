@@ -712,26 +712,32 @@ static int mwlua_sink_call(lua_State *L) {
   return 2;
 }
 
-static int mwlua_sink_write(void *userdata, const char *data, size_t len) {
-  mwlua_sink *s = (mwlua_sink *)userdata;
-  lua_State *L = s->L;
+/* Run a sink's closure (stack slot closure) on its state ud: 1 to abort,
+ * on an error (kept in slot err, *raised set), an explicit false, or nil
+ * plus an error (LTN12); else 0. */
+static int mwlua_run_sink(lua_State *L, int closure, void *ud, int err,
+                          int *raised) {
   int top = lua_gettop(L);
-  s->data = data;
-  s->len = len;
-  lua_pushvalue(L, s->closure);
-  lua_pushlightuserdata(L, s);
+  lua_pushvalue(L, closure);
+  lua_pushlightuserdata(L, ud);
   if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-    lua_replace(L, s->err);
+    lua_replace(L, err);
     lua_settop(L, top);
-    s->raised = 1;
+    *raised = 1;
     return 1;
   }
-  /* Abort on an explicit false, or on nil plus an error (LTN12). */
   int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
   int abort = (t1 == LUA_TBOOLEAN && !lua_toboolean(L, -2)) ||
               (t1 == LUA_TNIL && t2 != LUA_TNIL);
   lua_settop(L, top);
   return abort;
+}
+
+static int mwlua_sink_write(void *userdata, const char *data, size_t len) {
+  mwlua_sink *s = (mwlua_sink *)userdata;
+  s->data = data;
+  s->len = len;
+  return mwlua_run_sink(s->L, s->closure, s, s->err, &s->raised);
 }
 
 /* pop3_retr_stream(ptr, msg, lines, sink): lines < 0 means RETR, else TOP
@@ -795,27 +801,12 @@ static int mwlua_bsink_call(lua_State *L) {
 static int mwlua_bsink_write(void *userdata, size_t i, unsigned long msg,
                              const char *data, size_t len, int end) {
   mwlua_bsink *s = (mwlua_bsink *)userdata;
-  lua_State *L = s->L;
-  int top = lua_gettop(L);
   s->i = i;
   s->msg = msg;
   s->data = data;
   s->len = len;
   s->end = end;
-  lua_pushvalue(L, s->closure);
-  lua_pushlightuserdata(L, s);
-  if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-    lua_replace(L, s->err);
-    lua_settop(L, top);
-    s->raised = 1;
-    return 1;
-  }
-  /* Abort on an explicit false, or on nil plus an error (LTN12). */
-  int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
-  int abort = (t1 == LUA_TBOOLEAN && !lua_toboolean(L, -2)) ||
-              (t1 == LUA_TNIL && t2 != LUA_TNIL);
-  lua_settop(L, top);
-  return abort;
+  return mwlua_run_sink(s->L, s->closure, s, s->err, &s->raised);
 }
 
 /* pop3_retr_batch(ptr, numbers, lines, sink): lines < 0 means RETR, else

@@ -568,8 +568,7 @@ static int tl_hexval(char c) {
   return -1;
 }
 
-/* Decode C escapes in place; returns the decoded length. */
-static size_t tl_unescape(char *t) {
+size_t tl_unescape(char *t) {
   char *out = t;
   for (const char *in = t; *in; in++) {
     if (*in != '\\' || !in[1]) {

@@ -48,6 +48,10 @@ int tl_contains(const char *hay, size_t len, const char *needle);
 int tl_contains_bytes(const char *hay, size_t len, const char *needle,
                       size_t n);
 
+/* Decode C escapes (\r \n \t \0 \xNN \\) in place; returns the decoded
+ * length (the text may then hold NULs). */
+size_t tl_unescape(char *t);
+
 /* Run one test function: prints "[ RUN ] name" and "[ OK ]"/"[FAIL]". */
 #define RUN(fn) tl_run(#fn, fn)
 void tl_run(const char *name, void (*fn)(void));

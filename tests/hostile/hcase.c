@@ -7,6 +7,7 @@
 #include "hcase.h"
 
 #include "mailwire.h"
+#include "testlib.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -14,52 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* C escapes (\r \n \t \0 \xNN \\) decoded into a new buffer. */
+/* C escapes decoded into a new buffer, as the scripted server reads them. */
 static hc_bytes decode(const char *text) {
-  hc_bytes b = {malloc(strlen(text) + 1), 0};
+  hc_bytes b = {strdup(text), 0};
   if (!b.data)
     abort();
-  for (const char *in = text; *in; in++) {
-    char c = *in;
-    if (c == '\\' && in[1]) {
-      in++;
-      switch (*in) {
-      case 'r':
-        c = '\r';
-        break;
-      case 'n':
-        c = '\n';
-        break;
-      case 't':
-        c = '\t';
-        break;
-      case '0':
-        c = '\0';
-        break;
-      case 'x':
-        if (hex_value(in[1]) >= 0 && hex_value(in[2]) >= 0) {
-          c = (char)(hex_value(in[1]) * 16 + hex_value(in[2]));
-          in += 2;
-        } else {
-          c = 'x';
-        }
-        break;
-      default:
-        c = *in;
-      }
-    }
-    b.data[b.len++] = c;
-  }
+  b.len = tl_unescape(b.data);
   b.data[b.len] = '\0';
   return b;
 }

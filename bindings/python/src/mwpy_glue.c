@@ -214,17 +214,23 @@ int mwpy_smtp_send_stream(mw_smtp *c, const char *from,
   return rc;
 }
 
-static int mwpy_write_trampoline(void *userdata, const char *data,
-                                 size_t len) {
-  PyObject *write = userdata;
-  PyGILState_STATE gil = PyGILState_Ensure();
-  PyObject *r = PyObject_CallFunction(write, "y#", data, (Py_ssize_t)len);
+/* After a writer's call: keep what it raised for the caller, give the
+ * GIL back; 1 (abort) when it raised. */
+static int mwpy_write_done(PyObject *r, PyGILState_STATE gil) {
   int failed = r == NULL;
   if (failed)
     mwpy_frame_stash(0);
   Py_XDECREF(r);
   PyGILState_Release(gil);
   return failed;
+}
+
+static int mwpy_write_trampoline(void *userdata, const char *data,
+                                 size_t len) {
+  PyObject *write = userdata;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  PyObject *r = PyObject_CallFunction(write, "y#", data, (Py_ssize_t)len);
+  return mwpy_write_done(r, gil);
 }
 
 int mwpy_pop3_retr_stream(mw_pop3 *c, unsigned long msg, PyObject *write) {
@@ -245,12 +251,7 @@ static int mwpy_batch_write_trampoline(void *userdata, size_t i,
       end ? PyObject_CallFunction(write, "nkO", (Py_ssize_t)i, msg, Py_None)
           : PyObject_CallFunction(write, "nky#", (Py_ssize_t)i, msg, data,
                                   (Py_ssize_t)len);
-  int failed = r == NULL;
-  if (failed)
-    mwpy_frame_stash(0);
-  Py_XDECREF(r);
-  PyGILState_Release(gil);
-  return failed;
+  return mwpy_write_done(r, gil);
 }
 
 int mwpy_pop3_retr_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
