@@ -56,16 +56,29 @@ done
 "$HERE/stop.sh" "$DIR"
 trap on_exit EXIT
 rm -rf "$DIR"
+[ -L "$1" ] && rm -f "$1" # the link an earlier start left (below)
 mkdir -p "$DIR"
 chmod 755 "$DIR"
 # The postfix and dovecot users must reach DIR.
-p=$DIR
-while [ "$p" != / ]; do
-  p=$(dirname "$p")
-  perms=$(stat -c %A "$p")
-  [ "${perms:9:1}" = x ] || [ "${perms:9:1}" = t ] ||
-    die "$p is not searchable by other users (mode $perms); the postfix and dovecot users cannot reach $DIR"
-done
+reachable() {
+  local p=$1 perms
+  while [ "$p" != / ]; do
+    p=$(dirname "$p")
+    perms=$(stat -c %A "$p")
+    [ "${perms:9:1}" = x ] || [ "${perms:9:1}" = t ] || return 1
+  done
+}
+if ! reachable "$DIR"; then
+  # A private parent (a clone under `mktemp -d`, mode 700): the servers'
+  # files go where those users can reach them, behind a link at DIR, so
+  # DIR/servers.env and stop.sh DIR work as usual.
+  REAL=$(mktemp -d /tmp/mw-servers.XXXXXX)
+  chmod 755 "$REAL"
+  reachable "$REAL" || die "$REAL is not reachable by the postfix and dovecot users"
+  rmdir "$DIR"
+  ln -s "$REAL" "$DIR"
+  DIR=$REAL
+fi
 mkdir -p "$DIR/pki" "$DIR/dovecot/run" "$DIR/dovecot/state" \
   "$DIR/postfix/queue" "$DIR/postfix/data" "$DIR/mail"
 chown postfix:postfix "$DIR/postfix/data"
