@@ -398,6 +398,16 @@ MW_EXTERN int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index,
                                         long *value);
 MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
                                         const char **value);
+/* The values of an array option (SSLConnectionProtocolIn,
+ * SSLConnectionCipherIn): up to cap of them into values, and their number
+ * into *n (it may be more than cap: call again with room for *n). They
+ * read back as in effect, in a fixed order: protocols from SSL_TLS1 up;
+ * ciphers SSL_AES (all four AES suites allowed), else SSL_AES_128 or
+ * SSL_AES_128_GCM, SSL_AES_256 or SSL_AES_256_GCM, then SSL_CHACHA20.
+ * Empty (*n 0): the library chooses. Another index fails as the other
+ * getters do (errInvalidArgument, eexInvalidArgument). */
+MW_EXTERN int mw_sslinfo_get_option_array(mw_sslinfo *ssl, int index,
+                                          long *values, size_t cap, size_t *n);
 /* Which type an option has: 'b' bool, 'i' number, 's' string, 'a' array,
  * 0 unknown index. Lets bindings pick the right setter. */
 MW_EXTERN int mw_sslinfo_option_type(int index);
@@ -517,7 +527,8 @@ MW_EXTERN int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host,
 MW_EXTERN const char *mw_proxyinfo_server(const mw_proxyinfo *p);
 MW_EXTERN unsigned mw_proxyinfo_port(const mw_proxyinfo *p);
 /* NULL user: no credentials. SOCKS5: user/password; SOCKS4/4a: the user
- * id (the password is not used); HTTP: Basic. */
+ * id (the password is not used); HTTP: Basic. POP3 and SMTP proxies take
+ * none (errInvalidArgument, eexInvalidArgument). */
 MW_EXTERN int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
                                            const char *password);
 /* SOCKS5: 1 (default) the proxy resolves the mail server's name, 0 it is

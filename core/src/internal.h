@@ -213,6 +213,10 @@ int mw_policy_set_int(mw_sslinfo *ssl, int index, long value);
 int mw_policy_get_int(const mw_sslinfo *ssl, int index, long *value);
 int mw_policy_set_array(mw_sslinfo *ssl, int index, const long *values,
                         size_t n);
+/* The values in effect of array option index (mailwire.h,
+ * mw_sslinfo_get_option_array): up to cap into out; returns their number. */
+size_t mw_policy_get_array(const mw_sslinfo *ssl, int index, long *out,
+                           size_t cap);
 /* tls_clientcert.c: SSLClientCertificateName (13), ...Password (43),
  * ...Dir (44). Setting one loads the certificate and key with the new
  * combination (eexSSLConfig on failure, nothing changed). */
