@@ -318,8 +318,8 @@ end
 
 local function snapshot_error(h)
   local kind = core.handle_kind(h)
-  local e = binding_errors[h] or
-    error_from_info(extended_error_fn[kind](ptr(h, "extended_error")))
+  local p = ptr(h, "extended_error") -- a closed object raises errState
+  local e = binding_errors[h] or error_from_info(extended_error_fn[kind](p))
   return errorinfo_of(e)
 end
 

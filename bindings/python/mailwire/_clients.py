@@ -304,9 +304,11 @@ class _Client:
     def extended_error(self):
         """The ErrorInfo of the last call (the reference's ExtendedError),
         also when the binding refused its arguments before calling C."""
-        if self._binding_error is not None:
-            return self._binding_error
-        return ErrorInfo(_mw.mwpy_errorinfo(self._query(self._c_error)))
+        with self._lock:
+            h = self._live()  # a closed client raises StateError
+            if self._binding_error is not None:
+                return self._binding_error
+            return ErrorInfo(_mw.mwpy_errorinfo(self._c_error(h)))
 
     # ---- session ----
     def connect(self, server=None, port=None):
