@@ -792,8 +792,9 @@ local function make_client(kind, prefix, C)
 
   function methods.set_timeout(self, seconds)
     local op = "set_timeout"
-    if type(seconds) ~= "number" or seconds <= 0 then
-      invalid("The timeout is a number of seconds > 0.", op)
+    if type(seconds) ~= "number" or not (seconds > 0) then
+      invalid("The timeout is a number of seconds > 0, not " ..
+        describe(seconds) .. ".", op)
     end
     call(self._h, op, fn("set_timeout"), math.floor(seconds * 1000 + 0.5))
   end

@@ -14,7 +14,7 @@ import threading
 from . import _mailwire as _mw
 from ._errors import Error, ErrorInfo, binding_error, describe, type_error
 from ._handlers import (LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _port,
-                        _text)
+                        _seconds, _text, _whole)
 
 __all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message",
            "SMTPBatchResult", "POP3BatchResult"]
@@ -208,6 +208,7 @@ class _Client:
 
     @timeout.setter
     def timeout(self, seconds):
+        seconds = _seconds(seconds)
         self._call(self._c_set_timeout, max(1, int(round(float(seconds) * 1000))))
         self._timeout = float(seconds)
 
@@ -899,8 +900,9 @@ class POP3Client(_Client):
 
     @max_message_size.setter
     def max_message_size(self, size):
-        self._call(_mw.mw_pop3_set_max_message_size, int(size))
-        self._max_message_size = int(size)
+        size = _whole(size, "size", 0)
+        self._call(_mw.mw_pop3_set_max_message_size, size)
+        self._max_message_size = size
 
     def has_capability(self, keyword):
         """Did CAPA list this capability ("UIDL", "SASL" ...)?"""
@@ -943,7 +945,7 @@ class POP3Client(_Client):
     def list(self, number=None):
         """LIST: [(number, size), ...], or the size of one message."""
         if number is not None:
-            return self._call(_mw.mw_pop3_list_one, int(number))[0]
+            return self._call(_mw.mw_pop3_list_one, _whole(number, "message number", 1))[0]
         with self._lock:
             self._call(_mw.mw_pop3_list)
             return self._entries("size")
@@ -951,7 +953,7 @@ class POP3Client(_Client):
     def uidl(self, number=None):
         """UIDL: [(number, uid), ...], or the UID of one message."""
         if number is not None:
-            return self._call(_mw.mw_pop3_uidl_one, int(number))[0]
+            return self._call(_mw.mw_pop3_uidl_one, _whole(number, "message number", 1))[0]
         with self._lock:
             self._call(_mw.mw_pop3_uidl)
             return self._entries("uid")
@@ -961,22 +963,25 @@ class POP3Client(_Client):
         into (a file object or a callable taking bytes), streamed in constant
         memory (returns None). An exception raised by into stops the transfer
         and is raised here."""
+        number = _whole(number, "message number", 1)
         if into is None:
-            return self._call(_mw.mw_pop3_retr, int(number))[0]
-        self._call(_mw.mwpy_pop3_retr_stream, int(number), _writer(into))
+            return self._call(_mw.mw_pop3_retr, number)[0]
+        self._call(_mw.mwpy_pop3_retr_stream, number, _writer(into))
         return None
 
     def top(self, number, lines, into=None):
         """TOP: the headers and the first lines of the body, as retr()."""
+        number = _whole(number, "message number", 1)
+        lines = _whole(lines, "number of lines", 0)
         if into is None:
-            return self._call(_mw.mw_pop3_top, int(number), int(lines))[0]
-        self._call(_mw.mwpy_pop3_top_stream, int(number), int(lines), _writer(into))
+            return self._call(_mw.mw_pop3_top, number, lines)[0]
+        self._call(_mw.mwpy_pop3_top_stream, number, lines, _writer(into))
         return None
 
     def dele(self, number):
         """Mark a message for deletion; QUIT deletes it, RSET or a dropped
         connection keeps it."""
-        self._call(_mw.mw_pop3_dele, int(number))
+        self._call(_mw.mw_pop3_dele, _whole(number, "message number", 1))
 
     # ---- batches ----
     def _batch(self, fn, numbers, args, value):
@@ -985,13 +990,11 @@ class POP3Client(_Client):
         POP3BatchResults attached as ``results``."""
         if isinstance(numbers, (str, bytes)):
             raise type_error("expected a list of message numbers")
-        nums = [int(n) for n in numbers]
-        if any(n < 0 for n in nums):
-            e = binding_error("eexInvalidArgument",
-                              "Message numbers start at 1 (got %d); nothing was "
-                              "sent to the server." % min(nums))
+        try:
+            nums = [_whole(n, "message number", 1) for n in numbers]
+        except Error as e:  # refused before anything was sent
             self._batch_results = e.results = []
-            raise e
+            raise
         with self._lock:
             try:
                 self._call(fn, nums, *args)
@@ -1070,7 +1073,7 @@ class POP3Client(_Client):
         """TOP for several messages (the headers and the first lines of the
         body), as retr_batch."""
         return self._retrieve_batch(_mw.mwpy_pop3_top_batch, numbers,
-                                    (int(lines),), into)
+                                    (_whole(lines, "number of lines", 0),), into)
 
     def dele_batch(self, numbers):
         """Mark several messages for deletion, pipelined; QUIT deletes them.

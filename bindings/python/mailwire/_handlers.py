@@ -43,6 +43,30 @@ def _port(value):
     return value
 
 
+def _whole(value, what, minimum=None):
+    """A whole number (message numbers, line counts, sizes): the same
+    refusal, with the same words, as the Lua binding."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or (minimum is not None and value < minimum):
+        raise binding_error("eexInvalidArgument",
+                            "The %s must be a whole number%s, not %s."
+                            % (what, "" if minimum is None else " >= %d" % minimum,
+                               describe(value)),
+                            type_error=not isinstance(value, int))
+    return value
+
+
+def _seconds(value):
+    """A timeout: a number of seconds > 0, as in Lua."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value > 0:
+        raise binding_error("eexInvalidArgument",
+                            "The timeout is a number of seconds > 0, not %s."
+                            % describe(value),
+                            type_error=not isinstance(value, (int, float)))
+    return value
+
+
 def _snake(name):
     """SSLNoServerNameCheck -> no_server_name_check, SSLCAFile -> ca_file."""
     if name in _SNAKE_EXCEPTIONS:
