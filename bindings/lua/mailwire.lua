@@ -842,8 +842,8 @@ local function make_client(kind, prefix, C)
     end
   end
 
-  --- ExtendedError: the ErrorInfo of the last call, as an error object
-  -- (number eexNone after a success); not raised.
+  --- ExtendedError: a mailwire.ErrorInfo of the last call (number eexNone
+  -- after a success; the binding's own refusals too); not raised.
   function methods.extended_error(self)
     return snapshot_error(self._h)
   end

@@ -422,7 +422,8 @@ class SMTPClient(_Client):
     ...     smtp.send("me@example.com", ["you@example.com"], message)
 
     ``ssl`` is an SSLInfo or a mode; ``timeout`` is in seconds. ``with``
-    connects (if a server is set), and sends QUIT and closes at the end.
+    connects (if a server is set); at a normal end it sends QUIT and
+    closes, when an exception leaves it it closes without QUIT.
     """
 
     _c_new = staticmethod(_mw.mw_smtp_new)
@@ -841,8 +842,9 @@ class POP3Client(_Client):
     ...     for msg in pop:
     ...         data = pop.retr(msg.number)
 
-    Messages are never deleted unless dele() is called; QUIT (at the end of
-    ``with``) commits the deletions.
+    Messages are never deleted unless dele() is called; QUIT (at the normal
+    end of ``with``) commits the deletions. An exception leaving ``with``
+    closes without QUIT, so nothing is deleted.
     """
 
     _c_new = staticmethod(_mw.mw_pop3_new)

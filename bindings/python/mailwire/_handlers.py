@@ -133,8 +133,11 @@ class SSLInfo:
     ``MODE_STARTTLS``. Options are read and written by index, as in the
     reference (``ssl.option[mailwire.SSLNoServerNameCheck] = True``), or
     given by name at construction (``SSLInfo(ca_file="ca.pem")``; the name of
-    ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``). Output options
-    (``SSLConnectionProtocolOut`` ...) describe the last handshake.
+    ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``); those are applied by
+    index, the client certificate last (after its password and directory),
+    as in Lua. Array options (``SSLConnectionProtocolIn``) read back as a
+    list. Output options (``SSLConnectionProtocolOut`` ...) describe the
+    last handshake.
     """
 
     _free = staticmethod(_mw.mw_sslinfo_free)
