@@ -285,13 +285,13 @@ local function after_invoke(h, operation, r)
   return unpack(r, 4, r.n)
 end
 
--- Run fn(ptr, ...) on the handle inside the glue's frame; fn returns the
--- base code first. A failure raises the handle's ErrorInfo as an error
--- object; success returns fn's other results.
 -- The binding's own refusal of a client's last call, by handle (weak):
 -- extended_error() gives it until the next call reaches the library.
 local binding_errors = setmetatable({}, {__mode = "k"})
 
+-- Run fn(ptr, ...) on the handle inside the glue's frame; fn returns the
+-- base code first. A failure raises the handle's ErrorInfo as an error
+-- object; success returns fn's other results.
 local function call(h, operation, fn, ...)
   binding_errors[h] = nil
   local kind = core.handle_kind(h)
@@ -942,8 +942,9 @@ local function configure(self, opts, extra_keys, name)
   if opts.server ~= nil then
     self:set_server(opts.server, opts.port)
   elseif opts.port ~= nil then
-    -- Kept for a later server: connect says none is set (as in Python).
-    rawset(self, "_port", port_arg(opts.port, name))
+    -- A port without a server is checked, not taken for localhost:
+    -- connect says no server is set (as in Python).
+    port_arg(opts.port, name)
   end
   if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
   if opts.ssl ~= nil then
