@@ -103,14 +103,14 @@ const char *mw_session_login_user(const mw_session *s) {
 
 /* The POP3 proxy convention: log in to the proxy as user@server, with
  * ":port" when the caller set a port other than 110. */
-static int make_pop3_proxy_login(mw_session *s) {
+static int make_pop3_proxy_login(mw_session *s, const char *host) {
   if (!s->user)
     return MW_OK;
   mw_buf b;
   mw_buf_init(&b);
   int bad = s->port && s->port != MW_POP3_PLAIN_PORT
-                ? mw_buf_appendf(&b, "%s@%s:%u", s->user, s->host, s->port)
-                : mw_buf_appendf(&b, "%s@%s", s->user, s->host);
+                ? mw_buf_appendf(&b, "%s@%s:%u", s->user, host, s->port)
+                : mw_buf_appendf(&b, "%s@%s", s->user, host);
   if (bad)
     return mw_error_set(&s->err, eexNoMemory, 0, NULL);
   s->login_user = b.data;
@@ -120,10 +120,10 @@ static int make_pop3_proxy_login(mw_session *s) {
 }
 
 /* A POP3 proxy serves POP3 clients only, an SMTP proxy SMTP clients. */
-static int check_app_proxy(mw_session *s, int pop3) {
+static int check_app_proxy(mw_session *s, const char *host, int pop3) {
   int kind = s->proxy->kind;
   if (kind == (pop3 ? MW_PROXY_POP3 : MW_PROXY_SMTP))
-    return pop3 ? make_pop3_proxy_login(s) : MW_OK;
+    return pop3 ? make_pop3_proxy_login(s, host) : MW_OK;
   return mw_error_set(&s->err, eexInvalidArgument, 0,
                       "A %s cannot carry %s; use a SOCKS or HTTP proxy, or a "
                       "%s proxy.",
@@ -131,19 +131,37 @@ static int check_app_proxy(mw_session *s, int pop3) {
                       pop3 ? "POP3" : "SMTP");
 }
 
-/* TCP to the server; or to the proxy and through its tunnel; or to a
- * POP3/SMTP proxy, which is then spoken to as the server. */
-static int open_transport(mw_session *s, unsigned port, int pop3) {
+/* TCP to the server (host: its name in ASCII); or to the proxy and
+ * through its tunnel; or to a POP3/SMTP proxy, which is then spoken to as
+ * the server. */
+static int open_transport(mw_session *s, const char *host, unsigned port,
+                          int pop3) {
   free(s->login_user);
   s->login_user = NULL;
   if (!s->proxy)
-    return mw_conn_open(&s->conn, s->host, port);
+    return mw_conn_open(&s->conn, host, port);
   if (!mw_proxy_is_tunnel(s->proxy->kind)) {
-    int rc = check_app_proxy(s, pop3);
+    int rc = check_app_proxy(s, host, pop3);
     if (rc != MW_OK)
       return rc;
   }
-  return mw_conn_open_proxy(&s->conn, s->proxy, s->host, port);
+  return mw_conn_open_proxy(&s->conn, s->proxy, host, port);
+}
+
+/* An internationalised server name (or SSLServerName) goes to DNS, the
+ * proxy and TLS as its A-label; one that cannot be converted is refused
+ * before anything is sent. *ace is NULL for an ASCII name. */
+static int ascii_names(mw_session *s, char **ace) {
+  int rc = mw_idn_to_ascii(s->host, "server name", ace, &s->err);
+  char *sni = NULL;
+  if (rc == MW_OK && s->ssl && s->ssl->server_name)
+    rc = mw_idn_to_ascii(s->ssl->server_name, "SSLServerName", &sni, &s->err);
+  free(sni);
+  if (rc != MW_OK) {
+    free(*ace);
+    *ace = NULL;
+  }
+  return rc;
 }
 
 /* The name the certificate must carry: the mail server's, except through
@@ -162,6 +180,9 @@ int mw_session_open(mw_session *s, unsigned default_port,
   if (!s->host)
     return mw_error_set(&s->err, eexInvalidArgument, 0,
                         "No server is set; set the server name first.");
+  char *ace = NULL;
+  if (ascii_names(s, &ace) != MW_OK)
+    return s->err.code;
   atomic_store(&s->cancelled, 0); /* a stale cancel never hits a new
                                      connection */
   int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
@@ -172,7 +193,9 @@ int mw_session_open(mw_session *s, unsigned default_port,
     mw_sslinfo_reset_outputs(s->ssl);
     s->ssl->live_conn = &s->conn;
   }
-  int rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
+  int rc = open_transport(s, ace ? ace : s->host, port,
+                          default_port == MW_POP3_PLAIN_PORT);
+  free(ace);
   if (rc == MW_OK && channel)
     rc = mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
   if (rc == MW_OK && cancelled(s))
