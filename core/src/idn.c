@@ -52,8 +52,8 @@ int mw_idn_to_ascii(const char *name, const char *what, char **out,
       err, eexInvalidArgument, 0,
       "The %s '%s' is not a valid internationalised domain name and cannot "
       "be converted to its ASCII form (A-label, xn--...) for DNS, SNI and "
-      "the certificate check: %s%s. Nothing was sent. Check the name's "
-      "spelling, or give its A-label form.",
+      "the certificate check: %s%s. Check the name's spelling, or give "
+      "its A-label form.",
       what, shown, idn2_strerror(rc),
       rc == IDN2_ENCODING_ERROR ? " (the name must be UTF-8)" : "");
 }

@@ -215,6 +215,24 @@ static void failure_text(const mw_tls *t, char *buf, size_t len) {
     snprintf(buf, len, "is signed with a weak digest (%s)",
              OBJ_nid2ln(X509_get_signature_nid(c)));
     break;
+  case X509_V_ERR_INVALID_PURPOSE:
+    snprintf(buf, len,
+             t->failed_depth == 0
+                 ? "is not for TLS servers (its extended key usage does not "
+                   "include serverAuth)"
+                 : "may not issue TLS server certificates (its key usage or "
+                   "extended key usage)");
+    break;
+  case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    snprintf(buf, len,
+             "has a path length constraint (pathlen) that the chain below "
+             "it exceeds");
+    break;
+  case X509_V_ERR_PERMITTED_VIOLATION:
+  case X509_V_ERR_EXCLUDED_VIOLATION:
+    snprintf(buf, len,
+             "has a name that its issuer's name constraints do not allow");
+    break;
   case X509_V_ERR_APPLICATION_VERIFICATION:
     snprintf(buf, len, "was refused by the verification callback");
     break;
