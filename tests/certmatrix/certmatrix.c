@@ -174,6 +174,73 @@ static void run_case(const mcase *c) {
   }
 }
 
+/* ---- the caller's verify callback (C only) over the matrix's servers ---- */
+
+static int refuse_intermediate(void *ud, int ok, long error,
+                               const char *subject) {
+  (void)ud;
+  (void)error;
+  return ok && !strstr(subject, "CN=Test Intermediate");
+}
+
+static int accept_all(void *ud, int ok, long error, const char *subject) {
+  (void)ud;
+  (void)ok;
+  (void)error;
+  (void)subject;
+  return 1;
+}
+
+static int connect_with(const char *case_name, mw_verify_cb cb,
+                        mw_smtp **out) {
+  char ca[1024];
+  snprintf(ca, sizeof ca, "%s/root.crt", dir);
+  mw_sslinfo *ssl = mw_sslinfo_new();
+  CHECK_INT(mw_sslinfo_set_mode(ssl, MODE_CHANNEL), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLCAFile, ca), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLServerName, "localhost"), MW_OK);
+  CHECK_INT(mw_sslinfo_set_verify_callback(ssl, cb, NULL), MW_OK);
+  *out = mw_smtp_new();
+  CHECK_INT(mw_smtp_set_server(*out, "127.0.0.1", port_of(case_name)), MW_OK);
+  CHECK_INT(mw_smtp_set_timeout(*out, 20000), MW_OK);
+  CHECK_INT(mw_smtp_set_sslinfo(*out, ssl), MW_OK);
+  mw_sslinfo_free(ssl);
+  return mw_smtp_connect(*out);
+}
+
+/* A refusal by the callback names the certificate it refused. */
+static void test_callback_refusal_names_the_certificate(void) {
+  mw_smtp *c = NULL;
+  int rc = connect_with("valid-dns", refuse_intermediate, &c);
+  const mw_errorinfo *e = mw_smtp_extended_error(c);
+  CHECK_ERR(rc, e, errConnect, eexSSLCertificate);
+  CHECK_INT(mw_errorinfo_verify_result(e),
+            50 /* X509_V_ERR_APPLICATION_VERIFICATION */);
+  CHECK(strstr(mw_errorinfo_text(e),
+               "the intermediate CA certificate 'CN=Test Intermediate' "
+               "(depth 1) was refused by the verification callback"));
+  mw_smtp_free(c);
+  char record[8192];
+  probe(port_of("valid-dns"), record, sizeof record);
+  const char *want = "connections=1 handshake=failed sni=localhost received=";
+  CHECK(strncmp(record, want, strlen(want)) == 0);
+  CHECK(strcmp(record + strlen(want), "\n") == 0); /* nothing after it */
+}
+
+/* An error the callback accepts is no failure: the expired leaf connects. */
+static void test_callback_acceptance_is_no_failure(void) {
+  mw_smtp *c = NULL;
+  int rc = connect_with("expired", accept_all, &c);
+  CHECK_ERR(rc, mw_smtp_extended_error(c), MW_OK, eexNone);
+  if (rc == MW_OK)
+    CHECK_INT(mw_smtp_quit(c), MW_OK);
+  mw_smtp_free(c);
+  char record[8192];
+  probe(port_of("expired"), record, sizeof record);
+  CHECK(strncmp(record, "connections=1 handshake=ok",
+                strlen("connections=1 handshake=ok")) == 0);
+}
+
 static mcase *cases;
 static size_t ncases, current;
 
@@ -210,6 +277,10 @@ int main(int argc, char **argv) {
       wanted |= strcmp(argv[i], cases[current].f[0]) == 0;
     if (wanted)
       tl_run(cases[current].f[0], one);
+  }
+  if (argc == 3) {
+    RUN(test_callback_refusal_names_the_certificate);
+    RUN(test_callback_acceptance_is_no_failure);
   }
   return tl_finish();
 }
