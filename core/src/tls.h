@@ -17,6 +17,7 @@ struct mw_tls {
    * key for its session: "peer|name". */
   mw_sslinfo *info;
   char session_key[320];
+  struct mw_rev_check *rev; /* revocation.c: this connection's check */
   /* The certificate the chain check refused (tls_peer.c's verify
    * callback): its depth, the verify error, a reference to it, and
    * whether it is the trust anchor (the chain's last). */
