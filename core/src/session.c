@@ -134,10 +134,8 @@ static int check_app_proxy(mw_session *s, const char *host, int pop3) {
 /* TCP to the server (host: its name in ASCII); or to the proxy and
  * through its tunnel; or to a POP3/SMTP proxy, which is then spoken to as
  * the server. */
-static int open_transport(mw_session *s, const char *host, unsigned port,
-                          int pop3) {
-  free(s->login_user);
-  s->login_user = NULL;
+static int connect_to(mw_session *s, const char *host, unsigned port,
+                      int pop3) {
   if (!s->proxy)
     return mw_conn_open(&s->conn, host, port);
   if (!mw_proxy_is_tunnel(s->proxy->kind)) {
@@ -148,19 +146,20 @@ static int open_transport(mw_session *s, const char *host, unsigned port,
   return mw_conn_open_proxy(&s->conn, s->proxy, host, port);
 }
 
-/* An internationalised server name (or SSLServerName) goes to DNS, the
- * proxy and TLS as its A-label; one that cannot be converted is refused
- * before anything is sent. *ace is NULL for an ASCII name. */
-static int ascii_names(mw_session *s, char **ace) {
-  int rc = mw_idn_to_ascii(s->host, "server name", ace, &s->err);
-  char *sni = NULL;
+/* An internationalised server name goes to DNS, the proxy and TLS as its
+ * A-label; one that cannot be converted, or an SSLServerName that cannot,
+ * is refused before anything is sent. */
+static int open_transport(mw_session *s, unsigned port, int pop3) {
+  free(s->login_user);
+  s->login_user = NULL;
+  char *ace = NULL, *sni = NULL;
+  int rc = mw_idn_to_ascii(s->host, "server name", &ace, &s->err);
   if (rc == MW_OK && s->ssl && s->ssl->server_name)
     rc = mw_idn_to_ascii(s->ssl->server_name, "SSLServerName", &sni, &s->err);
+  if (rc == MW_OK)
+    rc = connect_to(s, ace ? ace : s->host, port, pop3);
+  free(ace);
   free(sni);
-  if (rc != MW_OK) {
-    free(*ace);
-    *ace = NULL;
-  }
   return rc;
 }
 
@@ -180,9 +179,6 @@ int mw_session_open(mw_session *s, unsigned default_port,
   if (!s->host)
     return mw_error_set(&s->err, eexInvalidArgument, 0,
                         "No server is set; set the server name first.");
-  char *ace = NULL;
-  if (ascii_names(s, &ace) != MW_OK)
-    return s->err.code;
   atomic_store(&s->cancelled, 0); /* a stale cancel never hits a new
                                      connection */
   int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
@@ -193,9 +189,7 @@ int mw_session_open(mw_session *s, unsigned default_port,
     mw_sslinfo_reset_outputs(s->ssl);
     s->ssl->live_conn = &s->conn;
   }
-  int rc = open_transport(s, ace ? ace : s->host, port,
-                          default_port == MW_POP3_PLAIN_PORT);
-  free(ace);
+  int rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
   if (rc == MW_OK && channel)
     rc = mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
   if (rc == MW_OK && cancelled(s))
