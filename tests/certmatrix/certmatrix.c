@@ -16,10 +16,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define NFIELDS 10
+#define NFIELDS 11
 
 typedef struct {
-  char *f[NFIELDS]; /* name chain ca host sni code eex verify sent text */
+  char *f[NFIELDS]; /* name chain ca host sni options code eex verify sent
+                       text */
 } mcase;
 
 static const char *dir;
@@ -106,14 +107,38 @@ static void probe(unsigned port, char *out, size_t len) {
   close(fd);
 }
 
+/* The boolean SSLInfo options the cases may set, by name. */
+static void set_options(mw_sslinfo *ssl, const char *names) {
+  static const struct {
+    const char *name;
+    int index;
+  } known[] = {
+      {"SSLNoServerNameCheck", SSLNoServerNameCheck},
+      {"SSLNoServerCertificateValidation", SSLNoServerCertificateValidation}};
+  char copy[512];
+  snprintf(copy, sizeof copy, "%s", names);
+  for (char *n = strtok(copy, " "); n; n = strtok(NULL, " ")) {
+    if (is_none(n))
+      continue;
+    size_t i = 0;
+    while (i < sizeof known / sizeof known[0] && strcmp(known[i].name, n))
+      i++;
+    if (i == sizeof known / sizeof known[0]) {
+      fprintf(stderr, "cases: unknown option %s\n", n);
+      exit(2);
+    }
+    CHECK_INT(mw_sslinfo_set_option_int(ssl, known[i].index, 1), MW_OK);
+  }
+}
+
 static void fail(const mcase *c, const char *what, const char *got) {
   tl_fail(__FILE__, __LINE__, "case %s: %s (got: %s)", c->f[0], what, got);
 }
 
 static void run_case(const mcase *c) {
   const char *name = c->f[0];
-  int code = code_named(c->f[5], 0), number = code_named(c->f[6], 1);
-  long verify = atol(c->f[7]);
+  int code = code_named(c->f[6], 0), number = code_named(c->f[7], 1);
+  long verify = atol(c->f[8]);
   unsigned port = port_of(name);
   if (!port) {
     fail(c, "no server port in DIR/ports", "-");
@@ -126,6 +151,7 @@ static void run_case(const mcase *c) {
   CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLCAFile, ca), MW_OK);
   if (!is_none(c->f[4]))
     CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLServerName, c->f[4]), MW_OK);
+  set_options(ssl, c->f[5]);
   mw_smtp *s = mw_smtp_new();
   CHECK_INT(
       mw_smtp_set_server(s, is_none(c->f[3]) ? "127.0.0.1" : c->f[3], port),
@@ -143,7 +169,7 @@ static void run_case(const mcase *c) {
   if (rc != code || mw_errorinfo_number(e) != number ||
       mw_errorinfo_verify_result(e) != verify)
     fail(c, "wrong outcome", got);
-  if (!is_none(c->f[9]) && !strstr(text, c->f[9]))
+  if (!is_none(c->f[10]) && !strstr(text, c->f[10]))
     fail(c, "the text does not name the cause", got);
   if (rc == MW_OK) {
     CHECK(mw_smtp_is_secure(s));
@@ -160,7 +186,7 @@ static void run_case(const mcase *c) {
     snprintf(want, sizeof want, "connections=0 handshake=none sni=- ");
   else
     snprintf(want, sizeof want, "connections=1 handshake=%s sni=%s ",
-             code == MW_OK ? "ok" : "failed", c->f[8]);
+             code == MW_OK ? "ok" : "failed", c->f[9]);
   if (strncmp(record, want, strlen(want)) != 0)
     fail(c, want, record);
   const char *received = strstr(record, "received=");

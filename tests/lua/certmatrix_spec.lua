@@ -8,8 +8,8 @@ local H = _G.mwtest
 local mailwire = require "mailwire"
 
 local matrix = H.root .. "/tests/certmatrix"
-local fields = {"name", "chain", "ca", "host", "server_name", "code",
-  "number", "verify", "sni", "text"}
+local fields = {"name", "chain", "ca", "host", "server_name", "options",
+  "code", "number", "verify", "sni", "text"}
 
 local function read_cases()
   local cases = {}
@@ -80,6 +80,11 @@ describe("certificate matrix", function()
       ssl.option[mailwire.SSLCAFile] = dir .. "/" .. case.ca
       if case.server_name ~= "-" then
         ssl.option[mailwire.SSLServerName] = case.server_name
+      end
+      for name in case.options:gmatch("%S+") do
+        if name ~= "-" then
+          ssl.option[assert(mailwire[name], "no option " .. name)] = true
+        end
       end
       local c = mailwire.SMTPClient{
         server = case.host == "-" and "127.0.0.1" or case.host,

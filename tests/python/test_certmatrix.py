@@ -17,8 +17,8 @@ import mailwire
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MATRIX = os.path.join(ROOT, "tests", "certmatrix")
-FIELDS = ("name", "chain", "ca", "host", "server_name", "code", "number",
-          "verify", "sni", "text")
+FIELDS = ("name", "chain", "ca", "host", "server_name", "options", "code",
+          "number", "verify", "sni", "text")
 
 
 def read_cases():
@@ -83,10 +83,12 @@ def test_certmatrix(matrix, case):
     options = {"ca_file": os.path.join(work, case["ca"])}
     if case["server_name"] != "-":
         options["server_name"] = case["server_name"]
+    ssl = mailwire.SSLInfo(mailwire.MODE_CHANNEL, **options)
+    for name in case["options"].split():
+        if name != "-":
+            ssl.option[getattr(mailwire, name)] = True
     host = "127.0.0.1" if case["host"] == "-" else case["host"]
-    client = mailwire.SMTPClient(server=host, port=port, timeout=20,
-                                 ssl=mailwire.SSLInfo(mailwire.MODE_CHANNEL,
-                                                      **options))
+    client = mailwire.SMTPClient(server=host, port=port, timeout=20, ssl=ssl)
     code, number = value(case["code"]), value(case["number"])
     if code == 0:
         client.connect()
