@@ -96,17 +96,21 @@ end
 M.SSL_OPTIONS = SSL_OPTIONS
 
 -- Error texts of the library name options by their constants (SSLCAFile);
--- add the name scripts give them: "SSLCAFile (ca_file=)", as Python does.
+-- say at the end which name scripts give them: "... (By name: SSLCAFile is
+-- ca_file=.)", as Python does. The library's text stays whole, as from C.
 local function option_names(text)
   if not text:find("SSL", 1, true) then return text end
-  return (text:gsub("()(SSL%u[%w]*)()", function(at, word, after)
+  local seen, parts = {}, {}
+  for at, word in text:gmatch("()(SSL%u[%w]*)") do
+    local before = at > 1 and text:sub(at - 1, at - 1) or ""
     local name = OPTION_NAME[word]
-    if not name or text:sub(after, after + #name + 3) == " (" .. name .. "=)" or
-        (at > 1 and text:sub(at - 1, at - 1):match("[%w_]")) then
-      return nil
+    if name and not seen[word] and not before:match("[%w_]") then
+      seen[word] = true
+      parts[#parts + 1] = word .. " is " .. name .. "="
     end
-    return word .. " (" .. name .. "=)"
-  end))
+  end
+  if #parts == 0 then return text end
+  return text .. " (By name: " .. table.concat(parts, ", ") .. ".)"
 end
 
 --- A value as the bindings' messages show it: strings in double quotes,

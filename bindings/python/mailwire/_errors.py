@@ -281,7 +281,9 @@ _OPTION_WORD = None
 
 def option_names(text):
     """Error texts of the library name SSLInfo options by their constants
-    (SSLCAFile); add the name scripts give them: "SSLCAFile (ca_file=)"."""
+    (SSLCAFile); say at the end which name scripts give them: "... (By
+    name: SSLCAFile is ca_file=.)". The library's text stays whole, the
+    same as from C."""
     global _OPTION_NAMES, _OPTION_WORD
     if not text or "SSL" not in text:
         return text
@@ -292,7 +294,12 @@ def option_names(text):
         _OPTION_NAMES = {c: by_index[getattr(_mw, c)] for c in dir(_mw)
                          if re.match(r"^SSL[A-Z][A-Za-z0-9]*$", c)
                          and getattr(_mw, c) in by_index}
-        _OPTION_WORD = re.compile(r"\bSSL[A-Z][A-Za-z0-9]*\b(?! \([a-z0-9_]+=\))")
-    return _OPTION_WORD.sub(
-        lambda m: "%s (%s=)" % (m.group(0), _OPTION_NAMES[m.group(0)])
-        if m.group(0) in _OPTION_NAMES else m.group(0), text)
+        _OPTION_WORD = re.compile(r"\bSSL[A-Z][A-Za-z0-9]*\b")
+    seen = []
+    for word in _OPTION_WORD.findall(text):
+        if word in _OPTION_NAMES and word not in seen:
+            seen.append(word)
+    if not seen:
+        return text
+    return "%s (By name: %s.)" % (text, ", ".join(
+        "%s is %s=" % (w, _OPTION_NAMES[w]) for w in seen))
