@@ -41,6 +41,7 @@ static void reference_extended_numbers(void) {
       {1405, "eexSSLCertName"},
       {1406, "eexSSLProtocol"},
       {1407, "eexSSLCertificate"},
+      {1130, "eexForked"},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     CHECK_STR(mw_eex_name(rows[i].value), rows[i].name);
@@ -53,6 +54,7 @@ static void reference_extended_numbers(void) {
   CHECK_INT(mw_eex_base(eexSSLCertName), errConnect);
   CHECK_INT(mw_eex_base(eexSmtpServer), errServer);
   CHECK_INT(mw_eex_base(eexTimeout), errTimeout);
+  CHECK_INT(mw_eex_base(eexForked), errState);
   CHECK_STR(mw_err_name(errTimeout), "errTimeout");
   CHECK_STR(mw_eex_name(4242), "eexUnknown");
 }
@@ -283,24 +285,31 @@ static void sslinfo_options(void) {
   CHECK_INT(mw_sslinfo_option_type(SSLConnectionProtocolIn), 'a');
   CHECK_INT(mw_sslinfo_option_type(SSLServerName), 's');
 
-  /* A live connection freezes the inputs (eexSSLConnected). */
-  int sv[2];
-  CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  mw_errorinfo e;
-  mw_error_init(&e);
-  mw_conn conn;
-  mw_conn_init(&conn, &e, NULL, 1000);
-  conn.fd = sv[0];
-  ssl->live_conn = &conn;
+  /* Any live connection freezes the inputs (eexSSLConnected): two clients
+   * hold it; it thaws only when both released. */
+  mw_sslinfo_hold(ssl);
+  mw_sslinfo_hold(ssl);
   CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0),
             mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
   CHECK_ERR(mw_sslinfo_set_mode(ssl, MODE_CHANNEL),
             mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
   CHECK_INT(ssl->no_name_check, 1);
-  mw_conn_close(&conn);
-  close(sv[1]);
+  mw_sslinfo_release(ssl, getpid());
+  CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0),
+            mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
+  /* A hold taken by another process (a parent before fork()) neither
+   * counts nor is released here. */
+  mw_sslinfo_release(ssl, getpid() + 1);
+  CHECK_INT(ssl->live, 1);
+  mw_sslinfo_release(ssl, getpid());
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0), MW_OK);
-  ssl->live_conn = NULL;
+  mw_sslinfo_hold(ssl);
+  ssl->live_pid = getpid() + 1; /* as if copied from the parent */
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 1), MW_OK);
+  mw_sslinfo_hold(ssl); /* the first hold here starts the child's count */
+  CHECK_INT(ssl->live, 1);
+  mw_sslinfo_release(ssl, getpid());
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0), MW_OK);
 
   /* Reference counting: a holder keeps it alive. */
   mw_sslinfo_ref(ssl);
