@@ -111,7 +111,7 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
       t->ctx, info->no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
   rc = load_trust(t->ctx, info, err);
   if (rc == MW_OK)
-    rc = mw_revocation_attach(t->ctx, info, err);
+    rc = mw_revocation_attach(t->ctx, info, &t->rev, err);
   if (rc != MW_OK) {
     mw_tls_free(t);
     return rc;
@@ -144,6 +144,7 @@ void mw_tls_free(mw_tls *t) {
     return;
   SSL_free(t->ssl); /* frees both BIOs */
   SSL_CTX_free(t->ctx);
+  mw_rev_check_free(t->rev);
   free(t);
 }
 
@@ -154,7 +155,7 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                     : X509_V_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
-  if (mw_revocation_error(t->ssl, err))
+  if (mw_revocation_error(t->rev, err))
     return err->code;
   int rc;
   if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
@@ -313,13 +314,14 @@ static char *name_line(const X509_NAME *name) {
 /* Copy the revocation outcome of t's handshake into out (nothing when no
  * check ran). */
 static void mw_rev_outcome(mw_tls *t, mw_tls_outputs *out) {
-  if (!mw_revocation_has_outcome(t->info->rev))
+  int status = 0;
+  const char *detail = NULL;
+  if (!mw_rev_check_outcome(t->rev, &status, &detail))
     return;
   out->have_rev = 1;
-  out->rev_status = mw_revocation_get_int(t->info->rev, SSLRevocationStatus);
+  out->rev_status = status;
   free(out->rev_detail);
-  out->rev_detail =
-      mw_strdup(mw_revocation_get_str(t->info->rev, SSLRevocationDetail));
+  out->rev_detail = mw_strdup(detail);
 }
 
 void mw_tls_keep_outcome(mw_tls *t, mw_tls_outputs *out) {
@@ -373,7 +375,7 @@ static void fill_outputs(mw_tls *t, mw_sslinfo *info, mw_tls_outputs *out,
          out->protocol_name, out->cipher_name, out->cipher_strength,
          out->hash_strength, out->group_name[0] ? out->group_name : "?",
          out->exchange_strength);
-  mw_revocation_log(info, log);
+  mw_revocation_log(t->rev, log);
 }
 
 void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_tls_outputs *out,
