@@ -44,11 +44,12 @@ static mw_pop3 *pop3_client(mw_sslinfo *ssl) {
  * status carries them back. */
 static void in_child(void (*child)(void *), void *arg) {
   fflush(NULL);
+  int failed_before = tl_checks_failed; /* the child inherits the count */
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
     child(arg);
-    _exit(tl_checks_failed ? 1 : 0);
+    _exit(tl_checks_failed != failed_before ? 1 : 0);
   }
   int status = 0;
   CHECK_INT(waitpid(pid, &status, 0), pid);
