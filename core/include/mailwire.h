@@ -44,9 +44,9 @@
  *   cleared when a client starts connecting while no other client using the
  *   SSLInfo is connected, which for one client is the reference's "last
  *   connection". The SSLInfo's own calls may come from any thread (each
- *   runs under its lock); its ErrorInfo is that of the last call from any
- *   thread, so read it on the thread that failed before another thread
- *   calls the same SSLInfo.
+ *   runs under its lock); mw_sslinfo_extended_error gives the calling
+ *   thread's record of its last call on an SSLInfo, which other threads
+ *   never change (read it before this thread calls another SSLInfo).
  * - ProxyInfo: a client takes a copy of its settings when it connects, so a
  *   change applies to the next connection. LogHandler: level and facility
  *   changes apply to the next message.
@@ -448,6 +448,8 @@ MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
 /* Which type an option has: 'b' bool, 'i' number, 's' string, 'a' array,
  * 0 unknown index. Lets bindings pick the right setter. */
 MW_EXTERN int mw_sslinfo_option_type(int index);
+/* The ErrorInfo of the calling thread's last call on an SSLInfo (see
+ * "Threads" at the top): other threads' calls never change it. */
 MW_EXTERN const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *s);
 /* A verification callback for callers who decide themselves. OpenSSL's
  * checks (chain, dates, the host name) run as always; for each certificate

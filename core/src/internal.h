@@ -274,6 +274,10 @@ void mw_session_cache_forget(mw_sslinfo *ssl);
 void mw_sslinfo_ref(mw_sslinfo *ssl);
 void mw_sslinfo_lock(mw_sslinfo *ssl);
 void mw_sslinfo_unlock(mw_sslinfo *ssl);
+/* End of a public SSLInfo call made under the lock: its ErrorInfo (err)
+ * becomes the calling thread's (mw_sslinfo_extended_error), the lock is
+ * released, rc returned. */
+int mw_sslinfo_return(mw_sslinfo *ssl, int rc);
 /* Is a client using ssl connected in this process? (The setters refuse
  * then: eexSSLConnected.) Call with the lock held. */
 int mw_sslinfo_is_live(mw_sslinfo *ssl);

@@ -7,6 +7,75 @@
 #include <string.h>
 #include <unistd.h>
 
+/* ---- what each thread keeps of its calls on SSLInfos ----
+ * Other threads may call the same SSLInfo at any moment, so what a call
+ * hands back to its caller lives in storage of the calling thread, which
+ * no other thread writes or frees:
+ * - string outputs: a copy per output index, replaced when this thread
+ *   reads that index again (from any SSLInfo), freed when the thread ends;
+ * - the ErrorInfo of this thread's last call on an SSLInfo.
+ * The key is made once per process; this is the library's only global. */
+#define MW_OUT_SLOTS 64
+
+typedef struct mw_thread_block {
+  char *slots[MW_OUT_SLOTS];
+  mw_errorinfo err;
+} mw_thread_block;
+
+static pthread_key_t block_key;
+static pthread_once_t block_once = PTHREAD_ONCE_INIT;
+static int block_key_ok;
+
+static void free_block(void *p) {
+  mw_thread_block *tb = p;
+  for (int i = 0; i < MW_OUT_SLOTS; i++)
+    free(tb->slots[i]);
+  mw_error_clear(&tb->err);
+  free(tb);
+}
+
+static void make_block_key(void) {
+  block_key_ok = pthread_key_create(&block_key, free_block) == 0;
+}
+
+/* This thread's block, made on first use; NULL when out of memory. */
+static mw_thread_block *thread_block(void) {
+  pthread_once(&block_once, make_block_key);
+  if (!block_key_ok)
+    return NULL;
+  mw_thread_block *tb = pthread_getspecific(block_key);
+  if (tb)
+    return tb;
+  tb = calloc(1, sizeof *tb);
+  if (!tb || pthread_setspecific(block_key, tb) != 0) {
+    free(tb);
+    return NULL;
+  }
+  mw_error_init(&tb->err);
+  return tb;
+}
+
+/* End of a public call, lock held: the call's ErrorInfo becomes this
+ * thread's, then the lock goes. */
+int mw_sslinfo_return(mw_sslinfo *ssl, int rc) {
+  mw_thread_block *tb = thread_block();
+  if (tb)
+    mw_error_copy(&tb->err, &ssl->err);
+  mw_sslinfo_unlock(ssl);
+  return rc;
+}
+
+/* The record of this thread's last SSLInfo call. It is not chosen by ssl:
+ * the pointer must be the same whenever it is taken, as C leaves open
+ * whether `f(call(ssl), mw_sslinfo_extended_error(ssl))` makes the call
+ * first. */
+const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *ssl) {
+  if (!ssl)
+    return NULL;
+  mw_thread_block *tb = thread_block();
+  return tb ? &tb->err : &ssl->err; /* out of memory: the shared record */
+}
+
 /* The lock is recursive because the setters hold it while calling helpers
  * (mw_session_cache_forget) that also take it on their own. */
 static int init_lock(pthread_mutex_t *m) {
@@ -101,10 +170,6 @@ void mw_sslinfo_free(mw_sslinfo *ssl) {
   pthread_mutex_destroy(&ssl->lock);
   ssl->hdr.magic = 0;
   free(ssl);
-}
-
-const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *ssl) {
-  return ssl ? &ssl->err : NULL;
 }
 
 int mw_sslinfo_option_type(int index) {
@@ -222,9 +287,7 @@ int mw_sslinfo_set_mode(mw_sslinfo *ssl, int mode) {
   if (!ssl)
     return errInvalidArgument;
   mw_sslinfo_lock(ssl);
-  int rc = set_mode(ssl, mode);
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, set_mode(ssl, mode));
 }
 
 int mw_sslinfo_mode(const mw_sslinfo *ssl) {
@@ -269,9 +332,7 @@ int mw_sslinfo_set_option_int(mw_sslinfo *ssl, int index, long value) {
   if (!ssl)
     return errInvalidArgument;
   mw_sslinfo_lock(ssl);
-  int rc = set_int(ssl, index, value);
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, set_int(ssl, index, value));
 }
 
 static int set_str(mw_sslinfo *ssl, int index, const char *value) {
@@ -302,9 +363,7 @@ int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index, const char *value) {
   if (!ssl)
     return errInvalidArgument;
   mw_sslinfo_lock(ssl);
-  int rc = set_str(ssl, index, value);
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, set_str(ssl, index, value));
 }
 
 int mw_sslinfo_set_option_array(mw_sslinfo *ssl, int index, const long *values,
@@ -315,8 +374,7 @@ int mw_sslinfo_set_option_array(mw_sslinfo *ssl, int index, const long *values,
   int rc = check_settable(ssl, index, 'a');
   if (rc == MW_OK)
     rc = mw_policy_set_array(ssl, index, values, n);
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, rc);
 }
 
 static int check_gettable(mw_sslinfo *ssl, int index, int type) {
@@ -360,48 +418,7 @@ int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index, long *value) {
   if (!ssl || !value)
     return errInvalidArgument;
   mw_sslinfo_lock(ssl);
-  int rc = get_int(ssl, index, value);
-  mw_sslinfo_unlock(ssl);
-  return rc;
-}
-
-/* ---- string outputs read from the SSLInfo ----
- * Another thread's handshake may replace ssl->last at any moment, so a
- * string output is copied, under the lock, into storage of the reading
- * thread: one slot per output index, replaced when the same thread reads
- * that index again (from any SSLInfo) and freed when the thread ends. No
- * other thread ever frees it. The key is made once per process. */
-#define MW_OUT_SLOTS 64
-
-static pthread_key_t out_key;
-static pthread_once_t out_once = PTHREAD_ONCE_INIT;
-static int out_key_ok;
-
-static void free_slots(void *p) {
-  char **slots = p;
-  for (int i = 0; i < MW_OUT_SLOTS; i++)
-    free(slots[i]);
-  free(slots);
-}
-
-static void make_out_key(void) {
-  out_key_ok = pthread_key_create(&out_key, free_slots) == 0;
-}
-
-/* This thread's slot for index (< MW_OUT_SLOTS), or NULL (no memory). */
-static char **thread_slot(int index) {
-  pthread_once(&out_once, make_out_key);
-  if (!out_key_ok || index < 0 || index >= MW_OUT_SLOTS)
-    return NULL;
-  char **slots = pthread_getspecific(out_key);
-  if (!slots) {
-    slots = calloc(MW_OUT_SLOTS, sizeof *slots);
-    if (!slots || pthread_setspecific(out_key, slots) != 0) {
-      free(slots);
-      return NULL;
-    }
-  }
-  return &slots[index];
+  return mw_sslinfo_return(ssl, get_int(ssl, index, value));
 }
 
 static int get_output_str(mw_sslinfo *ssl, int index, const char **value) {
@@ -409,7 +426,9 @@ static int get_output_str(mw_sslinfo *ssl, int index, const char **value) {
   int rc = mw_tls_outputs_str(&ssl->last, index, &shared, &ssl->err);
   if (rc != MW_OK)
     return rc;
-  char **slot = thread_slot(index);
+  mw_thread_block *tb = thread_block();
+  char **slot =
+      tb && index >= 0 && index < MW_OUT_SLOTS ? &tb->slots[index] : NULL;
   char *copy = mw_strdup(shared);
   if (!slot || !copy) {
     free(copy);
@@ -446,7 +465,5 @@ int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
   if (!ssl || !value)
     return errInvalidArgument;
   mw_sslinfo_lock(ssl);
-  int rc = get_str(ssl, index, value);
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, get_str(ssl, index, value));
 }

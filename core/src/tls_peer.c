@@ -158,8 +158,7 @@ int mw_sslinfo_set_verify_callback(mw_sslinfo *ssl, mw_verify_cb cb,
     ssl->verify_ud = cb ? ud : NULL;
     mw_session_cache_forget(ssl);
   }
-  mw_sslinfo_unlock(ssl);
-  return rc;
+  return mw_sslinfo_return(ssl, rc);
 }
 
 /* ---- the chain outputs ---- */

@@ -353,6 +353,7 @@ static void test_shared_handlers(void) {
     CHECK(atomic_load(&profiles[i].sessions) > 0);
   }
   CHECK_INT(sessions, total);
+  CHECK_INT(handshakes, total);
   CHECK(resumed > 0); /* the shared session cache is used */
   printf("stress: %ld sessions (%ld resumed) on %d threads in %.1f s, %ld "
          "log messages\n",
