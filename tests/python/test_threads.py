@@ -9,6 +9,7 @@ it there leaves the parent's connection working, and an SSLInfo inherited by
 the child works for new clients there."""
 
 import collections
+import logging
 import multiprocessing
 import threading
 
@@ -29,7 +30,25 @@ def shared_ssl(env, mode, version):
 VERSION_NAME = {mailwire.SSL_TLS1_2: "TLSv1.2", mailwire.SSL_TLS1_3: "TLSv1.3"}
 
 
-def test_threads_share_sslinfo_and_callable_loghandler(env):
+def make_log(how, sink):
+    """A LogHandler calling sink(message): a callable, or the bridge to the
+    logging module (a handler on a private logger)."""
+    if how == "callable":
+        return mailwire.LogHandler(lambda severity, facility, m: sink(m))
+
+    class Sink(logging.Handler):
+        def emit(self, record):
+            sink(record.getMessage())
+
+    logger = logging.getLogger("mailwire-test-threads")
+    logger.handlers[:] = [Sink()]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return mailwire.LoggingHandler(logger)
+
+
+@pytest.mark.parametrize("how", ["callable", "logging"])
+def test_threads_share_sslinfo_and_loghandler(env, how):
     # Two SSLInfos, each shared by SMTP and POP3 clients on every thread.
     profiles = [
         (shared_ssl(env, mailwire.MODE_STARTTLS, mailwire.SSL_TLS1_2),
@@ -39,7 +58,8 @@ def test_threads_share_sslinfo_and_callable_loghandler(env):
     ]
     seen = collections.Counter()  # (thread ident, what) -> messages
 
-    def on_message(severity, facility, message):
+    def on_message(message):
+        # Only this thread's keys change here: no update can be lost.
         ident = threading.get_ident()
         seen[ident, "all"] += 1
         if message.startswith("TLS established"):
@@ -47,7 +67,7 @@ def test_threads_share_sslinfo_and_callable_loghandler(env):
         if message in ("C: QUIT", "C: STAT"):
             seen[ident, message] += 1
 
-    log = mailwire.LogHandler(on_message)
+    log = make_log(how, on_message)
     done = {}
     failures = []
 
