@@ -439,6 +439,7 @@ eexTCPConnect: int
 eexTimeout: int
 eexUTF8Unsupported: int
 eexBinaryMIMEUnsupported: int
+eexForked: int
 errAborted: int
 errAuth: int
 errConnect: int
