@@ -200,8 +200,8 @@ static int one_session(int kind) {
   }
   check_outputs(&s, p);
   /* This thread's own client is connected: the settings are frozen. */
-  CHECK_INT(mw_sslinfo_set_option_int(p->ssl, SSLNoServerNameCheck, 0),
-            errState);
+  CHECK_ERR(mw_sslinfo_set_option_int(p->ssl, SSLNoServerNameCheck, 0),
+            mw_sslinfo_extended_error(p->ssl), errState, eexSSLConnected);
   check_shared_view(p);
   sess_finish(&s);
   return 1;
