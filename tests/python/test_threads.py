@@ -188,3 +188,54 @@ def test_fork_child_refuses_inherited_client_and_parent_goes_on(env, kind):
         client.stat()
     client.quit()
     client.close()
+
+
+# A prefork pool (Celery's model): workers forked from a parent that holds
+# a connected client inherit the module-level SSLInfo and LogHandler and use
+# them for clients of their own.
+_INHERITED = {}
+
+
+def _pool_task(i):
+    ssl, log, messages, env = (_INHERITED[k] for k in ("ssl", "log", "messages", "env"))
+    # The parent's connected client does not freeze the SSLInfo here.
+    ssl.option[mailwire.SSLNoServerNameCheck] = False
+    before = len(messages)
+    c = mailwire.POP3Client(server="localhost", port=env.port("POP3S_PORT"),
+                            ssl=ssl, log_handler=log, timeout=20,
+                            user=env["USER"], password=env["PASS"])
+    try:
+        c.connect()
+        c.stat()
+        proto = c.tls_option[mailwire.SSLConnectionProtocolName]
+        c.quit()
+    finally:
+        c.close()
+    established = sum(1 for m in messages[before:] if m.startswith("TLS established"))
+    return i, proto, established
+
+
+def test_fork_prefork_pool_workers_share_inherited_handlers(env):
+    messages = []
+    ssl = mailwire.SSLInfo(mailwire.MODE_CHANNEL, ca_file=env["CA_FILE"])
+    log = mailwire.LogHandler(lambda severity, facility, m: messages.append(m))
+    _INHERITED.update(ssl=ssl, log=log, messages=messages, env=env)
+    parent = mailwire.POP3Client(server="localhost", port=env.port("POP3S_PORT"),
+                                 ssl=ssl, log_handler=log, timeout=20,
+                                 user=env["USER"], password=env["PASS"])
+    parent.connect()
+    try:
+        with _fork_context().Pool(2) as pool:
+            results = pool.map(_pool_task, range(6))
+        assert results == [(i, "TLSv1.3", 1) for i in range(6)]
+        # Still frozen here: the parent's own client is connected ...
+        with pytest.raises(mailwire.StateError) as ei:
+            ssl.option[mailwire.SSLNoServerNameCheck] = False
+        assert ei.value.number == mailwire.eexSSLConnected
+        # ... and its session went on untouched by the workers.
+        parent.stat()
+        parent.quit()
+    finally:
+        parent.close()
+        _INHERITED.clear()
+    ssl.option[mailwire.SSLNoServerNameCheck] = False
