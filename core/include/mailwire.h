@@ -65,6 +65,10 @@
  *   close_notify, no QUIT), so the parent's session goes on. An SSLInfo,
  *   LogHandler or ProxyInfo copied into the child works for new clients
  *   made there; the parent's connected clients do not count in the child.
+ *   As POSIX says of threaded programs, fork() while another thread is in
+ *   the middle of a call on the same SSLInfo or ProxyInfo may leave its
+ *   lock held in the child: fork when no other thread is connecting with
+ *   them (a pool that forks its workers first is fine).
  */
 #ifndef MAILWIRE_H
 #define MAILWIRE_H
