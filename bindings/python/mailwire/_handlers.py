@@ -67,7 +67,10 @@ class SSLInfo:
     reference (``ssl.option[mailwire.SSLNoServerNameCheck] = True``), or
     given by name at construction (``SSLInfo(ca_file="ca.pem")``; the name of
     ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``). Output options
-    (``SSLConnectionProtocolOut`` ...) describe the last handshake.
+    (``SSLConnectionProtocolOut`` ...) describe the most recent handshake
+    made with this SSLInfo; a client's own are ``client.tls_option[i]``.
+    One SSLInfo may serve clients on many threads; its options cannot
+    change while any of them is connected (``eexSSLConnected``).
     """
 
     _free = staticmethod(_mw.mw_sslinfo_free)
