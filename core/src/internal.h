@@ -237,7 +237,7 @@ struct mw_sslinfo {
   void *verify_ud;
   struct ssl_session_st *cached_session;
   char *cached_session_key;
-  struct mw_revocation *rev; /* revocation.c: options, outcome, CRL cache */
+  struct mw_revocation *rev; /* revocation.c: options, CRL cache */
   mw_errorinfo err;
 };
 

@@ -1,5 +1,7 @@
-/* sslinfo.c - SSLInfo: Mode, the Option indexer, and the outputs that
- * tls.c fills after a handshake. */
+/* sslinfo.c - SSLInfo: Mode, the Option indexer, the count of clients
+ * connected with it, and its copy of the most recent handshake's outputs
+ * (tls_outputs.c). Shared by clients on any threads: see "Threads" in
+ * mailwire.h. */
 #include "internal.h"
 #include "revocation.h"
 
