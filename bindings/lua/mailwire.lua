@@ -609,6 +609,29 @@ local function make_client(kind, prefix, C)
     call(self._h, op, fn("set_timeout"), math.floor(seconds * 1000 + 0.5))
   end
 
+  -- The deadlines (mailwire.h, mw_smtp_set_reply_timeout): seconds, and
+  -- bytes/s; 0 turns one off.
+  local function set_ms(self, name, seconds)
+    local op = "set_" .. name
+    if type(seconds) ~= "number" or seconds < 0 then
+      invalid("The " .. name .. " is a number of seconds >= 0.", op)
+    end
+    call(self._h, op, fn(op), math.floor(seconds * 1000 + 0.5))
+  end
+
+  function methods.set_reply_timeout(self, seconds)
+    set_ms(self, "reply_timeout", seconds)
+  end
+
+  function methods.set_operation_timeout(self, seconds)
+    set_ms(self, "operation_timeout", seconds)
+  end
+
+  function methods.set_low_speed_limit(self, bytes_per_s)
+    local op = "set_low_speed_limit"
+    call(self._h, op, fn(op), number_arg(bytes_per_s, "low-speed limit", op, 0))
+  end
+
   function methods.set_credentials(self, user, password)
     local op = "set_credentials"
     user = text_arg(user, "user name", op, true)
@@ -727,6 +750,7 @@ local function make_client(kind, prefix, C)
 end
 
 local client_common_keys = {server = true, port = true, timeout = true,
+  reply_timeout = true, operation_timeout = true, low_speed_limit = true,
   ssl = true, log = true, proxy = true, user = true, password = true,
   auth_mechanism = true, allow_plaintext_auth = true}
 
@@ -740,6 +764,9 @@ local function configure(self, opts, extra_keys, name)
     self:set_server(opts.server or "localhost", opts.port)
   end
   if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
+  for _, k in ipairs{"reply_timeout", "operation_timeout", "low_speed_limit"} do
+    if opts[k] ~= nil then self["set_" .. k](self, opts[k]) end
+  end
   if opts.ssl ~= nil then self:set_advanced_handler(opts.ssl) end
   if opts.log ~= nil then self:set_advanced_handler(opts.log) end
   if opts.proxy ~= nil then self:set_advanced_handler(opts.proxy) end

@@ -538,9 +538,29 @@ MW_EXTERN void mw_smtp_free(mw_smtp *c);
 
 /* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25. */
 MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port);
-/* Milliseconds for connecting and for each wait on the network; default
- * 30000. */
+/* Milliseconds for connecting (name resolution included) and for each
+ * wait on the network; default 30000. */
 MW_EXTERN int mw_smtp_set_timeout(mw_smtp *c, int ms);
+/* Deadlines, so that a server dripping bytes cannot hold a call: each wait
+ * is bounded by the timeout above, and besides
+ * - the reply timeout (ms, default 60000) bounds each whole reply, from
+ *   sending the command (or connecting, for the greeting) to its last
+ *   line, pipelined flights and multi-line replies included; the TCP
+ *   connect with the proxy negotiation and an implicit TLS handshake count
+ *   as one reply, and so does a STARTTLS handshake;
+ * - the operation timeout (ms, default 0: none) bounds each whole call:
+ *   mw_smtp_connect (name resolution through greeting, TLS and AUTH), a
+ *   whole send or send_batch, each POP3 call (a whole retrieval);
+ * - the low-speed limit (bytes/s, default 100, 0: none) bounds POP3
+ *   message content (RETR/TOP), which the reply timeout does not: each
+ *   reply-timeout window must bring at least that many bytes per second.
+ * Each fails with errTimeout/eexTimeout, the connection closed, and a text
+ * naming what was awaited ("the reply to AUTH CRAM-MD5") and which limit
+ * ran out. These may change at any time; they take effect at the next
+ * call. */
+MW_EXTERN int mw_smtp_set_reply_timeout(mw_smtp *c, int ms);
+MW_EXTERN int mw_smtp_set_operation_timeout(mw_smtp *c, int ms);
+MW_EXTERN int mw_smtp_set_low_speed_limit(mw_smtp *c, long bytes_per_s);
 /* Name sent in EHLO/HELO; default: the local host name, or "localhost". */
 MW_EXTERN int mw_smtp_set_helo_name(mw_smtp *c, const char *name);
 /* Credentials for AUTH during connect; NULL user means no AUTH. For
@@ -688,6 +708,11 @@ MW_EXTERN void mw_pop3_free(mw_pop3 *c);
 /* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. */
 MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port);
 MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
+/* As mw_smtp_set_reply_timeout, mw_smtp_set_operation_timeout and
+ * mw_smtp_set_low_speed_limit. */
+MW_EXTERN int mw_pop3_set_reply_timeout(mw_pop3 *c, int ms);
+MW_EXTERN int mw_pop3_set_operation_timeout(mw_pop3 *c, int ms);
+MW_EXTERN int mw_pop3_set_low_speed_limit(mw_pop3 *c, long bytes_per_s);
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                                       const char *password);
 /* "USER" (USER/PASS), "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or

@@ -1271,6 +1271,29 @@ static int begin_command(mw_pop3_engine *e, const char *verb,
   return MW_OK;
 }
 
+/* For timeout messages (mw_engine_io.waiting_for). */
+static void waiting_for(void *engine, char *buf, size_t len) {
+  const mw_pop3_engine *e = engine;
+  if (e->state == MW_P3_GREETING)
+    snprintf(buf, len, "the greeting");
+  else if (e->state == MW_P3_RETR_BODY || e->state == MW_P3_BATCH_BODY)
+    snprintf(buf, len, "the message of %s", e->cmd);
+  else if (e->cmd[0])
+    snprintf(buf, len, "the reply to %s", e->cmd);
+}
+
+/* Message content flows: the low-speed limit bounds it, not the reply
+ * deadline (a large message on a slow link is no hostile reply). */
+static int receiving_message(void *engine) {
+  const mw_pop3_engine *e = engine;
+  return e->state == MW_P3_RETR_BODY || e->state == MW_P3_BATCH_BODY;
+}
+
+void mw_pop3_engine_io(mw_pop3_engine *e, mw_engine_io *io) {
+  *io = (mw_engine_io){e,      mw_pop3_engine_step, &e->out,
+                       &e->in, waiting_for,         receiving_message};
+}
+
 int mw_pop3_engine_begin_connect(mw_pop3_engine *e) {
   mw_pop3_engine_reset(e);
   snprintf(e->cmd, sizeof e->cmd, "the connection (greeting)");

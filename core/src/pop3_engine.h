@@ -159,6 +159,8 @@ int mw_pop3_engine_begin_noop(mw_pop3_engine *e);
 int mw_pop3_engine_begin_quit(mw_pop3_engine *e);
 
 mw_step mw_pop3_engine_step(void *engine);
+/* Fill io so mw_session_pump can run this engine. */
+void mw_pop3_engine_io(mw_pop3_engine *e, mw_engine_io *io);
 
 /* Capabilities (from the last CAPA). */
 int mw_pop3_engine_has_cap(const mw_pop3_engine *e, const char *keyword);

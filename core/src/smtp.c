@@ -3,6 +3,7 @@
  * connection (session.c). */
 #include "smtp_engine.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,7 @@ static int enter(mw_smtp *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
+  mw_session_begin_op(&c->s);
   return MW_OK;
 }
 
@@ -129,6 +131,39 @@ int mw_smtp_set_timeout(mw_smtp *c, int ms) {
   c->s.timeout_ms = ms;
   c->s.conn.timeout_ms = ms; /* takes effect on an open connection too */
   return MW_OK;
+}
+
+/* The deadlines (mailwire.h): 0 turns one off. */
+static int set_limit(mw_smtp *c, const char *what, long value, long max) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if (value < 0 || value > max)
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The %s must be between 0 (none) and %ld, not %ld.",
+                        what, max, value);
+  return MW_OK;
+}
+
+int mw_smtp_set_reply_timeout(mw_smtp *c, int ms) {
+  int rc = set_limit(c, "reply timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.reply_timeout_ms = ms;
+  return rc;
+}
+
+int mw_smtp_set_operation_timeout(mw_smtp *c, int ms) {
+  int rc = set_limit(c, "operation timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.op_timeout_ms = ms;
+  return rc;
+}
+
+int mw_smtp_set_low_speed_limit(mw_smtp *c, long bytes_per_s) {
+  int rc = set_limit(c, "low-speed limit (bytes/s)", bytes_per_s, LONG_MAX);
+  if (rc == MW_OK)
+    c->s.low_speed_limit = bytes_per_s;
+  return rc;
 }
 
 int mw_smtp_set_helo_name(mw_smtp *c, const char *name) {

@@ -110,11 +110,53 @@ void mw_smtp_engine_free(mw_smtp_engine *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* What the reply of a state answers, for timeout messages. */
+static const char *awaited_command(const mw_smtp_engine *e) {
+  switch (e->state) {
+  case MW_SMTP_EHLO:
+    return "EHLO";
+  case MW_SMTP_HELO:
+    return "HELO";
+  case MW_SMTP_STARTTLS:
+    return "STARTTLS";
+  case MW_SMTP_MAIL:
+    return "MAIL FROM";
+  case MW_SMTP_RCPT:
+    return "RCPT TO";
+  case MW_SMTP_DATA:
+    return "DATA";
+  case MW_SMTP_DATA_END:
+    return "the end of the message data";
+  case MW_SMTP_RSET:
+    return "RSET";
+  case MW_SMTP_NOOP:
+    return "NOOP";
+  case MW_SMTP_QUIT:
+    return "QUIT";
+  case MW_SMTP_BDAT:
+    return "BDAT";
+  case MW_SMTP_BATCH:
+    return "the batch's commands";
+  default:
+    return NULL;
+  }
+}
+
+static void waiting_for(void *engine, char *buf, size_t len) {
+  const mw_smtp_engine *e = engine;
+  const char *cmd = awaited_command(e);
+  if (e->state == MW_SMTP_GREETING)
+    snprintf(buf, len, "the greeting");
+  else if (e->state == MW_SMTP_AUTH)
+    snprintf(buf, len, "the reply to AUTH %s",
+             e->auth_mech ? e->auth_mech : "");
+  else if (cmd)
+    snprintf(buf, len, "the reply to %s", cmd);
+}
+
 void mw_smtp_engine_io(mw_smtp_engine *e, mw_engine_io *io) {
-  io->engine = e;
-  io->step = mw_smtp_engine_step;
-  io->out = &e->out;
-  io->in = &e->in;
+  *io = (mw_engine_io){e,      mw_smtp_engine_step, &e->out,
+                       &e->in, waiting_for,         NULL};
 }
 
 void mw_smtp_engine_disconnected(mw_smtp_engine *e) {

@@ -25,6 +25,8 @@ typedef struct run {
   mw_sslinfo *ssl;
   mw_proxyinfo *proxy;
   int code, number;
+  int reply_code;
+  char text[1024];
   int before_connect; /* the failure came from a setting */
   char *got;
   size_t got_len;
@@ -50,6 +52,8 @@ static int note(run *r, int rc, const mw_errorinfo *ei) {
   if (rc != MW_OK && r->code == MW_OK) {
     r->code = rc;
     r->number = ei ? mw_errorinfo_number(ei) : -1;
+    r->reply_code = ei ? mw_errorinfo_reply_code(ei) : 0;
+    snprintf(r->text, sizeof r->text, "%s", ei ? mw_errorinfo_text(ei) : "");
   }
   return rc;
 }
@@ -119,6 +123,13 @@ static int setup_server(run *r) {
 static int setup_smtp(run *r) {
   mw_smtp *c = r->smtp;
   int rc = mw_smtp_set_timeout(c, setting_int(r, "timeout", 5000));
+  if (rc == MW_OK && setting(r, "reply_timeout"))
+    rc = mw_smtp_set_reply_timeout(c, setting_int(r, "reply_timeout", 0));
+  if (rc == MW_OK && setting(r, "operation_timeout"))
+    rc = mw_smtp_set_operation_timeout(c,
+                                       setting_int(r, "operation_timeout", 0));
+  if (rc == MW_OK && setting(r, "low_speed_limit"))
+    rc = mw_smtp_set_low_speed_limit(c, setting_int(r, "low_speed_limit", 0));
   if (rc == MW_OK && setting(r, "helo"))
     rc = mw_smtp_set_helo_name(c, setting(r, "helo"));
   if (rc == MW_OK && setting(r, "user"))
@@ -140,6 +151,13 @@ static int setup_smtp(run *r) {
 static int setup_pop3(run *r) {
   mw_pop3 *c = r->pop3;
   int rc = mw_pop3_set_timeout(c, setting_int(r, "timeout", 5000));
+  if (rc == MW_OK && setting(r, "reply_timeout"))
+    rc = mw_pop3_set_reply_timeout(c, setting_int(r, "reply_timeout", 0));
+  if (rc == MW_OK && setting(r, "operation_timeout"))
+    rc = mw_pop3_set_operation_timeout(c,
+                                       setting_int(r, "operation_timeout", 0));
+  if (rc == MW_OK && setting(r, "low_speed_limit"))
+    rc = mw_pop3_set_low_speed_limit(c, setting_int(r, "low_speed_limit", 0));
   if (rc == MW_OK && setting(r, "user"))
     rc = mw_pop3_set_credentials(c, setting(r, "user"), setting(r, "pass"));
   if (rc == MW_OK && setting(r, "mech"))
@@ -275,6 +293,13 @@ static void check_result(const run *r) {
             mw_err_name(r->code), mw_eex_name(r->number), r->number,
             mw_err_name(hc->expect_code), mw_eex_name(hc->expect_number),
             hc->expect_number);
+  for (size_t i = 0; i < hc->ntexts; i++)
+    if (!strstr(r->text, hc->texts[i]))
+      tl_fail(__FILE__, __LINE__, "%s: the error \"%s\" does not say \"%s\"",
+              hc->name, r->text, hc->texts[i]);
+  if (hc->reply_code != -2 && r->reply_code != hc->reply_code)
+    tl_fail(__FILE__, __LINE__, "%s: reply code %d, expected %d", hc->name,
+            r->reply_code, hc->reply_code);
   if (hc->got.data && (!r->got || r->got_len != hc->got.len ||
                        memcmp(r->got, hc->got.data, hc->got.len) != 0))
     tl_fail(__FILE__, __LINE__,

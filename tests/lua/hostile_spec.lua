@@ -33,7 +33,7 @@ end
 
 local function parse_case(path)
   local c = {path = path, settings = {}, actions = {}, never = {}, sent = {},
-    only = ""}
+    texts = {}, only = ""}
   c.name = path:sub(#CASES + 2, -6)
   for line in io.lines(path) do
     if line ~= "" and line:sub(1, 1) ~= "#" then
@@ -50,6 +50,8 @@ local function parse_case(path)
       elseif key == "expect" then c.expect = value
       elseif key == "client" then c.client = value
       elseif key == "only" then c.only = value
+      elseif key == "text" then c.texts[#c.texts + 1] = value
+      elseif key == "reply_code" then c.reply_code = tonumber(value)
       else error(path .. ": unknown header " .. key) end
     end
   end
@@ -107,6 +109,10 @@ local function make_client(c, port)
   local s = c.settings
   local opts = {timeout = (tonumber(s.timeout) or 5000) / 1000,
     server = "127.0.0.1", port = port}
+  for _, key in ipairs{"reply_timeout", "operation_timeout"} do
+    if s[key] then opts[key] = tonumber(s[key]) / 1000 end
+  end
+  opts.low_speed_limit = tonumber(s.low_speed_limit)
   if s.proxy then
     opts.proxy = mailwire.ProxyInfo{kind = proxy_kinds[s.proxy],
       server = "127.0.0.1", port = port, user = s.proxy_user,
@@ -195,6 +201,13 @@ describe("hostile cases", function()
         assert(code == want_code and number == want_number, string.format(
           "%s: ended with %s, expected %s", c.name,
           err and tostring(err) or "success", c.expect))
+        for _, part in ipairs(c.texts) do
+          assert(err and err.text:find(part, 1, true), string.format(
+            "%s: the error %s does not say %q", c.name, tostring(err), part))
+        end
+        if c.reply_code then
+          assert.are.equal(c.reply_code, err and err.reply_code)
+        end
         if before_connect then
           assert(received == "", c.name .. ": refused by a setting, yet sent "
             .. string.format("%q", received))

@@ -41,6 +41,7 @@ class Case:
         self.settings, self.actions = {}, []
         self.never, self.sent = [], []
         self.got = self.expect = None
+        self.texts, self.reply_code = [], None
         self.only = ""
         with open(path, encoding="utf-8") as f:
             for line in f:
@@ -66,6 +67,10 @@ class Case:
                     self.got = unescape(value)
                 elif key == "client":
                     self.client = value
+                elif key == "text":
+                    self.texts.append(value)
+                elif key == "reply_code":
+                    self.reply_code = int(value)
                 elif key == "only":
                     self.only = value
                 else:
@@ -160,6 +165,11 @@ def make_client(case, port, ca_file):
             kw["max_message_size"] = case.number("max_size", 0)
         c = mailwire.POP3Client(**kw)
     c.set_server(host, cport)
+    for key in ("reply_timeout", "operation_timeout"):
+        if key in case.settings:
+            setattr(c, key, case.number(key, 0) / 1000.0)
+    if "low_speed_limit" in case.settings:
+        c.low_speed_limit = case.number("low_speed_limit", 0)
     return c
 
 
@@ -191,6 +201,7 @@ def test_case(path, env):
     server = HostileServer(case, env.path)
     before_connect = False
     result = (0, 0)
+    error = None
     got = None
     c = None
     try:
@@ -202,6 +213,7 @@ def test_case(path, env):
         got = run_actions(case, c)
     except mailwire.Error as e:
         result = (e.code, e.number)
+        error = e
     finally:
         if c is not None:
             c.close()
@@ -210,6 +222,11 @@ def test_case(path, env):
         tuple(getattr(mailwire, name) for name in case.expect.split())
     assert result == want, "%s: ended with %s, expected %s %s" % (
         case.name, result, case.expect, want)
+    for part in case.texts:
+        assert part in error.text, "%s: the error %r does not say %r" % (
+            case.name, error.text, part)
+    if case.reply_code is not None:
+        assert error.reply_code == case.reply_code
     if before_connect:
         assert received == b"", "%s: refused by a setting, yet sent %r" % (case.name, received)
     else:

@@ -184,6 +184,9 @@ class _Client:
     server: Optional[str]
     port: int
     timeout: float
+    reply_timeout: float
+    operation_timeout: float
+    low_speed_limit: int
     auth_mechanism: Optional[str]
     allow_plaintext_auth: bool
     ssl: Optional[SSLInfo]

@@ -167,6 +167,40 @@ class _Client:
         self._call(self._c_set_timeout, max(1, int(round(float(seconds) * 1000))))
         self._timeout = float(seconds)
 
+    # The deadlines (mailwire.h, mw_smtp_set_reply_timeout): seconds, and
+    # bytes/s; 0 turns one off.
+    @property
+    def reply_timeout(self):
+        """Seconds for each whole reply (default 60; 0: none)."""
+        return getattr(self, "_reply_timeout", 60.0)
+
+    @reply_timeout.setter
+    def reply_timeout(self, seconds):
+        self._call(self._c_set_reply_timeout, int(round(float(seconds) * 1000)))
+        self._reply_timeout = float(seconds)
+
+    @property
+    def operation_timeout(self):
+        """Seconds for each whole call: connect, send, a retrieval (default
+        0: none)."""
+        return getattr(self, "_operation_timeout", 0.0)
+
+    @operation_timeout.setter
+    def operation_timeout(self, seconds):
+        self._call(self._c_set_operation_timeout, int(round(float(seconds) * 1000)))
+        self._operation_timeout = float(seconds)
+
+    @property
+    def low_speed_limit(self):
+        """Least bytes/s of message content over each reply-timeout window
+        (default 100; 0: none)."""
+        return getattr(self, "_low_speed_limit", 100)
+
+    @low_speed_limit.setter
+    def low_speed_limit(self, bytes_per_s):
+        self._call(self._c_set_low_speed_limit, int(bytes_per_s))
+        self._low_speed_limit = int(bytes_per_s)
+
     def set_credentials(self, user, password):
         """Credentials for logging in during connect (None: no login)."""
         user = _text(user, "user name")
@@ -381,6 +415,9 @@ class SMTPClient(_Client):
     _c_error = staticmethod(_mw.mw_smtp_extended_error)
     _c_set_server = staticmethod(_mw.mw_smtp_set_server)
     _c_set_timeout = staticmethod(_mw.mw_smtp_set_timeout)
+    _c_set_reply_timeout = staticmethod(_mw.mw_smtp_set_reply_timeout)
+    _c_set_operation_timeout = staticmethod(_mw.mw_smtp_set_operation_timeout)
+    _c_set_low_speed_limit = staticmethod(_mw.mw_smtp_set_low_speed_limit)
     _c_set_credentials = staticmethod(_mw.mw_smtp_set_credentials)
     _c_set_mechanism = staticmethod(_mw.mw_smtp_set_auth_mechanism)
     _c_set_allow_plain = staticmethod(_mw.mw_smtp_set_allow_plaintext_auth)
@@ -782,6 +819,9 @@ class POP3Client(_Client):
     _c_error = staticmethod(_mw.mw_pop3_extended_error)
     _c_set_server = staticmethod(_mw.mw_pop3_set_server)
     _c_set_timeout = staticmethod(_mw.mw_pop3_set_timeout)
+    _c_set_reply_timeout = staticmethod(_mw.mw_pop3_set_reply_timeout)
+    _c_set_operation_timeout = staticmethod(_mw.mw_pop3_set_operation_timeout)
+    _c_set_low_speed_limit = staticmethod(_mw.mw_pop3_set_low_speed_limit)
     _c_set_credentials = staticmethod(_mw.mw_pop3_set_credentials)
     _c_set_mechanism = staticmethod(_mw.mw_pop3_set_auth_mechanism)
     _c_set_allow_plain = staticmethod(_mw.mw_pop3_set_allow_plaintext_auth)
