@@ -389,8 +389,28 @@ static int take_reply_line(mw_smtp_engine *e, const char *line, size_t len) {
   return len > 3 && line[3] == '-' ? 0 : 1;
 }
 
+static void waiting_for(void *engine, char *buf, size_t len);
+
+/* 421 (RFC 5321 3.8): the server is closing the transmission channel,
+ * whatever command it answers. The session ends here with the 421 as the
+ * reason: nothing more is sent (not even QUIT or RSET), and the pump
+ * closes the connection although errServer normally keeps it. */
+static int server_leaving(mw_smtp_engine *e) {
+  char what[160] = "its greeting";
+  if (e->state != MW_SMTP_GREETING)
+    waiting_for(e, what, sizeof what);
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  mw_error_server(&e->s->err, eexSmtpServer, 421, e->last_enhanced, text,
+                  "The SMTP server is closing the session (421 %s), "
+                  "answering %s; nothing more was sent and the connection "
+                  "was closed. Try again later.",
+                  text, what);
+  e->s->drop = 1;
+  return -1;
+}
+
 /* Read one complete reply from `in`: 1 done, 0 need more bytes, -1 error
- * (s->err set). */
+ * (s->err set; a 421 is one, see server_leaving). */
 static int read_reply(mw_smtp_engine *e) {
   for (;;) {
     const char *line;
@@ -416,7 +436,9 @@ static int read_reply(mw_smtp_engine *e) {
     if (t < 0)
       return -1;
     if (t == 1)
-      return 1;
+      return e->last_code == 421 && e->state != MW_SMTP_QUIT
+                 ? server_leaving(e)
+                 : 1;
   }
 }
 
@@ -454,6 +476,8 @@ static int session_secure(const mw_smtp_engine *e) {
 static int check_nothing_unsolicited(mw_smtp_engine *e, const char *cmd) {
   const char *buf;
   size_t n = mw_reader_peek(&e->in, &buf);
+  if (n >= 3 && memcmp(buf, "421", 3) == 0 && memchr(buf, '\n', n))
+    return read_reply(e) < 0 ? -1 : 0; /* the server already left */
   if (n == 0 || (n >= 3 && memcmp(buf, "421", 3) == 0))
     return 0;
   char verb[16];

@@ -654,9 +654,12 @@ static void noop_and_rset(void) {
   CHECK_INT(r.s.err.code, MW_OK);
   CHECK_INT(mw_smtp_engine_begin_rset(&r.e), MW_OK);
   CHECK_STR(queued(&r), "RSET\r\n");
-  CHECK_INT(drive(&r, "421 4.4.2 shutting down\r\n"), MW_STEP_DONE);
+  /* 421: the server leaves; the session is dropped, not kept (drop). */
+  CHECK_INT(drive(&r, "421 4.4.2 shutting down\r\n"), MW_STEP_ERROR);
   CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
   CHECK_INT(r.s.err.reply_code, 421);
+  CHECK_INT(r.s.drop, 1);
+  CHECK_STR(queued(&r), "");
   rig_free(&r);
 }
 

@@ -185,6 +185,23 @@ static size_t split_rcpts(char *list, const char **out, size_t max) {
   return n;
 }
 
+/* send_batch n: n copies of the message of `send`. */
+static int smtp_send_batch(run *r, size_t n) {
+  char *to = strdup(setting(r, "to") ? setting(r, "to") : "rcpt@test");
+  const char *rcpts[HC_MAX_ITEMS];
+  size_t nr = split_rcpts(to, rcpts, HC_MAX_ITEMS);
+  const hc_bytes *body = hc_get(r->hc, "body");
+  const char *dflt = "Subject: hostile\r\n\r\nHello.\r\n";
+  mw_smtp_message m[HC_MAX_ITEMS];
+  for (size_t i = 0; i < n && i < HC_MAX_ITEMS; i++)
+    m[i] = (mw_smtp_message){
+        setting(r, "from") ? setting(r, "from") : "sender@test", rcpts, nr,
+        body ? body->data : dflt, body ? body->len : strlen(dflt)};
+  int rc = mw_smtp_send_batch(r->smtp, m, n < HC_MAX_ITEMS ? n : HC_MAX_ITEMS);
+  free(to);
+  return note_client(r, rc);
+}
+
 static int smtp_action(run *r, const char *a) {
   mw_smtp *c = r->smtp;
   if (strcmp(a, "connect") == 0)
@@ -207,6 +224,8 @@ static int smtp_action(run *r, const char *a) {
     free(to);
     return note_client(r, rc);
   }
+  if (strncmp(a, "send_batch ", 11) == 0)
+    return smtp_send_batch(r, (size_t)atoi(a + 11));
   tl_fail(__FILE__, __LINE__, "%s: unknown SMTP action \"%s\"", r->hc->name,
           a);
   return errInvalidArgument;

@@ -132,6 +132,8 @@ local function make_client(c, port)
   if c.client == "smtp" then
     opts.helo = s.helo
     opts.allow_partial = s.partial == "1"
+    opts.pipelining = s.pipelining ~= "0"
+    opts.chunking = s.chunking ~= "0"
     return mailwire.SMTPClient(opts)
   end
   opts.max_message_size = tonumber(s.max_size)
@@ -141,7 +143,7 @@ end
 local function run_actions(c, client)
   local got
   for _, action in ipairs(c.actions) do
-    local word, a, b = action:match("^(%a+)%s*(%d*)%s*(%d*)$")
+    local word, a, b = action:match("^([%a_]+)%s*(%d*)%s*(%d*)$")
     a, b = tonumber(a), tonumber(b)
     if word == "send" then
       local to = {}
@@ -150,6 +152,16 @@ local function run_actions(c, client)
       end
       client:send(c.settings.from or "sender@test", to,
         c.settings.body or "Subject: hostile\r\n\r\nHello.\r\n")
+    elseif word == "send_batch" then -- a copies of the message
+      local to, list = {}, {}
+      for addr in ((c.settings.to or "rcpt@test") .. ","):gmatch("(.-),") do
+        to[#to + 1] = addr
+      end
+      for i = 1, a do
+        list[i] = {from = c.settings.from or "sender@test", to = to,
+          data = c.settings.body or "Subject: hostile\r\n\r\nHello.\r\n"}
+      end
+      client:send_batch(list)
     elseif word == "retr" then got = client:retr(a)
     elseif word == "top" then got = client:top(a, b)
     elseif word == "list" or word == "uidl" or word == "dele" then

@@ -159,6 +159,8 @@ def make_client(case, port, ca_file):
         if "helo" in case.settings:
             kw["helo_name"] = case.text("helo")
         kw["allow_partial"] = bool(case.number("partial", 0))
+        kw["pipelining"] = bool(case.number("pipelining", 1))
+        kw["chunking"] = bool(case.number("chunking", 1))
         c = mailwire.SMTPClient(**kw)
     else:
         if "max_size" in case.settings:
@@ -184,6 +186,10 @@ def run_actions(case, c):
             to = case.text("to", "rcpt@test").split(",")
             body = case.settings.get("body", b"Subject: hostile\r\n\r\nHello.\r\n")
             c.send(case.text("from", "sender@test"), to, body)
+        elif word == "send_batch":  # args[0] copies of the message
+            to = case.text("to", "rcpt@test").split(",")
+            body = case.settings.get("body", b"Subject: hostile\r\n\r\nHello.\r\n")
+            c.send_batch([(case.text("from", "sender@test"), to, body)] * args[0])
         elif word in ("noop", "rset", "quit", "stat", "dele"):
             getattr(c, word)(*args)
         elif word in ("list", "uidl"):
