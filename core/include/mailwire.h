@@ -564,7 +564,9 @@ MW_EXTERN int mw_smtp_set_low_speed_limit(mw_smtp *c, long bytes_per_s);
 /* Name sent in EHLO/HELO; default: the local host name, or "localhost". */
 MW_EXTERN int mw_smtp_set_helo_name(mw_smtp *c, const char *name);
 /* Credentials for AUTH during connect; NULL user means no AUTH. For
- * XOAUTH2 the password is the access token. */
+ * XOAUTH2 the password is the access token. A user with a NULL password is
+ * errInvalidArgument here (an AUTH bound to fail is never sent); "" is a
+ * password. */
 MW_EXTERN int mw_smtp_set_credentials(mw_smtp *c, const char *user,
                                       const char *password);
 /* "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or NULL to choose the strongest
@@ -713,6 +715,7 @@ MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
 MW_EXTERN int mw_pop3_set_reply_timeout(mw_pop3 *c, int ms);
 MW_EXTERN int mw_pop3_set_operation_timeout(mw_pop3 *c, int ms);
 MW_EXTERN int mw_pop3_set_low_speed_limit(mw_pop3 *c, long bytes_per_s);
+/* As mw_smtp_set_credentials: a user needs a password (NULL refused). */
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                                       const char *password);
 /* "USER" (USER/PASS), "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or

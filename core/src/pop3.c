@@ -179,7 +179,13 @@ int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
   if (rc != MW_OK)
     return rc;
   char *u = NULL, *p = NULL;
-  if (user) {
+  if (user && !password) /* would send PASS bound to fail: say so now */
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The user name '%.64s' has no password (for XOAUTH2: "
+                      "no access token); set one, or no user for no "
+                      "login.",
+                      user);
+  else if (user) {
     rc = mw_check_arg(&c->s.err, "user name", user, 0, P3_MAX_USER);
     if (rc == MW_OK)
       rc = mw_check_arg(&c->s.err, "password", password, 1, P3_MAX_PASS);

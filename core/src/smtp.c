@@ -188,16 +188,21 @@ int mw_smtp_set_credentials(mw_smtp *c, const char *user,
     return rc;
   if ((rc = refuse_while_connected(c, "credentials")) != MW_OK)
     return rc;
+  if (user && !password) /* would send AUTH bound to fail: say so now */
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The user name '%.64s' has no password (for "
+                        "XOAUTH2: no access token); set one, or no user "
+                        "for no authentication.",
+                        user);
   if (user) {
     rc = mw_check_arg(&c->s.err, "user name", user, 0, MW_MAX_CREDENTIAL);
     if (rc == MW_OK)
-      rc = mw_check_arg(&c->s.err, "password", password ? password : "", 1,
-                        MW_MAX_CREDENTIAL);
+      rc = mw_check_arg(&c->s.err, "password", password, 1, MW_MAX_CREDENTIAL);
     if (rc != MW_OK)
       return rc;
   }
   char *u = mw_strdup(user);
-  char *p = user ? mw_strdup(password ? password : "") : NULL;
+  char *p = user ? mw_strdup(password) : NULL;
   if (user && (!u || !p)) {
     free(u);
     mw_free_secret(p);

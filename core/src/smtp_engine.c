@@ -695,6 +695,20 @@ static int auth_challenge(mw_smtp_engine *e) {
   return AGAIN;
 }
 
+/* A 4xx to AUTH (454 4.7.0, 432 ...) says nothing about the credentials:
+ * the server cannot check them now (RFC 4954 6). A server refusal that
+ * may pass later, errServer, not errAuth; the reply is kept. */
+static int auth_temporary_failure(mw_smtp_engine *e) {
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  mw_error_server(&e->s->err, eexSmtpServer, e->last_code, e->last_enhanced,
+                  text,
+                  "The SMTP server could not authenticate now (AUTH %s): "
+                  "%d %s. This is a temporary failure on the server's side, "
+                  "not a refusal of the credentials; try again later.",
+                  e->auth_mech, e->last_code, text);
+  return fail(e);
+}
+
 static int state_auth_resp(mw_smtp_engine *e) {
   if (e->last_code == 235) {
     e->auth_used = e->auth_mech;
@@ -702,6 +716,8 @@ static int state_auth_resp(mw_smtp_engine *e) {
   }
   if (e->last_code == 334)
     return auth_challenge(e);
+  if (e->last_code / 100 == 4)
+    return auth_temporary_failure(e);
   char what[64];
   snprintf(what, sizeof what, "the credentials (AUTH %s)", e->auth_mech);
   server_error(e, eexSmtpServer, what);
