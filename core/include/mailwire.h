@@ -642,12 +642,14 @@ typedef struct mw_smtp_message {
  * CHUNKING; without CHUNKING each body waits for DATA's 354). Each message
  * goes to the recipients the server accepted (partial delivery per
  * message, whatever mw_smtp_set_allow_partial says; the refused ones are in
- * the per-recipient results). MW_OK when every message was accepted by
- * every recipient; errServer when at least one message or recipient was
- * refused (the others were sent; the first refusal is the ErrorInfo);
- * other errors (network, timeout, protocol) end the batch: messages
- * acknowledged before keep their result, the rest have code 0 ("not
- * acknowledged": never reported as sent). */
+ * the per-recipient results). A message no recipient accepted has the
+ * first recipient refusal as its result, as mw_smtp_send; without
+ * PIPELINING it (and one whose MAIL was refused) ends with RSET, not DATA.
+ * MW_OK when every message was accepted by every recipient; errServer when at
+ * least one message or recipient was refused (the others were sent; the first
+ * refusal is the ErrorInfo); other errors (network, timeout, protocol) end the
+ * batch: messages acknowledged before keep their result, the rest have code 0
+ * ("not acknowledged": never reported as sent). */
 MW_EXTERN int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
                                  size_t n);
 /* Results of the last batch: n; the final reply code of message i (250 =

@@ -229,7 +229,50 @@ static int queue_body(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   return 0;
 }
 
+/* A message no recipient accepted: its result is the first recipient's
+ * refusal (the 550), as mw_smtp_send reports it, not what the server says
+ * to a DATA nothing can follow. */
+static int refuse_by_recipients(batch_result *r) {
+  if (r->failed || r->accepted)
+    return 0;
+  for (size_t j = 0; j < r->nrcpts; j++) {
+    mw_smtp_rcpt_result *rr = &r->rcpts[j];
+    if (rr->code / 100 == 2)
+      continue;
+    char *t = mw_strdup(rr->text ? rr->text : "");
+    if (!t)
+      return -1;
+    r->failed = 1;
+    r->code = rr->code;
+    memcpy(r->enhanced, rr->enhanced, sizeof r->enhanced);
+    free(r->text);
+    r->text = t;
+    return 0;
+  }
+  return 0;
+}
+
+/* Lockstep (no PIPELINING): every reply of the message is in. When MAIL
+ * was refused or no recipient accepted, RSET ends the transaction, as
+ * mw_smtp_send does; DATA would only be refused (503). */
+static int abandon_message(mw_smtp_engine *e, struct mw_smtp_batch *b) {
+  if (refuse_by_recipients(&b->res[b->pm]) != 0 ||
+      mw_smtpe_send_line(e, "RSET") != 0)
+    return -1;
+  expect_push(b, K_RSET, b->pm, 0);
+  next_message(b);
+  return 0;
+}
+
+static int lost_cause(const struct mw_smtp_batch *b) {
+  const batch_result *r = &b->res[b->pm];
+  return b->window == 1 &&
+         (r->failed || (b->phase == P_BODYCMD && r->accepted == 0));
+}
+
 static int produce_one(mw_smtp_engine *e, struct mw_smtp_batch *b) {
+  if ((b->phase == P_RCPT || b->phase == P_BODYCMD) && lost_cause(b))
+    return abandon_message(e, b);
   switch (b->phase) {
   case P_MAIL:
     return queue_mail(e, b);
@@ -288,7 +331,7 @@ static int take_data_reply(mw_smtp_engine *e, struct mw_smtp_batch *b,
                              "The SMTP server accepted DATA for a message it "
                              "had refused; the connection was closed so that "
                              "nothing is delivered.");
-  if (refuse(e, r) != 0)
+  if (refuse_by_recipients(r) != 0 || refuse(e, r) != 0)
     return no_memory(e);
   /* What is left of the transaction goes; then the next message. */
   (void)msg;
