@@ -609,7 +609,10 @@ MW_EXTERN const char *mw_smtp_auth_mechanism_used(const mw_smtp *c);
 
 /* Send flags. MW_SEND_8BIT: the body has 8-bit bytes (BODY=8BITMIME);
  * detected by mw_smtp_send itself. MW_SEND_SMTPUTF8 is set by itself when an
- * address is not ASCII. */
+ * address is not ASCII, and by mw_smtp_send and mw_smtp_send_batch when a
+ * header holds 8-bit bytes (UTF-8) and the server offers SMTPUTF8 (RFC 6531
+ * 3.4; without the offer such a message goes with BODY=8BITMIME only). With
+ * mw_smtp_send_stream the caller sets it for UTF-8 headers. */
 /* MW_SEND_BINARYMIME (send_stream): the bytes go unchanged with
  * BODY=BINARYMIME over BDAT; needs CHUNKING and BINARYMIME offered (and
  * chunking on), else errUnsupported (eexBinaryMIMEUnsupported) before

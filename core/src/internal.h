@@ -148,6 +148,9 @@ char *mw_strdup(const char *s);
 int mw_strcaseeq(const char *a, const char *b);
 /* Does s contain a byte >= 0x80? */
 int mw_has_8bit(const char *s, size_t len);
+/* Does the header section of a message (up to its first empty line) hold
+ * a byte >= 0x80? UTF-8 headers need SMTPUTF8 (RFC 6531 3.4). */
+int mw_headers_8bit(const char *msg, size_t len);
 /* Wipe then free a secret. */
 void mw_free_secret(char *s);
 

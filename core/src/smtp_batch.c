@@ -56,6 +56,7 @@ struct mw_smtp_batch {
   int chunking; /* BDAT for this batch */
   int size_ext; /* SIZE offered */
   int eightbit; /* 8BITMIME offered */
+  int smtputf8; /* SMTPUTF8 offered */
 };
 
 /* ---- lifetime ---- */
@@ -141,6 +142,9 @@ static int queue_mail(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   int utf8 = mw_has_8bit(m->from, strlen(m->from));
   for (size_t j = 0; j < m->nrcpts; j++)
     utf8 |= mw_has_8bit(m->rcpts[j], strlen(m->rcpts[j]));
+  /* UTF-8 headers: SMTPUTF8 when offered (RFC 6531 3.4), as send. */
+  if (!utf8 && b->smtputf8 && mw_headers_8bit(m->data, m->len))
+    utf8 = 1;
   if (utf8)
     bad |= mw_buf_append_str(&line, " SMTPUTF8");
   bad = bad || mw_smtpe_send_line(e, line.data) != 0;
@@ -500,6 +504,7 @@ int mw_smtp_engine_begin_batch(mw_smtp_engine *e, const mw_smtp_message *msgs,
   b->chunking = e->chunking_on && mw_smtp_engine_has_extension(e, "CHUNKING");
   b->size_ext = mw_smtp_engine_has_extension(e, "SIZE");
   b->eightbit = mw_smtp_engine_has_extension(e, "8BITMIME");
+  b->smtputf8 = mw_smtp_engine_has_extension(e, "SMTPUTF8");
   b->phase = n ? P_MAIL : P_DONE;
   if (!e->chunk && !(e->chunk = malloc(MW_SMTP_CHUNK)))
     return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);

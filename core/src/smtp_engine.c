@@ -1336,6 +1336,11 @@ static int copy_addresses(mw_smtp_engine *e, const char *from,
 /* What the server's extensions say about this message, before anything
  * is sent. */
 static int check_against_extensions(mw_smtp_engine *e) {
+  /* UTF-8 headers with an ASCII envelope: SMTPUTF8 when offered (RFC 6531
+   * 3.4); without it the message goes as before, with BODY=8BITMIME. */
+  if ((e->flags & MW_SEND_UTF8_HEADERS) &&
+      mw_smtp_engine_has_extension(e, "SMTPUTF8"))
+    e->flags |= MW_SEND_SMTPUTF8;
   if (needs_smtputf8(e)) {
     if (!mw_smtp_engine_has_extension(e, "SMTPUTF8"))
       return mw_error_set(&e->s->err, eexUTF8Unsupported, 0,
@@ -1401,6 +1406,8 @@ int mw_smtp_engine_begin_send(mw_smtp_engine *e, const char *from,
                         "was sent.",
                         len);
   int flags = msg && mw_has_8bit(msg, len) ? MW_SEND_8BIT : 0;
+  if (flags && mw_headers_8bit(msg, len))
+    flags |= MW_SEND_UTF8_HEADERS;
   int rc = begin_transaction(e, from, rcpts, nrcpts, len, flags);
   if (rc != MW_OK)
     return rc;
