@@ -42,7 +42,8 @@ local errState, eexState = M.errState, M.eexState
 
 --- The metatable of every error object mailwire raises. Fields:
 -- number (extended, eex*), name ("eexDNS"), code (base, err*),
--- code_name ("errConnect"), text (a sentence), os_error, verify_result,
+-- code_name ("errConnect"), text (a sentence), os_error, os_error_text (os_error labelled:
+-- "errno 111 (...)", "OpenSSL error 0A000086 (...)"), verify_result,
 -- reply_code, enhanced_status, server_text, operation ("connect" ...).
 local Error = {}
 Error.__index = Error
@@ -64,8 +65,8 @@ function Error.__tostring(e)
     end
     s = s .. string.format(" (server: %s%s %s)", code, enh, e.server_text)
   end
-  if e.os_error and e.os_error ~= 0 then
-    s = s .. " (os error " .. tostring(e.os_error) .. ")"
+  if e.os_error_text and e.os_error_text ~= "" then
+    s = s .. " (" .. e.os_error_text .. ")"
   end
   return s
 end
@@ -90,6 +91,7 @@ local function error_from_info(ei, operation)
     code_name = core.mw_err_name(code),
     text = core.mw_errorinfo_text(ei) or "",
     os_error = num(core.mw_errorinfo_os_error(ei)),
+    os_error_text = core.mw_errorinfo_os_error_text(ei) or "",
     verify_result = num(core.mw_errorinfo_verify_result(ei)),
     reply_code = num(core.mw_errorinfo_reply_code(ei)),
     enhanced_status = core.mw_errorinfo_enhanced_status(ei) or "",
@@ -103,7 +105,8 @@ local function new_error(code, number, text, operation)
   return setmetatable({
     number = number, name = core.mw_eex_name(number),
     code = code, code_name = core.mw_err_name(code),
-    text = text, os_error = 0, verify_result = 0, reply_code = 0,
+    text = text, os_error = 0, os_error_text = "", verify_result = 0,
+    reply_code = 0,
     enhanced_status = "", server_text = "", operation = operation,
   }, Error)
 end

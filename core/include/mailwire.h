@@ -210,8 +210,20 @@ MW_EXTERN int mw_errorinfo_code(const mw_errorinfo *e);
 MW_EXTERN int mw_errorinfo_number(const mw_errorinfo *e);
 /* A sentence a person can act on: ErrorInfo.Text. */
 MW_EXTERN const char *mw_errorinfo_text(const mw_errorinfo *e);
-/* errno, or the OpenSSL error code for TLS failures: ErrorInfo.OSError. */
+/* errno, or the OpenSSL error code for TLS failures: ErrorInfo.OSError.
+ * What kind of number it is, and a label to print it with:
+ * "errno 111 (Connection refused)", "OpenSSL error 0A000086 (SSL
+ * routines::certificate verify failed)", "resolver error -2 (Name or
+ * service not known)" (getaddrinfo's, with eexDNS), or "" when 0. */
 MW_EXTERN long mw_errorinfo_os_error(const mw_errorinfo *e);
+enum {
+  MW_OS_ERROR_NONE = 0,
+  MW_OS_ERROR_ERRNO = 1,
+  MW_OS_ERROR_OPENSSL = 2,
+  MW_OS_ERROR_RESOLVER = 3
+};
+MW_EXTERN int mw_errorinfo_os_error_kind(const mw_errorinfo *e);
+MW_EXTERN const char *mw_errorinfo_os_error_text(const mw_errorinfo *e);
 /* For server refusals: reply code (SMTP 3 digits; POP3 -ERR gives -1),
  * RFC 3463 enhanced status ("5.7.8", or ""), and the server's text. */
 MW_EXTERN int mw_errorinfo_reply_code(const mw_errorinfo *e);

@@ -69,6 +69,8 @@ struct mw_errorinfo {
   char enhanced[16]; /* "5.7.8" or "" */
   char *server_text; /* malloc'd, or NULL (reads as "") */
   char text[1024];   /* the sentence */
+  int os_kind;       /* MW_OS_ERROR_*, from number and os_error */
+  char os_text[256]; /* os_error labelled ("OpenSSL error 0A000086 (...)") */
 };
 
 void mw_error_init(mw_errorinfo *e);

@@ -17,6 +17,7 @@ class ErrorInfo:
     number: int
     text: str
     os_error: int
+    os_error_text: str
     reply_code: int
     enhanced_status: str
     server_text: str
@@ -32,6 +33,7 @@ class Error(Exception):
     number: int
     text: str
     os_error: int
+    os_error_text: str
     code: int
     reply_code: int
     enhanced_status: str
@@ -40,7 +42,7 @@ class Error(Exception):
     def __init__(self, number: int, text: str, os_error: int = ...,
                  code: Optional[int] = ..., enhanced_status: str = ...,
                  server_text: str = ..., reply_code: int = ...,
-                 verify_result: int = ...) -> None: ...
+                 verify_result: int = ..., os_error_text: str = ...) -> None: ...
     @property
     def name(self) -> str: ...
 

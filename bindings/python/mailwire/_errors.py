@@ -30,6 +30,9 @@ class Error(Exception):
             the reference's ErrorInfo.Number.
         text: a sentence saying what went wrong and what to check.
         os_error: errno, or the OpenSSL error code for TLS failures (0 if none).
+        os_error_text: os_error labelled: "errno 111 (Connection refused)",
+            "OpenSSL error 0A000086 (SSL routines::certificate verify
+            failed)", "resolver error -2 (...)", or "".
         code: the base error code (``errConnect``, ``errServer`` ...).
         reply_code: for server refusals, the SMTP reply code (POP3 -ERR is -1);
             else 0.
@@ -40,18 +43,23 @@ class Error(Exception):
 
     def __init__(self, number, text, os_error=0, code=None,
                  enhanced_status="", server_text="", reply_code=0,
-                 verify_result=0):
+                 verify_result=0, os_error_text=""):
         super().__init__(number, text)
         self.number = number
         self.text = text
         self.os_error = os_error
+        self.os_error_text = os_error_text
         self.code = _mw.mw_eex_base(number) if code is None else code
         self.enhanced_status = enhanced_status
         self.server_text = server_text
         self.reply_code = reply_code
         self.verify_result = verify_result
         if isinstance(self, OSError):  # errno is the OS's, not ours
-            self.errno = os_error or None
+            # errno is the OS's, and only when os_error is one: not an
+            # OpenSSL code (>= 1 << 23) nor getaddrinfo's (eexDNS).
+            is_errno = (os_error_text.startswith("errno ") if os_error_text
+                        else 0 < os_error < (1 << 23) and number != _EEX_NUMBER["eexDNS"])
+            self.errno = os_error if is_errno else None
             self.strerror = text
 
     @property
@@ -63,6 +71,8 @@ class Error(Exception):
         s = "%s [%s %d]" % (self.text, self.name, self.number)
         if self.server_text:
             s += " (server: %s)" % self.server_text
+        if self.os_error_text:
+            s += " (%s)" % self.os_error_text
         return s
 
     def __repr__(self):
@@ -194,11 +204,13 @@ class ErrorInfo:
     """
 
     __slots__ = ("code", "number", "text", "os_error", "reply_code",
-                 "enhanced_status", "server_text", "verify_result")
+                 "enhanced_status", "server_text", "verify_result",
+                 "os_error_text")
 
     def __init__(self, record):
         (self.code, self.number, self.text, self.os_error, self.reply_code,
-         self.enhanced_status, self.server_text, self.verify_result) = record
+         self.enhanced_status, self.server_text, self.verify_result,
+         self.os_error_text) = record
 
     @property
     def name(self):
@@ -209,7 +221,7 @@ class ErrorInfo:
         cls = error_class(self.code, self.number)
         return cls(self.number, self.text, self.os_error, self.code,
                    self.enhanced_status, self.server_text, self.reply_code,
-                   self.verify_result)
+                   self.verify_result, self.os_error_text)
 
     def __repr__(self):
         return "ErrorInfo(%s %d, %r)" % (self.name, self.number, self.text)
