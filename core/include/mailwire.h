@@ -736,7 +736,11 @@ MW_EXTERN int mw_pop3_set_low_speed_limit(mw_pop3 *c, long bytes_per_s);
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                                       const char *password);
 /* "USER" (USER/PASS), "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or
- * NULL for the strongest both sides offer. */
+ * NULL for the automatic choice: a SASL mechanism the server offers (the
+ * strongest; XOAUTH2 only when asked); else, over TLS, USER when CAPA lists
+ * it; else APOP when the greeting has a timestamp; else USER. An automatic
+ * APOP refused over TLS where USER may work (listed, or no CAPA) is
+ * followed by USER/PASS once; an APOP asked for never is. */
 MW_EXTERN int mw_pop3_set_auth_mechanism(mw_pop3 *c, const char *mech);
 MW_EXTERN int mw_pop3_set_allow_plaintext_auth(mw_pop3 *c, int allow);
 /* Largest message mw_pop3_retr/mw_pop3_top keep in memory (default 256 MiB);

@@ -65,6 +65,7 @@ static void forget_caps(mw_pop3_engine *e) {
   mw_buf_reset(&e->caps);
   mw_buf_reset(&e->caps_z);
   e->ncaps = 0;
+  e->have_capa = 0;
 }
 
 static void forget_entries(mw_pop3_engine *e) {
@@ -393,6 +394,7 @@ static int state_capa_resp(mw_pop3_engine *e, int ok, const char *text) {
   (void)text;
   if (!ok) /* CAPA is optional (RFC 2449): no capabilities */
     return after_capa(e);
+  e->have_capa = 1;
   set_state(e, MW_P3_CAPA_BODY);
   return P3_NEXT;
 }
@@ -443,7 +445,20 @@ static int refuse_mechanism(mw_pop3_engine *e, const char *why) {
   return MW_STEP_ERROR;
 }
 
-/* The caller's mechanism, or the strongest offered: SASL, APOP, USER. */
+/* No SASL: over TLS, USER/PASS when CAPA lists USER (as safe as APOP
+ * there, and it works where the server keeps no APOP secrets, as GNU
+ * Mailutils without its APOP database); APOP when the greeting has a
+ * timestamp (and, over TLS, USER is not listed); else USER. */
+static const char *choose_user_or_apop(mw_pop3_engine *e) {
+  if (e->timestamp && !(is_secure(e) && mw_pop3_engine_has_cap(e, "USER"))) {
+    e->apop_auto = 1;
+    return "APOP";
+  }
+  return "USER";
+}
+
+/* The caller's mechanism, or the strongest offered: SASL, then (see
+ * choose_user_or_apop) USER or APOP. */
 static const char *choose_mechanism(mw_pop3_engine *e, int *rc) {
   const char *wanted = e->s->mech;
   const char *offered = mw_pop3_engine_cap_params(e, "SASL");
@@ -467,7 +482,7 @@ static const char *choose_mechanism(mw_pop3_engine *e, int *rc) {
   const char *m = offered ? mw_sasl_choose(offered, NULL) : NULL;
   if (m)
     return m;
-  return e->timestamp ? "APOP" : "USER";
+  return choose_user_or_apop(e);
 }
 
 static int perform_user(mw_pop3_engine *e) {
@@ -543,6 +558,19 @@ static int perform_apop(mw_pop3_engine *e) {
   return P3_NEXT;
 }
 
+/* An APOP we chose, refused over TLS where USER may work (listed by CAPA,
+ * or no CAPA to say): USER/PASS once. Asked-for APOP is never replaced. */
+static int state_apop_resp(mw_pop3_engine *e, int ok, const char *text) {
+  int user_possible = !e->have_capa || mw_pop3_engine_has_cap(e, "USER");
+  if (ok || !e->apop_auto || !is_secure(e) || !user_possible)
+    return logged_in(e, ok, text);
+  e->apop_auto = 0;
+  mw_log(e->s->log, LOG_S_WARNING, LOG_F_PROTOCOL,
+         "APOP was refused (\"%s\"); trying USER/PASS over TLS instead", text);
+  e->mech_used = "USER";
+  return perform_user(e);
+}
+
 static int perform_auth(mw_pop3_engine *e, const char *mech) {
   char cmd[48];
   snprintf(cmd, sizeof cmd, "AUTH %s", mech);
@@ -573,6 +601,7 @@ static int perform_login(mw_pop3_engine *e) {
     return MW_STEP_ERROR;
   }
   int rc;
+  e->apop_auto = 0;
   const char *mech = choose_mechanism(e, &rc);
   if (!mech)
     return rc;
@@ -1158,8 +1187,9 @@ static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
     return state_stls_resp(e, ok, text);
   case MW_P3_USER:
     return state_user_resp(e, ok, text);
-  case MW_P3_PASS:
   case MW_P3_APOP:
+    return state_apop_resp(e, ok, text);
+  case MW_P3_PASS:
   case MW_P3_AUTH:
     return logged_in(e, ok, text);
   case MW_P3_STAT:

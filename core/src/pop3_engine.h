@@ -83,6 +83,8 @@ typedef struct mw_pop3_engine {
   mw_buf last_text; /* text of the last +OK / -ERR line */
   const char *mech_used;
   int auth_round;
+  int have_capa; /* CAPA was answered (+OK): its list can be trusted */
+  int apop_auto; /* APOP was chosen, not asked for: USER may follow */
 
   /* Results. */
   unsigned long stat_count;
