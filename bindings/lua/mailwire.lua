@@ -56,11 +56,12 @@ function Error.__tostring(e)
   if e.operation then
     s = s .. " [in " .. e.operation .. "]"
   end
-  if e.reply_code and e.reply_code ~= 0 and e.server_text ~= "" then
-    local code = e.reply_code > 0 and tostring(e.reply_code) or "-ERR"
+  if e.server_text and e.server_text ~= "" then
+    -- POP3 has no reply codes (0): its refusals are "-ERR"
+    local code = (e.reply_code or 0) > 0 and tostring(e.reply_code) or "-ERR"
     local enh = ""
     if e.enhanced_status ~= "" and
-        e.server_text:sub(1, #e.enhanced_status) ~= e.enhanced_status then
+        not e.server_text:find(e.enhanced_status, 1, true) then
       enh = " " .. e.enhanced_status
     end
     s = s .. string.format(" (server: %s%s %s)", code, enh, e.server_text)

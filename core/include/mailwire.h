@@ -224,8 +224,11 @@ enum {
 };
 MW_EXTERN int mw_errorinfo_os_error_kind(const mw_errorinfo *e);
 MW_EXTERN const char *mw_errorinfo_os_error_text(const mw_errorinfo *e);
-/* For server refusals: reply code (SMTP 3 digits; POP3 -ERR gives -1),
- * RFC 3463 enhanced status ("5.7.8", or ""), and the server's text. */
+/* For server refusals: the SMTP reply code (3 digits; 0 otherwise: POP3
+ * replies have no code, its refusals are told by eexPopServer and the
+ * text); the enhanced status: RFC 3463 for SMTP ("5.7.8"), the RFC 2449
+ * response code for POP3 ("AUTH", "SYS/TEMP", "IN-USE" from "-ERR
+ * [IN-USE] ..."), or ""; and the server's text. */
 MW_EXTERN int mw_errorinfo_reply_code(const mw_errorinfo *e);
 MW_EXTERN const char *mw_errorinfo_enhanced_status(const mw_errorinfo *e);
 MW_EXTERN const char *mw_errorinfo_server_text(const mw_errorinfo *e);

@@ -122,19 +122,62 @@ static int fail_malformed(mw_pop3_engine *e, const char *what) {
   return MW_STEP_ERROR;
 }
 
+/* A -ERR's response code (RFC 2449 section 8, RFC 3206): "[SYS/TEMP]
+ * text" gives "SYS/TEMP", else "". POP3 replies have no number: the
+ * ErrorInfo's reply_code stays 0 and this goes to enhanced_status. */
+static const char *resp_code(const char *text, char out[16]) {
+  out[0] = '\0';
+  if (text[0] != '[')
+    return out;
+  size_t n = strcspn(text + 1, "] ");
+  if (text[1 + n] == ']' && n > 0 && n < 16)
+    snprintf(out, 16, "%.*s", (int)n, text + 1);
+  return out;
+}
+
+/* A -ERR as the ErrorInfo (number, code, text; see resp_code). */
+static void pop3_refusal(mw_pop3_engine *e, int number, const char *text,
+                         const char *sentence) {
+  char code[16];
+  mw_error_server(&e->s->err, number, 0, resp_code(text, code), text, "%s",
+                  sentence);
+}
+
+/* What a refused command usually means: UIDL and TOP are optional (RFC
+ * 1939), so a server whose CAPA does not list them may not have them;
+ * otherwise the message number. */
+static const char *refusal_hint(const mw_pop3_engine *e) {
+  int optional = strncmp(e->cmd, "UIDL", 4) == 0  ? 1
+                 : strncmp(e->cmd, "TOP", 3) == 0 ? 2
+                                                  : 0;
+  if (optional && !mw_pop3_engine_has_cap(e, optional == 1 ? "UIDL" : "TOP"))
+    return optional == 1
+               ? "UIDL is optional (RFC 1939) and the server does not list "
+                 "it in CAPA: it may not implement it"
+               : "TOP is optional (RFC 1939) and the server does not list "
+                 "it in CAPA: it may not implement it";
+  if (e->msg)
+    return "check the message number (it may not exist, or be marked as "
+           "deleted)";
+  return "the server did not say why beyond its text";
+}
+
 /* A -ERR to an ordinary command: the session goes on. */
 static int fail_refused(mw_pop3_engine *e, const char *text) {
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
-                  "The POP3 server refused %s: \"%s\". The connection is "
-                  "still open; check the command's argument.",
-                  e->cmd, text);
+  char sentence[600];
+  snprintf(sentence, sizeof sentence,
+           "The POP3 server refused %s: \"%.300s\". The connection is still "
+           "open; %s.",
+           e->cmd, text, refusal_hint(e));
+  pop3_refusal(e, eexPopServer, text, sentence);
   return MW_STEP_ERROR;
 }
 
 /* A -ERR during login: a server refusal (text kept) that is an auth
  * failure. */
 static int fail_login(mw_pop3_engine *e, const char *text) {
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+  char rcode[16];
+  mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
                   "The POP3 server refused the login of user \"%s\" with "
                   "%s: \"%s\". Check the user name and password, and the "
                   "authentication mechanism.",
@@ -351,7 +394,8 @@ static int perform_login(mw_pop3_engine *e);
 
 static int state_greeting_resp(mw_pop3_engine *e, int ok, const char *text) {
   if (!ok) {
-    mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+    char rcode[16];
+    mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
                     "The POP3 server greeted with an error: \"%s\". It does "
                     "not accept connections now; try again later or ask its "
                     "administrator.",
@@ -419,7 +463,9 @@ static int state_capa_body(mw_pop3_engine *e, const char *line, size_t len) {
 
 static int state_stls_resp(mw_pop3_engine *e, int ok, const char *text) {
   if (!ok) {
-    mw_error_server(&e->s->err, eexSSLStartTLSRefused, -1, NULL, text,
+    char rcode[16];
+    mw_error_server(&e->s->err, eexSSLStartTLSRefused, 0,
+                    resp_code(text, rcode), text,
                     "The POP3 server refused STLS: \"%s\". The connection "
                     "was closed without sending credentials; check the "
                     "server's TLS configuration or use MODE_CHANNEL.",
@@ -1045,7 +1091,8 @@ static int batch_end(mw_pop3_engine *e) {
   size_t i = e->bfirst_refused;
   const char *text = mw_pop3_engine_batch_text(e, i);
   batch_format(e, i, e->cmd, sizeof e->cmd);
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+  char rcode[16];
+  mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
                   "The POP3 server refused %zu of the %zu commands of the "
                   "batch; the first was %s: \"%s\". The others were done "
                   "(see the batch results); the connection is still open.",

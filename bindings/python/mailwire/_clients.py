@@ -11,7 +11,7 @@ import sys
 import threading
 
 from . import _mailwire as _mw
-from ._errors import Error, ErrorInfo, binding_error
+from ._errors import Error, ErrorInfo, ServerError, binding_error
 from ._handlers import LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _text
 
 __all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message",
@@ -1067,8 +1067,13 @@ class POP3Client(_Client):
         the server offers UIDL)."""
         sizes = self.list()
         uids = {}
-        if self.has_capability("UIDL"):
-            uids = dict(self.uidl())
+        # Without CAPA (RFC 1939 servers) UIDL may work all the same: try
+        # it; a -ERR means it is not implemented.
+        if self.has_capability("UIDL") or not self.capabilities:
+            try:
+                uids = dict(self.uidl())
+            except ServerError:
+                uids = {}
         return [POP3Message(n, size, uids.get(n)) for n, size in sizes]
 
     def __iter__(self):

@@ -34,9 +34,11 @@ class Error(Exception):
             "OpenSSL error 0A000086 (SSL routines::certificate verify
             failed)", "resolver error -2 (...)", or "".
         code: the base error code (``errConnect``, ``errServer`` ...).
-        reply_code: for server refusals, the SMTP reply code (POP3 -ERR is -1);
-            else 0.
-        enhanced_status: the RFC 3463 status of an SMTP refusal ("5.7.8"), or "".
+        reply_code: for SMTP refusals, the reply code; else 0 (POP3 replies
+            have no code).
+        enhanced_status: the RFC 3463 status of an SMTP refusal ("5.7.8"),
+            the RFC 2449 response code of a POP3 one ("AUTH", "SYS/TEMP",
+            "IN-USE"), or "".
         server_text: what the server said when it refused, or "".
         verify_result: OpenSSL's X509_V_* result for certificate failures, or 0.
     """
