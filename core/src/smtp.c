@@ -372,9 +372,16 @@ int mw_smtp_connect(mw_smtp *c) {
 /* The engine's begin_* checks the arguments first, so an invalid
  * argument is reported as such even when not connected. */
 static int run(mw_smtp *c, int begin_rc) {
-  if (begin_rc != MW_OK)
-    return begin_rc;
-  return pump(c);
+  if (begin_rc == MW_OK)
+    return pump(c);
+  /* A begin that found the session out of step, or the server gone (a
+   * 421 already buffered), closes it as the pump would. */
+  if (c->s.drop || begin_rc == errProtocol) {
+    mw_conn_close(&c->s.conn);
+    c->s.drop = 0;
+    sync_connection(c);
+  }
+  return begin_rc;
 }
 
 int mw_smtp_send(mw_smtp *c, const char *from, const char *const *rcpts,

@@ -396,8 +396,10 @@ static void waiting_for(void *engine, char *buf, size_t len);
  * reason: nothing more is sent (not even QUIT or RSET), and the pump
  * closes the connection although errServer normally keeps it. */
 static int server_leaving(mw_smtp_engine *e) {
-  char what[160] = "its greeting";
-  if (e->state != MW_SMTP_GREETING)
+  char what[160] = "no command (it came unasked)";
+  if (e->state == MW_SMTP_GREETING)
+    snprintf(what, sizeof what, "the connection (its greeting)");
+  else
     waiting_for(e, what, sizeof what);
   const char *text = e->last_text.data ? e->last_text.data : "";
   mw_error_server(&e->s->err, eexSmtpServer, 421, e->last_enhanced, text,
