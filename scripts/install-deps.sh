@@ -6,7 +6,7 @@ set -eu
 # Build and C tests.
 CORE_PACKAGES=(
   build-essential cmake pkg-config libssl-dev openssl clang-format
-  python3
+  libidn2-dev python3
 )
 # libFuzzer targets (fuzz/run.sh): clang with its sanitizer/fuzzer runtime.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev valgrind)
@@ -20,11 +20,11 @@ SERVER_PACKAGES=(
 # Python binding and its tests.
 PYTHON_PACKAGES=(
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel
-  python3-pytest
+  python3-pytest python3-mypy
 )
 # Lua binding and its tests.
 LUA_PACKAGES=(
-  lua5.4 liblua5.4-dev luarocks lua-busted luajit libluajit-5.1-dev
+  lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson luajit libluajit-5.1-dev
 )
 PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
   "${LUA_PACKAGES[@]}")

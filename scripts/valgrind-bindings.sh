@@ -12,6 +12,9 @@ rc=0
 # The hostile cases are mostly waits for timeouts and closes: under
 # valgrind only their TLS groups run (every case runs in the normal suites).
 export MW_HOSTILE_FILTER=tls/
+# Likewise the shared API cases (tests/api-cases): only the address group,
+# which runs the new C parsing through both bindings.
+export MW_API_FILTER=address/
 
 echo "--- valgrind: pytest"
 # The RSS-growth test measures valgrind's own memory, not ours: skipped

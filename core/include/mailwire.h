@@ -304,7 +304,8 @@ enum {
 
   SSLCAFile = 40,     /* string: PEM bundle to trust instead of the system's */
   SSLCAPath = 41,     /* string: hashed directory to trust instead */
-  SSLServerName = 42, /* string: SNI and name to check (default: host) */
+  SSLServerName = 42, /* string: SNI and name to check (default: host);
+                        Unicode (UTF-8) names as their A-label */
   SSLClientCertificatePassword = 43, /* string: for PKCS#12 / encrypted PEM
                                         keys; reads back as "********" */
   SSLClientCertificateDir = 44, /* string: where bare names are looked up */
@@ -413,6 +414,16 @@ MW_EXTERN int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index,
                                         long *value);
 MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
                                         const char **value);
+/* The values of an array option (SSLConnectionProtocolIn,
+ * SSLConnectionCipherIn): up to cap of them into values, and their number
+ * into *n (it may be more than cap: call again with room for *n). They
+ * read back as in effect, in a fixed order: protocols from SSL_TLS1 up;
+ * ciphers SSL_AES (all four AES suites allowed), else SSL_AES_128 or
+ * SSL_AES_128_GCM, SSL_AES_256 or SSL_AES_256_GCM, then SSL_CHACHA20.
+ * Empty (*n 0): the library chooses. Another index fails as the other
+ * getters do (errInvalidArgument, eexInvalidArgument). */
+MW_EXTERN int mw_sslinfo_get_option_array(mw_sslinfo *ssl, int index,
+                                          long *values, size_t cap, size_t *n);
 /* Which type an option has: 'b' bool, 'i' number, 's' string, 'a' array,
  * 0 unknown index. Lets bindings pick the right setter. */
 MW_EXTERN int mw_sslinfo_option_type(int index);
@@ -532,7 +543,8 @@ MW_EXTERN int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host,
 MW_EXTERN const char *mw_proxyinfo_server(const mw_proxyinfo *p);
 MW_EXTERN unsigned mw_proxyinfo_port(const mw_proxyinfo *p);
 /* NULL user: no credentials. SOCKS5: user/password; SOCKS4/4a: the user
- * id (the password is not used); HTTP: Basic. */
+ * id (the password is not used); HTTP: Basic. POP3 and SMTP proxies take
+ * none (errInvalidArgument, eexInvalidArgument). */
 MW_EXTERN int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
                                            const char *password);
 /* SOCKS5: 1 (default) the proxy resolves the mail server's name, 0 it is
@@ -551,7 +563,10 @@ MW_EXTERN mw_smtp *mw_smtp_new(void);
 /* Closes the connection (without QUIT) and frees the handle. */
 MW_EXTERN void mw_smtp_free(mw_smtp *c);
 
-/* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25. */
+/* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25.
+ * A Unicode (UTF-8) host name is resolved, and checked, as its A-label;
+ * one that cannot be converted makes connect fail with
+ * errInvalidArgument/eexInvalidArgument before connecting. */
 MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port);
 /* Milliseconds for connecting (name resolution included) and for each
  * wait on the network; default 30000. */
@@ -727,7 +742,8 @@ typedef struct mw_pop3 mw_pop3;
 MW_EXTERN mw_pop3 *mw_pop3_new(void);
 /* Closes the connection without QUIT: nothing marked is deleted. */
 MW_EXTERN void mw_pop3_free(mw_pop3 *c);
-/* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. */
+/* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. A Unicode host
+ * name: as for mw_smtp_set_server. */
 MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port);
 MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
 /* As mw_smtp_set_reply_timeout, mw_smtp_set_operation_timeout and

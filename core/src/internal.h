@@ -146,6 +146,12 @@ int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
                    size_t len, size_t max);
 /* strdup that returns NULL for NULL. */
 char *mw_strdup(const char *s);
+/* idn.c: the name as DNS and TLS need it. *out is NULL for an ASCII name
+ * (use it as it is), else the malloc'd A-label form of a Unicode (UTF-8)
+ * name; a name that cannot be converted is eexInvalidArgument, with what
+ * ("server name", "SSLServerName") in the text. */
+int mw_idn_to_ascii(const char *name, const char *what, char **out,
+                    mw_errorinfo *err);
 /* ASCII case-insensitive compare. */
 int mw_strcaseeq(const char *a, const char *b);
 /* Does s contain a byte >= 0x80? */
@@ -224,6 +230,10 @@ int mw_policy_set_int(mw_sslinfo *ssl, int index, long value);
 int mw_policy_get_int(const mw_sslinfo *ssl, int index, long *value);
 int mw_policy_set_array(mw_sslinfo *ssl, int index, const long *values,
                         size_t n);
+/* The values in effect of array option index (mailwire.h,
+ * mw_sslinfo_get_option_array): up to cap into out; returns their number. */
+size_t mw_policy_get_array(const mw_sslinfo *ssl, int index, long *out,
+                           size_t cap);
 /* tls_clientcert.c: SSLClientCertificateName (13), ...Password (43),
  * ...Dir (44). Setting one loads the certificate and key with the new
  * combination (eexSSLConfig on failure, nothing changed). */

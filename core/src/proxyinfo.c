@@ -96,6 +96,14 @@ int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
     p->user = p->pass = NULL;
     return MW_OK;
   }
+  /* The application-level proxies take the mail credentials (POP3:
+   * user@server); a proxy login of their own would be silently unused. */
+  if (p->kind == MW_PROXY_POP3 || p->kind == MW_PROXY_SMTP)
+    return mw_error_set(&p->err, eexInvalidArgument, 0,
+                        "A%s proxy takes no user name or password of its "
+                        "own: the client's credentials go to the mail "
+                        "server through it.",
+                        p->kind == MW_PROXY_POP3 ? " POP3" : "n SMTP");
   /* RFC 1929 gives each one length byte. */
   int rc =
       mw_check_arg(&p->err, "proxy user name", user, 0, MW_PROXY_MAX_FIELD);

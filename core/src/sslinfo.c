@@ -255,9 +255,12 @@ static int check_gettable(mw_sslinfo *ssl, int index, int type) {
                         "mailwire.",
                         index);
   if (actual != type && !(actual == 'b' && type == 'i'))
-    return mw_error_set(&ssl->err, eexInvalidArgument, 0,
-                        "Option %d is a %s value.", index,
-                        actual == 's' ? "string" : "boolean or number");
+    return mw_error_set(&ssl->err, eexInvalidArgument, 0, "Option %d is %s.",
+                        index,
+                        actual == 's'   ? "a string value"
+                        : actual == 'a' ? "an array of values (read it "
+                                          "with the array getter)"
+                                        : "a boolean or number value");
   /* The revocation outcome is kept also when the handshake was refused. */
   int have = mw_revocation_is_output(index)
                  ? mw_revocation_has_outcome(ssl->rev)
@@ -362,5 +365,18 @@ int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index, const char **value) {
     *value = slot && *slot ? *slot : "";
   }
   }
+  return MW_OK;
+}
+
+int mw_sslinfo_get_option_array(mw_sslinfo *ssl, int index, long *values,
+                                size_t cap, size_t *n) {
+  if (n)
+    *n = 0;
+  if (!ssl || !n || (cap && !values))
+    return errInvalidArgument;
+  int rc = check_gettable(ssl, index, 'a');
+  if (rc != MW_OK)
+    return rc;
+  *n = mw_policy_get_array(ssl, index, values, cap);
   return MW_OK;
 }

@@ -89,7 +89,7 @@ static int refuse_arg(mw_errorinfo *e, const char *what, const char *why) {
 int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
                    size_t len, size_t max) {
   if (!s)
-    return refuse_arg(e, what, "is missing (NULL)");
+    return refuse_arg(e, what, "is missing");
   if (len > max) {
     char why[64];
     snprintf(why, sizeof why, "is longer than %zu bytes", max);
@@ -109,7 +109,7 @@ int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
 int mw_check_arg(mw_errorinfo *e, const char *what, const char *s,
                  int allow_empty, size_t max) {
   if (!s)
-    return refuse_arg(e, what, "is missing (NULL)");
+    return refuse_arg(e, what, "is missing");
   if (!allow_empty && !*s)
     return refuse_arg(e, what, "is empty");
   return mw_check_arg_n(e, what, s, strlen(s), max);
