@@ -813,8 +813,9 @@ local function make_client(kind, prefix, C)
   -- bytes/s; 0 turns one off.
   local function set_ms(self, name, seconds)
     local op = "set_" .. name
-    if type(seconds) ~= "number" or seconds < 0 then
-      invalid("The " .. name .. " is a number of seconds >= 0.", op)
+    if type(seconds) ~= "number" or not (seconds >= 0) then
+      invalid("The " .. name .. " is a number of seconds >= 0 (0: none), "
+        .. "not " .. describe(seconds) .. ".", op)
     end
     call(self._h, op, fn(op), math.floor(seconds * 1000 + 0.5))
   end
@@ -829,7 +830,8 @@ local function make_client(kind, prefix, C)
 
   function methods.set_low_speed_limit(self, bytes_per_s)
     local op = "set_low_speed_limit"
-    call(self._h, op, fn(op), number_arg(bytes_per_s, "low-speed limit", op, 0))
+    call(self._h, op, fn(op),
+      number_arg(bytes_per_s, "low_speed_limit", op, 0))
   end
 
   function methods.set_credentials(self, user, password)

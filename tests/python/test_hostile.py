@@ -135,6 +135,11 @@ class HostileServer:
 def make_client(case, port, ca_file):
     """The client the case sets up; settings refused here raise."""
     kw = {"timeout": case.number("timeout", 5000) / 1000.0}
+    for key in ("reply_timeout", "operation_timeout"):
+        if key in case.settings:
+            kw[key] = case.number(key, 0) / 1000.0
+    if "low_speed_limit" in case.settings:
+        kw["low_speed_limit"] = case.number("low_speed_limit", 0)
     host, cport = "127.0.0.1", port
     if "proxy" in case.settings:
         kinds = {"socks4": mailwire.MW_PROXY_SOCKS4, "socks4a": mailwire.MW_PROXY_SOCKS4A,
@@ -167,11 +172,6 @@ def make_client(case, port, ca_file):
             kw["max_message_size"] = case.number("max_size", 0)
         c = mailwire.POP3Client(**kw)
     c.set_server(host, cport)
-    for key in ("reply_timeout", "operation_timeout"):
-        if key in case.settings:
-            setattr(c, key, case.number(key, 0) / 1000.0)
-    if "low_speed_limit" in case.settings:
-        c.low_speed_limit = case.number("low_speed_limit", 0)
     return c
 
 

@@ -86,6 +86,17 @@ def _records_binding_errors(cls):
     return cls
 
 
+def _deadline(name, value):
+    """A deadline: a number of seconds >= 0 (0: none), as in Lua."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value >= 0:
+        raise binding_error("eexInvalidArgument",
+                            "The %s is a number of seconds >= 0 (0: none), "
+                            "not %s." % (name, describe(value)),
+                            type_error=not isinstance(value, (int, float)))
+    return value
+
+
 @_records_binding_errors
 class _Client:
     """What both clients share: the handle, its lock, handlers, closing.
@@ -215,6 +226,14 @@ class _Client:
 
     # The deadlines (mailwire.h, mw_smtp_set_reply_timeout): seconds, and
     # bytes/s; 0 turns one off.
+    def _set_deadlines(self, reply_timeout, operation_timeout, low_speed_limit):
+        if reply_timeout is not None:
+            self.reply_timeout = reply_timeout
+        if operation_timeout is not None:
+            self.operation_timeout = operation_timeout
+        if low_speed_limit is not None:
+            self.low_speed_limit = low_speed_limit
+
     @property
     def reply_timeout(self):
         """Seconds for each whole reply (default 60; 0: none)."""
@@ -222,6 +241,7 @@ class _Client:
 
     @reply_timeout.setter
     def reply_timeout(self, seconds):
+        seconds = _deadline("reply_timeout", seconds)
         self._call(self._c_set_reply_timeout, int(round(float(seconds) * 1000)))
         self._reply_timeout = float(seconds)
 
@@ -233,6 +253,7 @@ class _Client:
 
     @operation_timeout.setter
     def operation_timeout(self, seconds):
+        seconds = _deadline("operation_timeout", seconds)
         self._call(self._c_set_operation_timeout, int(round(float(seconds) * 1000)))
         self._operation_timeout = float(seconds)
 
@@ -244,8 +265,9 @@ class _Client:
 
     @low_speed_limit.setter
     def low_speed_limit(self, bytes_per_s):
-        self._call(self._c_set_low_speed_limit, int(bytes_per_s))
-        self._low_speed_limit = int(bytes_per_s)
+        bytes_per_s = _whole(bytes_per_s, "low_speed_limit", 0)
+        self._call(self._c_set_low_speed_limit, bytes_per_s)
+        self._low_speed_limit = bytes_per_s
 
     def set_credentials(self, user, password):
         """Credentials for logging in during connect (None: no login)."""
@@ -489,13 +511,15 @@ class SMTPClient(_Client):
                  user=None, password=None, auth_mechanism=None,
                  helo_name=None, allow_plaintext_auth=False,
                  allow_partial=False, log_handler=None, proxy=None,
-                 pipelining=True, chunking=True):
+                 pipelining=True, chunking=True, reply_timeout=None,
+                 operation_timeout=None, low_speed_limit=None):
         self._helo_name = None
         self._allow_partial = False
         self._pipelining = self._chunking = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
+        self._set_deadlines(reply_timeout, operation_timeout, low_speed_limit)
         if helo_name is not None:
             self.helo_name = helo_name
         if allow_partial:
@@ -912,12 +936,15 @@ class POP3Client(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  allow_plaintext_auth=False, max_message_size=None,
-                 log_handler=None, proxy=None, pipelining=True):
+                 log_handler=None, proxy=None, pipelining=True,
+                 reply_timeout=None, operation_timeout=None,
+                 low_speed_limit=None):
         self._max_message_size = None
         self._pipelining = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
+        self._set_deadlines(reply_timeout, operation_timeout, low_speed_limit)
         if max_message_size is not None:
             self.max_message_size = max_message_size
         if not pipelining:
