@@ -173,17 +173,32 @@ static int fail_refused(mw_pop3_engine *e, const char *text) {
   return MW_STEP_ERROR;
 }
 
+/* RFC 3206 (and 2449's LOGIN-DELAY): the login failed for a reason that
+ * is not the credentials, and may pass later. */
+static int temporary_login_failure(const char *code) {
+  return strcmp(code, "SYS/TEMP") == 0 || strcmp(code, "IN-USE") == 0 ||
+         strcmp(code, "LOGIN-DELAY") == 0;
+}
+
 /* A -ERR during login: a server refusal (text kept) that is an auth
- * failure. */
+ * failure (errAuth), unless its response code says the failure is
+ * temporary: errServer then, as SMTP's 4xx to AUTH. */
 static int fail_login(mw_pop3_engine *e, const char *text) {
   char rcode[16];
-  mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
+  resp_code(text, rcode);
+  int temporary = temporary_login_failure(rcode);
+  mw_error_server(&e->s->err, eexPopServer, 0, rcode, text,
                   "The POP3 server refused the login of user \"%s\" with "
-                  "%s: \"%s\". Check the user name and password, and the "
-                  "authentication mechanism.",
+                  "%s: \"%s\". %s",
                   mw_session_login_user(e->s),
-                  e->mech_used ? e->mech_used : "?", text);
-  mw_error_set_code(&e->s->err, errAuth);
+                  e->mech_used ? e->mech_used : "?", text,
+                  temporary ? "This is a temporary failure on the server's "
+                              "side (RFC 3206), not a refusal of the "
+                              "credentials; try again later."
+                            : "Check the user name and password, and the "
+                              "authentication mechanism.");
+  if (!temporary)
+    mw_error_set_code(&e->s->err, errAuth);
   return MW_STEP_ERROR;
 }
 
