@@ -203,6 +203,35 @@ static int implicit_tls_port(unsigned port) {
   return port == 465 || port == 995;
 }
 
+/* What a timeout while waiting for `what` usually means. */
+static void timeout_hint(const mw_session *s, const char *what, char *hint,
+                         size_t len) {
+  int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
+  if (strcmp(what, "the greeting") == 0 && !channel &&
+      implicit_tls_port(s->cur_port))
+    snprintf(hint, len,
+             "Is port %u an implicit-TLS port? Use an SSLInfo in "
+             "MODE_CHANNEL.",
+             s->cur_port);
+  else if (strcmp(what, "the greeting") == 0)
+    snprintf(hint, len,
+             "Check that the port is a mail server's, or raise the "
+             "timeout.");
+  else if (strcmp(what, "the TLS handshake") == 0)
+    snprintf(hint, len,
+             "Check that the port speaks TLS (implicit TLS: usually 465 or "
+             "995), or raise the timeout.");
+  else if (strstr(what, "AUTH") || strstr(what, "PASS") ||
+           strstr(what, "APOP"))
+    snprintf(hint, len,
+             "Servers often delay their answer to wrong credentials: check "
+             "them, or raise the timeout.");
+  else
+    snprintf(hint, len,
+             "The server is slow or stalled: try again later, or raise the "
+             "timeout.");
+}
+
 /* Rewrite a timeout from the transport into a sentence that says which
  * step was waiting, which limit ran out, and what that usually means. */
 static void explain_timeout(mw_session *s, const char *what,
@@ -220,15 +249,8 @@ static void explain_timeout(mw_session *s, const char *what,
     say_ms(span, sizeof span, s->conn.timeout_ms);
     snprintf(limit, sizeof limit, "nothing arrived for %s", span);
   }
-  char hint[200] = "Check that the port speaks the expected protocol, or "
-                   "raise the timeout.";
-  int greeting = strcmp(what, "the greeting") == 0;
-  int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
-  if (greeting && !channel && implicit_tls_port(s->cur_port))
-    snprintf(hint, sizeof hint,
-             "Is port %u an implicit-TLS port? Use an SSLInfo in "
-             "MODE_CHANNEL.",
-             s->cur_port);
+  char hint[200];
+  timeout_hint(s, what, hint, sizeof hint);
   long os = s->err.os_error;
   mw_error_set(&s->err, eexTimeout, os,
                "Timed out waiting for %s from %s: %s; the connection was "
