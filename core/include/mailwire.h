@@ -583,7 +583,10 @@ MW_EXTERN int mw_smtp_set_timeout(mw_smtp *c, int ms);
  *   whole send or send_batch, each POP3 call (a whole retrieval);
  * - the low-speed limit (bytes/s, default 100, 0: none) bounds POP3
  *   message content (RETR/TOP), which the reply timeout does not: each
- *   reply-timeout window must bring at least that many bytes per second.
+ *   reply-timeout window must bring at least that many bytes per second
+ *   (an SMTP client receives no message content: there it changes
+ *   nothing; a body the server accepts slowly is bounded by the reply
+ *   timeout per write and by the operation timeout).
  * Each fails with errTimeout/eexTimeout, the connection closed, and a text
  * naming what was awaited ("the reply to AUTH CRAM-MD5") and which limit
  * ran out. These may change at any time; they take effect at the next
