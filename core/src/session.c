@@ -384,6 +384,9 @@ static int flush(mw_session *s, mw_engine_io *io, pump_clock *k) {
   mw_buf *out = io->out;
   if (out->len == 0)
     return MW_OK;
+  /* Each write has its own reply-timeout window: time the application's
+   * source took to produce the bytes is not the server's. */
+  k->reply_start = mw_now_ms();
   arm_deadline(s, io, k);
   int rc = mw_conn_write(&s->conn, out->data, out->len);
   mw_buf_reset(out);
