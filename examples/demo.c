@@ -159,9 +159,13 @@ static int report(const char *what, int rc, const mw_errorinfo *ei) {
   fprintf(stderr, "%s failed: %s (%d)\n", what, mw_err_name(rc), rc);
   fprintf(stderr, "  ErrorInfo %d %s: %s\n", mw_errorinfo_number(ei),
           mw_eex_name(mw_errorinfo_number(ei)), mw_errorinfo_text(ei));
-  if (mw_errorinfo_reply_code(ei) != 0)
+  if (mw_errorinfo_reply_code(ei) != 0) /* SMTP */
     fprintf(stderr, "  server said: %d %s\n", mw_errorinfo_reply_code(ei),
             mw_errorinfo_server_text(ei));
+  else if (*mw_errorinfo_server_text(ei)) /* POP3: no reply codes */
+    fprintf(stderr, "  server said: -ERR %s\n", mw_errorinfo_server_text(ei));
+  if (*mw_errorinfo_os_error_text(ei))
+    fprintf(stderr, "  %s\n", mw_errorinfo_os_error_text(ei));
   return 1;
 }
 

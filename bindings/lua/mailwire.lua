@@ -42,7 +42,8 @@ local errState, eexState = M.errState, M.eexState
 
 --- The metatable of every error object mailwire raises. Fields:
 -- number (extended, eex*), name ("eexDNS"), code (base, err*),
--- code_name ("errConnect"), text (a sentence), os_error, verify_result,
+-- code_name ("errConnect"), text (a sentence), os_error, os_error_text (os_error labelled:
+-- "errno 111 (...)", "OpenSSL error 0A000086 (...)"), verify_result,
 -- reply_code, enhanced_status, server_text, operation ("connect" ...).
 local Error = {}
 Error.__index = Error
@@ -55,17 +56,18 @@ function Error.__tostring(e)
   if e.operation then
     s = s .. " [in " .. e.operation .. "]"
   end
-  if e.reply_code and e.reply_code ~= 0 and e.server_text ~= "" then
-    local code = e.reply_code > 0 and tostring(e.reply_code) or "-ERR"
+  if e.server_text and e.server_text ~= "" then
+    -- POP3 has no reply codes (0): its refusals are "-ERR"
+    local code = (e.reply_code or 0) > 0 and tostring(e.reply_code) or "-ERR"
     local enh = ""
     if e.enhanced_status ~= "" and
-        e.server_text:sub(1, #e.enhanced_status) ~= e.enhanced_status then
+        not e.server_text:find(e.enhanced_status, 1, true) then
       enh = " " .. e.enhanced_status
     end
     s = s .. string.format(" (server: %s%s %s)", code, enh, e.server_text)
   end
-  if e.os_error and e.os_error ~= 0 then
-    s = s .. " (os error " .. tostring(e.os_error) .. ")"
+  if e.os_error_text and e.os_error_text ~= "" then
+    s = s .. " (" .. e.os_error_text .. ")"
   end
   return s
 end
@@ -134,6 +136,7 @@ local function error_from_info(ei, operation)
     code_name = core.mw_err_name(code),
     text = option_names(core.mw_errorinfo_text(ei) or ""),
     os_error = num(core.mw_errorinfo_os_error(ei)),
+    os_error_text = core.mw_errorinfo_os_error_text(ei) or "",
     verify_result = num(core.mw_errorinfo_verify_result(ei)),
     reply_code = num(core.mw_errorinfo_reply_code(ei)),
     enhanced_status = core.mw_errorinfo_enhanced_status(ei) or "",
@@ -148,7 +151,8 @@ local function new_error(code, number, text, operation)
   return setmetatable({
     number = number, name = core.mw_eex_name(number),
     code = code, code_name = core.mw_err_name(code),
-    text = text, os_error = 0, verify_result = 0, reply_code = 0,
+    text = text, os_error = 0, os_error_text = "", verify_result = 0,
+    reply_code = 0,
     enhanced_status = "", server_text = "", operation = operation,
     binding = true,
   }, Error)
@@ -156,7 +160,8 @@ end
 
 --- ErrorInfo: what extended_error() returns, a snapshot of the last call's
 -- outcome (Python's mailwire.ErrorInfo): code, number, name, code_name,
--- text, os_error, verify_result, reply_code, enhanced_status, server_text;
+-- text, os_error, os_error_text, verify_result, reply_code, enhanced_status,
+-- server_text;
 -- number eexNone after a success. e:exception() is the error object it
 -- raises (mailwire.Error).
 local ErrorInfo = {}
@@ -164,7 +169,8 @@ ErrorInfo.__index = ErrorInfo
 ErrorInfo.__name = "mailwire.ErrorInfo"
 M.ErrorInfo = ErrorInfo
 local errorinfo_fields = {"number", "name", "code", "code_name", "text",
-  "os_error", "verify_result", "reply_code", "enhanced_status", "server_text"}
+  "os_error", "os_error_text", "verify_result", "reply_code",
+  "enhanced_status", "server_text"}
 
 local function errorinfo_of(e)
   local info = {}
@@ -830,6 +836,31 @@ local function make_client(kind, prefix, C)
     call(self._h, op, fn("set_timeout"), math.floor(seconds * 1000 + 0.5))
   end
 
+  -- The deadlines (mailwire.h, mw_smtp_set_reply_timeout): seconds, and
+  -- bytes/s; 0 turns one off.
+  local function set_ms(self, name, seconds)
+    local op = "set_" .. name
+    if type(seconds) ~= "number" or not (seconds >= 0) then
+      invalid("The " .. name .. " is a number of seconds >= 0 (0: none), "
+        .. "not " .. describe(seconds) .. ".", op)
+    end
+    call(self._h, op, fn(op), math.floor(seconds * 1000 + 0.5))
+  end
+
+  function methods.set_reply_timeout(self, seconds)
+    set_ms(self, "reply_timeout", seconds)
+  end
+
+  function methods.set_operation_timeout(self, seconds)
+    set_ms(self, "operation_timeout", seconds)
+  end
+
+  function methods.set_low_speed_limit(self, bytes_per_s)
+    local op = "set_low_speed_limit"
+    call(self._h, op, fn(op),
+      number_arg(bytes_per_s, "low_speed_limit", op, 0))
+  end
+
   function methods.set_credentials(self, user, password)
     local op = "set_credentials"
     user = text_arg(user, "user name", op, true)
@@ -949,6 +980,7 @@ local function make_client(kind, prefix, C)
 end
 
 local client_common_keys = {server = true, port = true, timeout = true,
+  reply_timeout = true, operation_timeout = true, low_speed_limit = true,
   ssl = true, log_handler = true, log = true, proxy = true, user = true,
   password = true, auth_mechanism = true, allow_plaintext_auth = true}
 
@@ -978,6 +1010,9 @@ local function configure(self, opts, extra_keys, name)
     port_arg(opts.port, name)
   end
   if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
+  for _, k in ipairs{"reply_timeout", "operation_timeout", "low_speed_limit"} do
+    if opts[k] ~= nil then self["set_" .. k](self, opts[k]) end
+  end
   if opts.ssl ~= nil then
     local ssl = opts.ssl
     if type(ssl) == "number" then -- a mode, as in Python

@@ -256,10 +256,25 @@ MW_EXTERN int mw_errorinfo_code(const mw_errorinfo *e);
 MW_EXTERN int mw_errorinfo_number(const mw_errorinfo *e);
 /* A sentence a person can act on: ErrorInfo.Text. */
 MW_EXTERN const char *mw_errorinfo_text(const mw_errorinfo *e);
-/* errno, or the OpenSSL error code for TLS failures: ErrorInfo.OSError. */
+/* errno, or the OpenSSL error code for TLS failures: ErrorInfo.OSError.
+ * What kind of number it is, and a label to print it with:
+ * "errno 111 (Connection refused)", "OpenSSL error 0A000086 (SSL
+ * routines::certificate verify failed)", "resolver error -2 (Name or
+ * service not known)" (getaddrinfo's, with eexDNS), or "" when 0. */
 MW_EXTERN long mw_errorinfo_os_error(const mw_errorinfo *e);
-/* For server refusals: reply code (SMTP 3 digits; POP3 -ERR gives -1),
- * RFC 3463 enhanced status ("5.7.8", or ""), and the server's text. */
+enum {
+  MW_OS_ERROR_NONE = 0,
+  MW_OS_ERROR_ERRNO = 1,
+  MW_OS_ERROR_OPENSSL = 2,
+  MW_OS_ERROR_RESOLVER = 3
+};
+MW_EXTERN int mw_errorinfo_os_error_kind(const mw_errorinfo *e);
+MW_EXTERN const char *mw_errorinfo_os_error_text(const mw_errorinfo *e);
+/* For server refusals: the SMTP reply code (3 digits; 0 otherwise: POP3
+ * replies have no code, its refusals are told by eexPopServer and the
+ * text); the enhanced status: RFC 3463 for SMTP ("5.7.8"), the RFC 2449
+ * response code for POP3 ("AUTH", "SYS/TEMP", "IN-USE" from "-ERR
+ * [IN-USE] ..."), or ""; and the server's text. */
 MW_EXTERN int mw_errorinfo_reply_code(const mw_errorinfo *e);
 MW_EXTERN const char *mw_errorinfo_enhanced_status(const mw_errorinfo *e);
 MW_EXTERN const char *mw_errorinfo_server_text(const mw_errorinfo *e);
@@ -608,13 +623,38 @@ MW_EXTERN void mw_smtp_free(mw_smtp *c);
  * one that cannot be converted makes connect fail with
  * errInvalidArgument/eexInvalidArgument before connecting. */
 MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port);
-/* Milliseconds for connecting and for each wait on the network; default
- * 30000. */
+/* Milliseconds for connecting (name resolution included) and for each
+ * wait on the network; default 30000. */
 MW_EXTERN int mw_smtp_set_timeout(mw_smtp *c, int ms);
+/* Deadlines, so that a server dripping bytes cannot hold a call: each wait
+ * is bounded by the timeout above, and besides
+ * - the reply timeout (ms, default 60000) bounds each whole reply, from
+ *   sending the command (or connecting, for the greeting) to its last
+ *   line, pipelined flights and multi-line replies included; the TCP
+ *   connect with the proxy negotiation and an implicit TLS handshake count
+ *   as one reply, and so does a STARTTLS handshake;
+ * - the operation timeout (ms, default 0: none) bounds each whole call:
+ *   mw_smtp_connect (name resolution through greeting, TLS and AUTH), a
+ *   whole send or send_batch, each POP3 call (a whole retrieval);
+ * - the low-speed limit (bytes/s, default 100, 0: none) bounds POP3
+ *   message content (RETR/TOP), which the reply timeout does not: each
+ *   reply-timeout window must bring at least that many bytes per second
+ *   (an SMTP client receives no message content: there it changes
+ *   nothing; a body the server accepts slowly is bounded by the reply
+ *   timeout per write and by the operation timeout).
+ * Each fails with errTimeout/eexTimeout, the connection closed, and a text
+ * naming what was awaited ("the reply to AUTH CRAM-MD5") and which limit
+ * ran out. These may change at any time; they take effect at the next
+ * call. */
+MW_EXTERN int mw_smtp_set_reply_timeout(mw_smtp *c, int ms);
+MW_EXTERN int mw_smtp_set_operation_timeout(mw_smtp *c, int ms);
+MW_EXTERN int mw_smtp_set_low_speed_limit(mw_smtp *c, long bytes_per_s);
 /* Name sent in EHLO/HELO; default: the local host name, or "localhost". */
 MW_EXTERN int mw_smtp_set_helo_name(mw_smtp *c, const char *name);
 /* Credentials for AUTH during connect; NULL user means no AUTH. For
- * XOAUTH2 the password is the access token. */
+ * XOAUTH2 the password is the access token. A user with a NULL password is
+ * errInvalidArgument here (an AUTH bound to fail is never sent); "" is a
+ * password. */
 MW_EXTERN int mw_smtp_set_credentials(mw_smtp *c, const char *user,
                                       const char *password);
 /* "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or NULL to choose the strongest
@@ -657,7 +697,10 @@ MW_EXTERN const char *mw_smtp_auth_mechanism_used(const mw_smtp *c);
 
 /* Send flags. MW_SEND_8BIT: the body has 8-bit bytes (BODY=8BITMIME);
  * detected by mw_smtp_send itself. MW_SEND_SMTPUTF8 is set by itself when an
- * address is not ASCII. */
+ * address is not ASCII, and by mw_smtp_send and mw_smtp_send_batch when a
+ * header holds 8-bit bytes (UTF-8) and the server offers SMTPUTF8 (RFC 6531
+ * 3.4; without the offer such a message goes with BODY=8BITMIME only). With
+ * mw_smtp_send_stream the caller sets it for UTF-8 headers. */
 /* MW_SEND_BINARYMIME (send_stream): the bytes go unchanged with
  * BODY=BINARYMIME over BDAT; needs CHUNKING and BINARYMIME offered (and
  * chunking on), else errUnsupported (eexBinaryMIMEUnsupported) before
@@ -690,12 +733,14 @@ typedef struct mw_smtp_message {
  * CHUNKING; without CHUNKING each body waits for DATA's 354). Each message
  * goes to the recipients the server accepted (partial delivery per
  * message, whatever mw_smtp_set_allow_partial says; the refused ones are in
- * the per-recipient results). MW_OK when every message was accepted by
- * every recipient; errServer when at least one message or recipient was
- * refused (the others were sent; the first refusal is the ErrorInfo);
- * other errors (network, timeout, protocol) end the batch: messages
- * acknowledged before keep their result, the rest have code 0 ("not
- * acknowledged": never reported as sent). */
+ * the per-recipient results). A message no recipient accepted has the
+ * first recipient refusal as its result, as mw_smtp_send; without
+ * PIPELINING it (and one whose MAIL was refused) ends with RSET, not DATA.
+ * MW_OK when every message was accepted by every recipient; errServer when at
+ * least one message or recipient was refused (the others were sent; the first
+ * refusal is the ErrorInfo); other errors (network, timeout, protocol) end the
+ * batch: messages acknowledged before keep their result, the rest have code 0
+ * ("not acknowledged": never reported as sent). */
 MW_EXTERN int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
                                  size_t n);
 /* Results of the last batch: n; the final reply code of message i (250 =
@@ -773,10 +818,20 @@ MW_EXTERN void mw_pop3_free(mw_pop3 *c);
  * name: as for mw_smtp_set_server. */
 MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port);
 MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
+/* As mw_smtp_set_reply_timeout, mw_smtp_set_operation_timeout and
+ * mw_smtp_set_low_speed_limit. */
+MW_EXTERN int mw_pop3_set_reply_timeout(mw_pop3 *c, int ms);
+MW_EXTERN int mw_pop3_set_operation_timeout(mw_pop3 *c, int ms);
+MW_EXTERN int mw_pop3_set_low_speed_limit(mw_pop3 *c, long bytes_per_s);
+/* As mw_smtp_set_credentials: a user needs a password (NULL refused). */
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                                       const char *password);
 /* "USER" (USER/PASS), "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", or
- * NULL for the strongest both sides offer. */
+ * NULL for the automatic choice: a SASL mechanism the server offers (the
+ * strongest; XOAUTH2 only when asked); else, over TLS, USER when CAPA lists
+ * it; else APOP when the greeting has a timestamp; else USER. An automatic
+ * APOP refused over TLS where USER may work (listed, or no CAPA) is
+ * followed by USER/PASS once; an APOP asked for never is. */
 MW_EXTERN int mw_pop3_set_auth_mechanism(mw_pop3 *c, const char *mech);
 MW_EXTERN int mw_pop3_set_allow_plaintext_auth(mw_pop3 *c, int allow);
 /* Largest message mw_pop3_retr/mw_pop3_top keep in memory (default 256 MiB);

@@ -5,6 +5,7 @@
 #include "proxy.h"
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@ void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
   c->fd = -1;
   c->tls = NULL;
   c->timeout_ms = timeout_ms;
+  c->deadline = 0;
   c->err = err;
   c->log = log;
   c->peer[0] = '\0';
@@ -26,10 +28,45 @@ void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
   c->out = NULL;
 }
 
+/* The wait allowed now: the per-wait timeout, cut short by the
+ * deadline. */
+static int wait_ms(const mw_conn *c) {
+  if (!c->deadline)
+    return c->timeout_ms;
+  long long left = c->deadline - mw_now_ms();
+  if (left <= 0)
+    return 0;
+  return left < c->timeout_ms ? (int)left : c->timeout_ms;
+}
+
+/* Checked before every read and write: a server that always has a byte
+ * ready would otherwise never meet a wait that times out. The session
+ * says which deadline it was (session.c). */
+static int past_deadline(mw_conn *c) {
+  if (!c->deadline || mw_now_ms() < c->deadline)
+    return MW_OK;
+  return mw_error_set(c->err, eexTimeout, ETIMEDOUT,
+                      "The deadline passed; the connection was closed.");
+}
+
+static int conn_send(mw_conn *c, const void *data, size_t len) {
+  int rc = past_deadline(c);
+  if (rc == MW_OK)
+    rc = mw_driver_send(c->fd, data, len, wait_ms(c), c->err);
+  return rc;
+}
+
+static int conn_recv(mw_conn *c, void *buf, size_t cap, size_t *got) {
+  int rc = past_deadline(c);
+  if (rc == MW_OK)
+    rc = mw_driver_recv(c->fd, buf, cap, wait_ms(c), got, c->err);
+  return rc;
+}
+
 int mw_conn_open(mw_conn *c, const char *host, unsigned port) {
   if (c->fd >= 0)
     return mw_error_set(c->err, eexState, 0, "Already connected.");
-  return mw_driver_connect(host, port, c->timeout_ms, c->err, c->log, &c->fd,
+  return mw_driver_connect(host, port, wait_ms(c), c->err, c->log, &c->fd,
                            c->peer, sizeof c->peer);
 }
 
@@ -80,8 +117,7 @@ static int negotiate(mw_conn *c, mw_proxy_neg *n) {
   /* HTTP reads at least one byte per round: bounded by the header limit. */
   for (int rounds = 0; rounds < MW_PROXY_MAX_HTTP + 64; rounds++) {
     if (n->out.len) {
-      int rc = mw_driver_send(c->fd, n->out.data, n->out.len, c->timeout_ms,
-                              c->err);
+      int rc = conn_send(c, n->out.data, n->out.len);
       memset(n->out.data, 0, n->out.len); /* may hold the password */
       mw_buf_reset(&n->out);
       if (rc != MW_OK)
@@ -93,8 +129,7 @@ static int negotiate(mw_conn *c, mw_proxy_neg *n) {
       return c->err->code;
     unsigned char buf[512];
     size_t want = mw_proxy_want(n), got = 0;
-    int rc = mw_driver_recv(c->fd, buf, want < sizeof buf ? want : sizeof buf,
-                            c->timeout_ms, &got, c->err);
+    int rc = conn_recv(c, buf, want < sizeof buf ? want : sizeof buf, &got);
     if (rc != MW_OK)
       return proxy_io_failed(c, n);
     mw_proxy_feed(n, buf, got);
@@ -111,8 +146,8 @@ static int tunnel(mw_conn *c, const mw_proxyinfo *p, const char *host,
   if (mw_proxy_needs_local_address(p->kind, p->remote_dns, host)) {
     mw_log(c->log, LOG_S_INFORMATION, LOG_F_PROXY, "%s: resolving %s locally",
            mw_proxy_kind_name(p->kind), host);
-    rc = mw_driver_resolve(host, p->kind == MW_PROXY_SOCKS4, n.addr,
-                           &n.addr_family, c->err);
+    rc = mw_driver_resolve(host, p->kind == MW_PROXY_SOCKS4, wait_ms(c),
+                           n.addr, &n.addr_family, c->err);
   }
   if (rc == MW_OK && mw_proxy_start(&n) == MW_PXS_FAILED)
     rc = c->err->code;
@@ -133,7 +168,7 @@ int mw_conn_open_proxy(mw_conn *c, const mw_proxyinfo *p, const char *host,
   mw_log(c->log, LOG_S_INFORMATION, LOG_F_PROXY,
          "Connecting to the %s proxy %s port %u to reach %s port %u",
          mw_proxy_kind_name(p->kind), p->host, p->port, host, port);
-  int rc = mw_driver_connect(p->host, p->port, c->timeout_ms, c->err, c->log,
+  int rc = mw_driver_connect(p->host, p->port, wait_ms(c), c->err, c->log,
                              &c->fd, c->peer, sizeof c->peer);
   if (rc != MW_OK)
     rc = proxy_unreachable(c, p);
@@ -167,7 +202,7 @@ static int flush_ciphertext(mw_conn *c) {
     int n = BIO_read(c->tls->net_out, buf, sizeof buf);
     if (n <= 0)
       break;
-    int rc = mw_driver_send(c->fd, buf, (size_t)n, c->timeout_ms, c->err);
+    int rc = conn_send(c, buf, (size_t)n);
     if (rc != MW_OK)
       return rc;
   }
@@ -178,7 +213,7 @@ static int flush_ciphertext(mw_conn *c) {
 static int feed_ciphertext(mw_conn *c) {
   char buf[MW_TLS_IO_CHUNK];
   size_t got = 0;
-  int rc = mw_driver_recv(c->fd, buf, sizeof buf, c->timeout_ms, &got, c->err);
+  int rc = conn_recv(c, buf, sizeof buf, &got);
   if (rc != MW_OK)
     return rc;
   if (BIO_write(c->tls->net_in, buf, (int)got) != (int)got)
@@ -284,7 +319,7 @@ int mw_conn_write(mw_conn *c, const void *data, size_t len) {
                         "Not connected to the server.");
   if (c->tls)
     return tls_write(c, data, len);
-  return mw_driver_send(c->fd, data, len, c->timeout_ms, c->err);
+  return conn_send(c, data, len);
 }
 
 static int tls_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
@@ -322,7 +357,7 @@ int mw_conn_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
                         "Not connected to the server.");
   if (c->tls)
     return tls_read(c, buf, cap, got);
-  return mw_driver_recv(c->fd, buf, cap, c->timeout_ms, got, c->err);
+  return conn_recv(c, buf, cap, got);
 }
 
 void mw_conn_close(mw_conn *c) {

@@ -6,17 +6,21 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void) {
+long long mw_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -25,9 +29,9 @@ static long long now_ms(void) {
 /* 1 ready, 0 timed out, -1 poll failed (errno set). */
 static int wait_fd(int fd, short events, int timeout_ms) {
   struct pollfd p = {.fd = fd, .events = events, .revents = 0};
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = mw_now_ms() + timeout_ms;
   for (;;) {
-    long long left = deadline - now_ms();
+    long long left = deadline - mw_now_ms();
     if (left < 0)
       left = 0;
     int r = poll(&p, 1, (int)left);
@@ -78,7 +82,7 @@ static int try_address(const struct addrinfo *ai, long long deadline,
     err = errno;
     /* A signal during connect leaves it running, like EINPROGRESS. */
     if (err == EINPROGRESS || err == EINTR) {
-      long long left = deadline - now_ms();
+      long long left = deadline - mw_now_ms();
       int r = wait_fd(fd, POLLOUT, left > 0 ? (int)left : 0);
       socklen_t len = sizeof err;
       if (r == 0)
@@ -97,8 +101,144 @@ static int try_address(const struct addrinfo *ai, long long deadline,
   return 0;
 }
 
-static int resolve(const char *host, unsigned port, struct addrinfo **res,
-                   mw_errorinfo *err) {
+/* ---- name resolution within a timeout ----
+ * getaddrinfo has no timeout of its own (the resolver's, from resolv.conf,
+ * is 5 s per try and server, and NSS modules may have none), so it runs on
+ * a detached thread that the caller waits for at most timeout_ms. A caller
+ * that gives up leaves the job to the thread, which frees it when
+ * getaddrinfo returns: the last of the two references frees. */
+typedef struct gai_job {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int refs; /* the caller's and the thread's */
+  int done;
+  int rc;
+  struct addrinfo hints;
+  struct addrinfo *res; /* the thread's result until the caller takes it */
+  char *host;
+  char service[16];
+} gai_job;
+
+static void gai_job_release(gai_job *j) {
+  pthread_mutex_lock(&j->lock);
+  int last = --j->refs == 0;
+  pthread_mutex_unlock(&j->lock);
+  if (!last)
+    return;
+  if (j->res)
+    freeaddrinfo(j->res);
+  pthread_cond_destroy(&j->cond);
+  pthread_mutex_destroy(&j->lock);
+  free(j->host);
+  free(j);
+}
+
+static void *gai_thread(void *arg) {
+  gai_job *j = arg;
+  struct addrinfo *res = NULL;
+  int rc =
+      getaddrinfo(j->host, j->service[0] ? j->service : NULL, &j->hints, &res);
+  pthread_mutex_lock(&j->lock);
+  j->rc = rc;
+  j->res = rc == 0 ? res : NULL;
+  j->done = 1;
+  pthread_cond_signal(&j->cond);
+  pthread_mutex_unlock(&j->lock);
+  gai_job_release(j);
+  return NULL;
+}
+
+static gai_job *gai_job_new(const char *host, const char *service,
+                            const struct addrinfo *hints) {
+  gai_job *j = calloc(1, sizeof *j);
+  if (!j || !(j->host = strdup(host))) {
+    free(j);
+    return NULL;
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&j->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&j->lock, NULL);
+  j->refs = 2;
+  j->hints = *hints;
+  snprintf(j->service, sizeof j->service, "%s", service ? service : "");
+  return j;
+}
+
+/* The thread takes no signals: the application's handlers keep running
+ * on its own threads. 0 started, else an errno. */
+static int gai_start(gai_job *j) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int e = pthread_create(&t, &attr, gai_thread, j);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return e;
+}
+
+/* Wait for the job until deadline; 1 done, 0 out of time. */
+static int gai_wait(gai_job *j, long long deadline) {
+  struct timespec until = {.tv_sec = (time_t)(deadline / 1000),
+                           .tv_nsec = (long)(deadline % 1000) * 1000000};
+  pthread_mutex_lock(&j->lock);
+  while (!j->done &&
+         pthread_cond_timedwait(&j->cond, &j->lock, &until) != ETIMEDOUT)
+    ;
+  int done = j->done;
+  pthread_mutex_unlock(&j->lock);
+  return done;
+}
+
+/* getaddrinfo bounded by timeout_ms: its return code, or MW_GAI_TIMEOUT.
+ * Numeric addresses need no lookup and skip the thread. */
+#define MW_GAI_TIMEOUT INT_MIN /* no getaddrinfo code */
+static int bounded_getaddrinfo(const char *host, const char *service,
+                               const struct addrinfo *hints, int timeout_ms,
+                               struct addrinfo **res) {
+  struct addrinfo numeric = *hints;
+  numeric.ai_flags |= AI_NUMERICHOST;
+  if (getaddrinfo(host, service, &numeric, res) == 0)
+    return 0;
+  long long deadline = mw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  gai_job *j = gai_job_new(host, service, hints);
+  if (!j)
+    return EAI_MEMORY;
+  if (gai_start(j) != 0) {
+    j->refs = 1; /* no thread: resolve here, unbounded but working */
+    gai_job_release(j);
+    return getaddrinfo(host, service, hints, res);
+  }
+  int rc = MW_GAI_TIMEOUT;
+  if (gai_wait(j, deadline)) {
+    pthread_mutex_lock(&j->lock);
+    rc = j->rc;
+    *res = j->res;
+    j->res = NULL;
+    pthread_mutex_unlock(&j->lock);
+  }
+  gai_job_release(j);
+  return rc;
+}
+
+static int resolve_timed_out(mw_errorinfo *err, const char *host,
+                             int timeout_ms) {
+  return mw_error_set(err, eexTimeout, ETIMEDOUT,
+                      "Resolving the name '%s' did not finish within %d ms: "
+                      "the DNS servers (/etc/resolv.conf) do not answer. "
+                      "Check the network and the DNS configuration, or use "
+                      "an IP address.",
+                      host, timeout_ms);
+}
+
+static int resolve(const char *host, unsigned port, int timeout_ms,
+                   struct addrinfo **res, mw_errorinfo *err) {
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -106,9 +246,11 @@ static int resolve(const char *host, unsigned port, struct addrinfo **res,
   hints.ai_flags = AI_NUMERICSERV;
   char service[16];
   snprintf(service, sizeof service, "%u", port);
-  int rc = getaddrinfo(host, service, &hints, res);
+  int rc = bounded_getaddrinfo(host, service, &hints, timeout_ms, res);
   if (rc == 0)
     return MW_OK;
+  if (rc == MW_GAI_TIMEOUT)
+    return resolve_timed_out(err, host, timeout_ms);
   return mw_error_set(err, eexDNS, rc,
                       "The server name '%s' cannot be resolved (%s). Check "
                       "the server name.",
@@ -118,11 +260,12 @@ static int resolve(const char *host, unsigned port, struct addrinfo **res,
 int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
                       mw_errorinfo *err, mw_loghandler *log, int *fd,
                       char *peer, size_t peerlen) {
+  /* Resolution and connection share the one timeout. */
+  long long deadline = mw_now_ms() + timeout_ms;
   struct addrinfo *res = NULL;
-  int rc = resolve(host, port, &res, err);
+  int rc = resolve(host, port, timeout_ms, &res, err);
   if (rc != MW_OK)
     return rc;
-  long long deadline = now_ms() + timeout_ms;
   int last = 0;
   char where[80] = "";
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -156,13 +299,15 @@ int mw_driver_connect(const char *host, unsigned port, int timeout_ms,
                       host, port, where, strerror(last));
 }
 
-int mw_driver_resolve(const char *host, int ipv4_only, unsigned char addr[16],
-                      int *family, mw_errorinfo *err) {
+int mw_driver_resolve(const char *host, int ipv4_only, int timeout_ms,
+                      unsigned char addr[16], int *family, mw_errorinfo *err) {
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = ipv4_only ? AF_INET : AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(host, NULL, &hints, &res);
+  int rc = bounded_getaddrinfo(host, NULL, &hints, timeout_ms, &res);
+  if (rc == MW_GAI_TIMEOUT)
+    return resolve_timed_out(err, host, timeout_ms);
   if (rc != 0)
     return mw_error_set(err, eexDNS, rc,
                         "The server name '%s' cannot be resolved locally "

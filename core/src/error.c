@@ -1,6 +1,9 @@
 /* error.c - base codes, extended numbers and the ErrorInfo record. */
 #include "internal.h"
 
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +89,60 @@ void mw_error_clear(mw_errorinfo *e) {
   mw_error_init(e);
 }
 
+/* What os_error holds: getaddrinfo's code with eexDNS; an OpenSSL packed
+ * code (library << 23 | reason, or the system flag) at or above 1 << 23,
+ * far above any errno; else errno. */
+static int os_kind(int number, long os_error) {
+  if (os_error == 0)
+    return MW_OS_ERROR_NONE;
+  if (number == eexDNS)
+    return MW_OS_ERROR_RESOLVER;
+  if (os_error >= (1L << 23))
+    return MW_OS_ERROR_OPENSSL;
+  return MW_OS_ERROR_ERRNO;
+}
+
+/* "error:0A000086:SSL routines::certificate verify failed": what follows
+ * the code. */
+static const char *openssl_reason(long code, char *buf, size_t len) {
+  /* The reason strings (once; thread-safe), else "reason(134)". */
+  OPENSSL_init_ssl(
+      OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+  ERR_error_string_n((unsigned long)code, buf, len);
+  const char *p = strchr(buf, ':');
+  p = p ? strchr(p + 1, ':') : NULL;
+  return p ? p + 1 : buf;
+}
+
+static void label_os_error(mw_errorinfo *e) {
+  e->os_kind = os_kind(e->number, e->os_error);
+  char why[200];
+  switch (e->os_kind) {
+  case MW_OS_ERROR_OPENSSL:
+    snprintf(e->os_text, sizeof e->os_text, "OpenSSL error %08lX (%s)",
+             (unsigned long)e->os_error,
+             openssl_reason(e->os_error, why, sizeof why));
+    break;
+  case MW_OS_ERROR_RESOLVER:
+    snprintf(e->os_text, sizeof e->os_text, "resolver error %ld (%s)",
+             e->os_error, gai_strerror((int)e->os_error));
+    break;
+  case MW_OS_ERROR_ERRNO:
+    snprintf(e->os_text, sizeof e->os_text, "errno %ld (%s)", e->os_error,
+             strerror((int)e->os_error));
+    break;
+  default:
+    e->os_text[0] = '\0';
+  }
+}
+
 int mw_error_vset(mw_errorinfo *e, int number, long os_error, const char *fmt,
                   va_list ap) {
   mw_error_clear(e);
   e->number = number;
   e->code = mw_eex_base(number);
   e->os_error = os_error;
+  label_os_error(e);
   if (fmt)
     vsnprintf(e->text, sizeof e->text, fmt, ap);
   else
@@ -163,6 +214,14 @@ const char *mw_errorinfo_enhanced_status(const mw_errorinfo *e) {
 
 const char *mw_errorinfo_server_text(const mw_errorinfo *e) {
   return e && e->server_text ? e->server_text : "";
+}
+
+int mw_errorinfo_os_error_kind(const mw_errorinfo *e) {
+  return e ? e->os_kind : MW_OS_ERROR_NONE;
+}
+
+const char *mw_errorinfo_os_error_text(const mw_errorinfo *e) {
+  return e ? e->os_text : "";
 }
 
 long mw_errorinfo_verify_result(const mw_errorinfo *e) {

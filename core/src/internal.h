@@ -39,6 +39,12 @@
 #define MW_MAX_REPLY_LINES 256   /* lines of one SMTP reply, CAPA, EHLO */
 #define MW_MAX_LIST_ENTRIES 1000000 /* LIST/UIDL entries */
 #define MW_DEFAULT_TIMEOUT_MS 30000
+/* A whole reply (and the connect with its TLS handshake) within this, so a
+ * server dripping bytes cannot hold a call for ever (see mailwire.h). */
+#define MW_DEFAULT_REPLY_TIMEOUT_MS 60000
+/* Message content (RETR/TOP) must average at least this many bytes per
+ * second over each reply-timeout window. */
+#define MW_DEFAULT_LOW_SPEED_LIMIT 100
 
 /* ------------------------------------------------------------------------
  * Handles that SetAdvancedHandler accepts start with this header, so
@@ -73,6 +79,8 @@ struct mw_errorinfo {
   char enhanced[16]; /* "5.7.8" or "" */
   char *server_text; /* malloc'd, or NULL (reads as "") */
   char text[1024];   /* the sentence */
+  int os_kind;       /* MW_OS_ERROR_*, from number and os_error */
+  char os_text[256]; /* os_error labelled ("OpenSSL error 0A000086 (...)") */
 };
 
 void mw_error_init(mw_errorinfo *e);
@@ -163,6 +171,9 @@ int mw_idn_to_ascii(const char *name, const char *what, char **out,
 int mw_strcaseeq(const char *a, const char *b);
 /* Does s contain a byte >= 0x80? */
 int mw_has_8bit(const char *s, size_t len);
+/* Does the header section of a message (up to its first empty line) hold
+ * a byte >= 0x80? UTF-8 headers need SMTPUTF8 (RFC 6531 3.4). */
+int mw_headers_8bit(const char *msg, size_t len);
 /* Wipe then free a secret. */
 void mw_free_secret(char *s);
 
@@ -315,9 +326,13 @@ void mw_sslinfo_publish(mw_sslinfo *ssl, const mw_tls_outputs *o);
 typedef struct mw_tls mw_tls; /* tls.c */
 
 typedef struct mw_conn {
-  int fd;             /* -1 when closed */
-  mw_tls *tls;        /* NULL until TLS starts */
-  int timeout_ms;     /* connect and each wait */
+  int fd;         /* -1 when closed */
+  mw_tls *tls;    /* NULL until TLS starts */
+  int timeout_ms; /* connect and each wait */
+  /* Monotonic ms after which every wait and every read or write fails
+   * with eexTimeout (0: none): the session's reply and operation
+   * deadlines, whichever comes first (session.c sets it). */
+  long long deadline;
   mw_errorinfo *err;  /* where failures go (owned by the client) */
   mw_loghandler *log; /* may be NULL */
   char peer[64];      /* "127.0.0.1:25" for messages */
@@ -351,6 +366,8 @@ int mw_conn_open_proxy(mw_conn *c, const struct mw_proxyinfo *p,
 int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host);
 /* Write all of data, or fail. */
 int mw_conn_write(mw_conn *c, const void *data, size_t len);
+/* Milliseconds of the monotonic clock (for deadlines). */
+long long mw_now_ms(void);
 /* Read between 1 and cap bytes into buf, waiting at most timeout_ms. */
 int mw_conn_read(mw_conn *c, void *buf, size_t cap, size_t *got);
 int mw_conn_is_open(const mw_conn *c);
@@ -446,6 +463,13 @@ typedef struct mw_session {
   pid_t pid; /* the process that made the client */
   struct mw_proxyinfo *conn_proxy; /* copy of proxy for this connection */
   mw_tls_outputs tls_out; /* this client's last handshake (tls_option) */
+  /* Deadlines (mailwire.h, mw_smtp_set_reply_timeout): settings in ms (0:
+   * none) and bytes/s, and the running operation's absolute deadline. */
+  int reply_timeout_ms;
+  int op_timeout_ms;
+  long low_speed_limit;
+  long long op_deadline;
+  unsigned cur_port; /* the port of the current connection */
 } mw_session;
 
 void mw_session_init(mw_session *s);
@@ -472,13 +496,23 @@ const char *mw_session_login_user(const mw_session *s);
 int mw_session_open(mw_session *s, unsigned default_port,
                     unsigned default_tls_port);
 
+/* A public call starts an operation: its deadline (operation timeout)
+ * starts now. */
+void mw_session_begin_op(mw_session *s);
+
 /* The engine side of the pump. step() advances the engine as far as the
- * buffered input allows, appending what to send to *out. */
+ * buffered input allows, appending what to send to *out. waiting_for (may
+ * be NULL) names what the engine waits for ("the reply to AUTH
+ * CRAM-MD5"), for timeout messages; bulk (may be NULL) says the engine is
+ * receiving message content, which the low-speed limit bounds instead of
+ * the reply deadline. */
 typedef struct mw_engine_io {
   void *engine;
   mw_step (*step)(void *engine);
   mw_buf *out;
   mw_reader *in;
+  void (*waiting_for)(void *engine, char *buf, size_t len);
+  int (*bulk)(void *engine);
 } mw_engine_io;
 
 /* Run the engine until DONE or ERROR, doing the I/O it asks for through

@@ -52,6 +52,7 @@ static int enter(mw_pop3 *c) {
   int rc = mw_session_check_process(&c->s); /* refused after fork() */
   if (rc != MW_OK)
     return rc;
+  mw_session_begin_op(&c->s);
   c->s.busy = 1;
   return MW_OK;
 }
@@ -81,7 +82,8 @@ static int refuse_while_connected(mw_pop3 *c, const char *what) {
 }
 
 static int pump(mw_pop3 *c) {
-  mw_engine_io io = {&c->eng, mw_pop3_engine_step, &c->eng.out, &c->eng.in};
+  mw_engine_io io;
+  mw_pop3_engine_io(&c->eng, &io);
   return mw_session_pump(&c->s, &io);
 }
 
@@ -141,13 +143,53 @@ int mw_pop3_set_timeout(mw_pop3 *c, int ms) {
   return leave(c, rc);
 }
 
+/* The deadlines (mailwire.h): 0 turns one off. Unlike the other settings
+ * they may change while connected: they take effect at the next call. */
+static int set_limit(mw_pop3 *c, const char *what, long value, long max) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc == MW_OK && (value < 0 || value > max))
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The %s must be between 0 (none) and %ld, not %ld.",
+                      what, max, value);
+  return leave(c, rc);
+}
+
+int mw_pop3_set_reply_timeout(mw_pop3 *c, int ms) {
+  int rc = set_limit(c, "reply timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.reply_timeout_ms = ms;
+  return rc;
+}
+
+int mw_pop3_set_operation_timeout(mw_pop3 *c, int ms) {
+  int rc = set_limit(c, "operation timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.op_timeout_ms = ms;
+  return rc;
+}
+
+int mw_pop3_set_low_speed_limit(mw_pop3 *c, long bytes_per_s) {
+  int rc = set_limit(c, "low-speed limit (bytes/s)", bytes_per_s, LONG_MAX);
+  if (rc == MW_OK)
+    c->s.low_speed_limit = bytes_per_s;
+  return rc;
+}
+
 int mw_pop3_set_credentials(mw_pop3 *c, const char *user,
                             const char *password) {
   int rc = setter_enter(c, "credentials");
   if (rc != MW_OK)
     return rc;
   char *u = NULL, *p = NULL;
-  if (user) {
+  if (user && !password) /* would send PASS bound to fail: say so now */
+    rc = mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                      "The user name '%.64s' has no password (for XOAUTH2: "
+                      "no access token); set one, or no user for no "
+                      "login.",
+                      user);
+  else if (user) {
     rc = mw_check_arg(&c->s.err, "user name", user, 0, P3_MAX_USER);
     if (rc == MW_OK)
       rc = mw_check_arg(&c->s.err, "password", password, 1, P3_MAX_PASS);

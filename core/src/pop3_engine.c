@@ -65,6 +65,7 @@ static void forget_caps(mw_pop3_engine *e) {
   mw_buf_reset(&e->caps);
   mw_buf_reset(&e->caps_z);
   e->ncaps = 0;
+  e->have_capa = 0;
 }
 
 static void forget_entries(mw_pop3_engine *e) {
@@ -121,25 +122,83 @@ static int fail_malformed(mw_pop3_engine *e, const char *what) {
   return MW_STEP_ERROR;
 }
 
+/* A -ERR's response code (RFC 2449 section 8, RFC 3206): "[SYS/TEMP]
+ * text" gives "SYS/TEMP", else "". POP3 replies have no number: the
+ * ErrorInfo's reply_code stays 0 and this goes to enhanced_status. */
+static const char *resp_code(const char *text, char out[16]) {
+  out[0] = '\0';
+  if (text[0] != '[')
+    return out;
+  size_t n = strcspn(text + 1, "] ");
+  if (text[1 + n] == ']' && n > 0 && n < 16)
+    snprintf(out, 16, "%.*s", (int)n, text + 1);
+  return out;
+}
+
+/* A -ERR as the ErrorInfo (number, code, text; see resp_code). */
+static void pop3_refusal(mw_pop3_engine *e, int number, const char *text,
+                         const char *sentence) {
+  char code[16];
+  mw_error_server(&e->s->err, number, 0, resp_code(text, code), text, "%s",
+                  sentence);
+}
+
+/* What a refused command usually means: UIDL and TOP are optional (RFC
+ * 1939), so a server whose CAPA does not list them may not have them;
+ * otherwise the message number. */
+static const char *refusal_hint(const mw_pop3_engine *e) {
+  int optional = strncmp(e->cmd, "UIDL", 4) == 0  ? 1
+                 : strncmp(e->cmd, "TOP", 3) == 0 ? 2
+                                                  : 0;
+  if (optional && !mw_pop3_engine_has_cap(e, optional == 1 ? "UIDL" : "TOP"))
+    return optional == 1
+               ? "UIDL is optional (RFC 1939) and the server does not list "
+                 "it in CAPA: it may not implement it"
+               : "TOP is optional (RFC 1939) and the server does not list "
+                 "it in CAPA: it may not implement it";
+  if (e->msg)
+    return "check the message number (it may not exist, or be marked as "
+           "deleted)";
+  return "the server did not say why beyond its text";
+}
+
 /* A -ERR to an ordinary command: the session goes on. */
 static int fail_refused(mw_pop3_engine *e, const char *text) {
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
-                  "The POP3 server refused %s: \"%s\". The connection is "
-                  "still open; check the command's argument.",
-                  e->cmd, text);
+  char sentence[600];
+  snprintf(sentence, sizeof sentence,
+           "The POP3 server refused %s: \"%.300s\". The connection is still "
+           "open; %s.",
+           e->cmd, text, refusal_hint(e));
+  pop3_refusal(e, eexPopServer, text, sentence);
   return MW_STEP_ERROR;
 }
 
+/* RFC 3206 (and 2449's LOGIN-DELAY): the login failed for a reason that
+ * is not the credentials, and may pass later. */
+static int temporary_login_failure(const char *code) {
+  return strcmp(code, "SYS/TEMP") == 0 || strcmp(code, "IN-USE") == 0 ||
+         strcmp(code, "LOGIN-DELAY") == 0;
+}
+
 /* A -ERR during login: a server refusal (text kept) that is an auth
- * failure. */
+ * failure (errAuth), unless its response code says the failure is
+ * temporary: errServer then, as SMTP's 4xx to AUTH. */
 static int fail_login(mw_pop3_engine *e, const char *text) {
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+  char rcode[16];
+  resp_code(text, rcode);
+  int temporary = temporary_login_failure(rcode);
+  mw_error_server(&e->s->err, eexPopServer, 0, rcode, text,
                   "The POP3 server refused the login of user \"%s\" with "
-                  "%s: \"%s\". Check the user name and password, and the "
-                  "authentication mechanism.",
+                  "%s: \"%s\". %s",
                   mw_session_login_user(e->s),
-                  e->mech_used ? e->mech_used : "?", text);
-  mw_error_set_code(&e->s->err, errAuth);
+                  e->mech_used ? e->mech_used : "?", text,
+                  temporary ? "This is a temporary failure on the server's "
+                              "side (RFC 3206), not a refusal of the "
+                              "credentials; try again later."
+                            : "Check the user name and password, and the "
+                              "authentication mechanism.");
+  if (!temporary)
+    mw_error_set_code(&e->s->err, errAuth);
   return MW_STEP_ERROR;
 }
 
@@ -350,7 +409,8 @@ static int perform_login(mw_pop3_engine *e);
 
 static int state_greeting_resp(mw_pop3_engine *e, int ok, const char *text) {
   if (!ok) {
-    mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+    char rcode[16];
+    mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
                     "The POP3 server greeted with an error: \"%s\". It does "
                     "not accept connections now; try again later or ask its "
                     "administrator.",
@@ -393,6 +453,7 @@ static int state_capa_resp(mw_pop3_engine *e, int ok, const char *text) {
   (void)text;
   if (!ok) /* CAPA is optional (RFC 2449): no capabilities */
     return after_capa(e);
+  e->have_capa = 1;
   set_state(e, MW_P3_CAPA_BODY);
   return P3_NEXT;
 }
@@ -417,7 +478,9 @@ static int state_capa_body(mw_pop3_engine *e, const char *line, size_t len) {
 
 static int state_stls_resp(mw_pop3_engine *e, int ok, const char *text) {
   if (!ok) {
-    mw_error_server(&e->s->err, eexSSLStartTLSRefused, -1, NULL, text,
+    char rcode[16];
+    mw_error_server(&e->s->err, eexSSLStartTLSRefused, 0,
+                    resp_code(text, rcode), text,
                     "The POP3 server refused STLS: \"%s\". The connection "
                     "was closed without sending credentials; check the "
                     "server's TLS configuration or use MODE_CHANNEL.",
@@ -443,7 +506,20 @@ static int refuse_mechanism(mw_pop3_engine *e, const char *why) {
   return MW_STEP_ERROR;
 }
 
-/* The caller's mechanism, or the strongest offered: SASL, APOP, USER. */
+/* No SASL: over TLS, USER/PASS when CAPA lists USER (as safe as APOP
+ * there, and it works where the server keeps no APOP secrets, as GNU
+ * Mailutils without its APOP database); APOP when the greeting has a
+ * timestamp (and, over TLS, USER is not listed); else USER. */
+static const char *choose_user_or_apop(mw_pop3_engine *e) {
+  if (e->timestamp && !(is_secure(e) && mw_pop3_engine_has_cap(e, "USER"))) {
+    e->apop_auto = 1;
+    return "APOP";
+  }
+  return "USER";
+}
+
+/* The caller's mechanism, or the strongest offered: SASL, then (see
+ * choose_user_or_apop) USER or APOP. */
 static const char *choose_mechanism(mw_pop3_engine *e, int *rc) {
   const char *wanted = e->s->mech;
   const char *offered = mw_pop3_engine_cap_params(e, "SASL");
@@ -467,7 +543,7 @@ static const char *choose_mechanism(mw_pop3_engine *e, int *rc) {
   const char *m = offered ? mw_sasl_choose(offered, NULL) : NULL;
   if (m)
     return m;
-  return e->timestamp ? "APOP" : "USER";
+  return choose_user_or_apop(e);
 }
 
 static int perform_user(mw_pop3_engine *e) {
@@ -543,6 +619,19 @@ static int perform_apop(mw_pop3_engine *e) {
   return P3_NEXT;
 }
 
+/* An APOP we chose, refused over TLS where USER may work (listed by CAPA,
+ * or no CAPA to say): USER/PASS once. Asked-for APOP is never replaced. */
+static int state_apop_resp(mw_pop3_engine *e, int ok, const char *text) {
+  int user_possible = !e->have_capa || mw_pop3_engine_has_cap(e, "USER");
+  if (ok || !e->apop_auto || !is_secure(e) || !user_possible)
+    return logged_in(e, ok, text);
+  e->apop_auto = 0;
+  mw_log(e->s->log, LOG_S_WARNING, LOG_F_PROTOCOL,
+         "APOP was refused (\"%s\"); trying USER/PASS over TLS instead", text);
+  e->mech_used = "USER";
+  return perform_user(e);
+}
+
 static int perform_auth(mw_pop3_engine *e, const char *mech) {
   char cmd[48];
   snprintf(cmd, sizeof cmd, "AUTH %s", mech);
@@ -573,6 +662,7 @@ static int perform_login(mw_pop3_engine *e) {
     return MW_STEP_ERROR;
   }
   int rc;
+  e->apop_auto = 0;
   const char *mech = choose_mechanism(e, &rc);
   if (!mech)
     return rc;
@@ -1016,7 +1106,8 @@ static int batch_end(mw_pop3_engine *e) {
   size_t i = e->bfirst_refused;
   const char *text = mw_pop3_engine_batch_text(e, i);
   batch_format(e, i, e->cmd, sizeof e->cmd);
-  mw_error_server(&e->s->err, eexPopServer, -1, NULL, text,
+  char rcode[16];
+  mw_error_server(&e->s->err, eexPopServer, 0, resp_code(text, rcode), text,
                   "The POP3 server refused %zu of the %zu commands of the "
                   "batch; the first was %s: \"%s\". The others were done "
                   "(see the batch results); the connection is still open.",
@@ -1158,8 +1249,9 @@ static int dispatch(mw_pop3_engine *e, const char *line, size_t len) {
     return state_stls_resp(e, ok, text);
   case MW_P3_USER:
     return state_user_resp(e, ok, text);
-  case MW_P3_PASS:
   case MW_P3_APOP:
+    return state_apop_resp(e, ok, text);
+  case MW_P3_PASS:
   case MW_P3_AUTH:
     return logged_in(e, ok, text);
   case MW_P3_STAT:
@@ -1269,6 +1361,29 @@ static int begin_command(mw_pop3_engine *e, const char *verb,
   if (send_command(e, cmd, next) != P3_NEXT)
     return e->s->err.code;
   return MW_OK;
+}
+
+/* For timeout messages (mw_engine_io.waiting_for). */
+static void waiting_for(void *engine, char *buf, size_t len) {
+  const mw_pop3_engine *e = engine;
+  if (e->state == MW_P3_GREETING)
+    snprintf(buf, len, "the greeting");
+  else if (e->state == MW_P3_RETR_BODY || e->state == MW_P3_BATCH_BODY)
+    snprintf(buf, len, "the message of %s", e->cmd);
+  else if (e->cmd[0])
+    snprintf(buf, len, "the reply to %s", e->cmd);
+}
+
+/* Message content flows: the low-speed limit bounds it, not the reply
+ * deadline (a large message on a slow link is no hostile reply). */
+static int receiving_message(void *engine) {
+  const mw_pop3_engine *e = engine;
+  return e->state == MW_P3_RETR_BODY || e->state == MW_P3_BATCH_BODY;
+}
+
+void mw_pop3_engine_io(mw_pop3_engine *e, mw_engine_io *io) {
+  *io = (mw_engine_io){e,      mw_pop3_engine_step, &e->out,
+                       &e->in, waiting_for,         receiving_message};
 }
 
 int mw_pop3_engine_begin_connect(mw_pop3_engine *e) {

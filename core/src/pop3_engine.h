@@ -83,6 +83,8 @@ typedef struct mw_pop3_engine {
   mw_buf last_text; /* text of the last +OK / -ERR line */
   const char *mech_used;
   int auth_round;
+  int have_capa; /* CAPA was answered (+OK): its list can be trusted */
+  int apop_auto; /* APOP was chosen, not asked for: USER may follow */
 
   /* Results. */
   unsigned long stat_count;
@@ -159,6 +161,8 @@ int mw_pop3_engine_begin_noop(mw_pop3_engine *e);
 int mw_pop3_engine_begin_quit(mw_pop3_engine *e);
 
 mw_step mw_pop3_engine_step(void *engine);
+/* Fill io so mw_session_pump can run this engine. */
+void mw_pop3_engine_io(mw_pop3_engine *e, mw_engine_io *io);
 
 /* Capabilities (from the last CAPA). */
 int mw_pop3_engine_has_cap(const mw_pop3_engine *e, const char *keyword);

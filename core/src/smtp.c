@@ -3,6 +3,7 @@
  * connection (session.c). */
 #include "smtp_engine.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,7 +62,11 @@ static int enter(mw_smtp *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
-  return mw_session_check_process(&c->s); /* refused after fork() */
+  int rc = mw_session_check_process(&c->s); /* refused after fork() */
+  if (rc != MW_OK)
+    return rc;
+  mw_session_begin_op(&c->s);
+  return MW_OK;
 }
 
 /* The connection may have been closed by the pump (transport errors,
@@ -138,6 +143,39 @@ int mw_smtp_set_timeout(mw_smtp *c, int ms) {
   return MW_OK;
 }
 
+/* The deadlines (mailwire.h): 0 turns one off. */
+static int set_limit(mw_smtp *c, const char *what, long value, long max) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if (value < 0 || value > max)
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The %s must be between 0 (none) and %ld, not %ld.",
+                        what, max, value);
+  return MW_OK;
+}
+
+int mw_smtp_set_reply_timeout(mw_smtp *c, int ms) {
+  int rc = set_limit(c, "reply timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.reply_timeout_ms = ms;
+  return rc;
+}
+
+int mw_smtp_set_operation_timeout(mw_smtp *c, int ms) {
+  int rc = set_limit(c, "operation timeout (ms)", ms, INT_MAX);
+  if (rc == MW_OK)
+    c->s.op_timeout_ms = ms;
+  return rc;
+}
+
+int mw_smtp_set_low_speed_limit(mw_smtp *c, long bytes_per_s) {
+  int rc = set_limit(c, "low-speed limit (bytes/s)", bytes_per_s, LONG_MAX);
+  if (rc == MW_OK)
+    c->s.low_speed_limit = bytes_per_s;
+  return rc;
+}
+
 int mw_smtp_set_helo_name(mw_smtp *c, const char *name) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)
@@ -160,16 +198,21 @@ int mw_smtp_set_credentials(mw_smtp *c, const char *user,
     return rc;
   if ((rc = refuse_while_connected(c, "credentials")) != MW_OK)
     return rc;
+  if (user && !password) /* would send AUTH bound to fail: say so now */
+    return mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                        "The user name '%.64s' has no password (for "
+                        "XOAUTH2: no access token); set one, or no user "
+                        "for no authentication.",
+                        user);
   if (user) {
     rc = mw_check_arg(&c->s.err, "user name", user, 0, MW_MAX_CREDENTIAL);
     if (rc == MW_OK)
-      rc = mw_check_arg(&c->s.err, "password", password ? password : "", 1,
-                        MW_MAX_CREDENTIAL);
+      rc = mw_check_arg(&c->s.err, "password", password, 1, MW_MAX_CREDENTIAL);
     if (rc != MW_OK)
       return rc;
   }
   char *u = mw_strdup(user);
-  char *p = user ? mw_strdup(password ? password : "") : NULL;
+  char *p = user ? mw_strdup(password) : NULL;
   if (user && (!u || !p)) {
     free(u);
     mw_free_secret(p);
@@ -363,9 +406,16 @@ int mw_smtp_connect(mw_smtp *c) {
 /* The engine's begin_* checks the arguments first, so an invalid
  * argument is reported as such even when not connected. */
 static int run(mw_smtp *c, int begin_rc) {
-  if (begin_rc != MW_OK)
-    return begin_rc;
-  return pump(c);
+  if (begin_rc == MW_OK)
+    return pump(c);
+  /* A begin that found the session out of step, or the server gone (a
+   * 421 already buffered), closes it as the pump would. */
+  if (c->s.drop || begin_rc == errProtocol) {
+    mw_conn_close(&c->s.conn);
+    c->s.drop = 0;
+    sync_connection(c);
+  }
+  return begin_rc;
 }
 
 int mw_smtp_send(mw_smtp *c, const char *from, const char *const *rcpts,

@@ -57,6 +57,7 @@ struct mw_smtp_batch {
   int chunking; /* BDAT for this batch */
   int size_ext; /* SIZE offered */
   int eightbit; /* 8BITMIME offered */
+  int smtputf8; /* SMTPUTF8 offered */
 };
 
 /* ---- lifetime ---- */
@@ -155,6 +156,9 @@ static int queue_mail(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   if (b->eightbit && mw_has_8bit(m->data, m->len))
     bad |= mw_buf_append_str(&line, " BODY=8BITMIME");
   int utf8 = addresses_8bit(m);
+  /* UTF-8 headers: SMTPUTF8 when offered (RFC 6531 3.4), as send. */
+  if (!utf8 && b->smtputf8 && mw_headers_8bit(m->data, m->len))
+    utf8 = 1;
   if (utf8)
     bad |= mw_buf_append_str(&line, " SMTPUTF8");
   bad = bad || mw_smtpe_send_line(e, line.data) != 0;
@@ -244,7 +248,50 @@ static int queue_body(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   return 0;
 }
 
+/* A message no recipient accepted: its result is the first recipient's
+ * refusal (the 550), as mw_smtp_send reports it, not what the server says
+ * to a DATA nothing can follow. */
+static int refuse_by_recipients(batch_result *r) {
+  if (r->failed || r->accepted)
+    return 0;
+  for (size_t j = 0; j < r->nrcpts; j++) {
+    mw_smtp_rcpt_result *rr = &r->rcpts[j];
+    if (rr->code / 100 == 2)
+      continue;
+    char *t = mw_strdup(rr->text ? rr->text : "");
+    if (!t)
+      return -1;
+    r->failed = 1;
+    r->code = rr->code;
+    memcpy(r->enhanced, rr->enhanced, sizeof r->enhanced);
+    free(r->text);
+    r->text = t;
+    return 0;
+  }
+  return 0;
+}
+
+/* Lockstep (no PIPELINING): every reply of the message is in. When MAIL
+ * was refused or no recipient accepted, RSET ends the transaction, as
+ * mw_smtp_send does; DATA would only be refused (503). */
+static int abandon_message(mw_smtp_engine *e, struct mw_smtp_batch *b) {
+  if (refuse_by_recipients(&b->res[b->pm]) != 0 ||
+      mw_smtpe_send_line(e, "RSET") != 0)
+    return -1;
+  expect_push(b, K_RSET, b->pm, 0);
+  next_message(b);
+  return 0;
+}
+
+static int lost_cause(const struct mw_smtp_batch *b) {
+  const batch_result *r = &b->res[b->pm];
+  return b->window == 1 &&
+         (r->failed || (b->phase == P_BODYCMD && r->accepted == 0));
+}
+
 static int produce_one(mw_smtp_engine *e, struct mw_smtp_batch *b) {
+  if ((b->phase == P_RCPT || b->phase == P_BODYCMD) && lost_cause(b))
+    return abandon_message(e, b);
   switch (b->phase) {
   case P_MAIL:
     return queue_mail(e, b);
@@ -303,7 +350,7 @@ static int take_data_reply(mw_smtp_engine *e, struct mw_smtp_batch *b,
                              "The SMTP server accepted DATA for a message it "
                              "had refused; the connection was closed so that "
                              "nothing is delivered.");
-  if (refuse(e, r) != 0)
+  if (refuse_by_recipients(r) != 0 || refuse(e, r) != 0)
     return no_memory(e);
   /* What is left of the transaction goes; then the next message. */
   (void)msg;
@@ -469,6 +516,7 @@ int mw_smtp_engine_begin_batch(mw_smtp_engine *e, const mw_smtp_message *msgs,
   b->chunking = e->chunking_on && mw_smtp_engine_has_extension(e, "CHUNKING");
   b->size_ext = mw_smtp_engine_has_extension(e, "SIZE");
   b->eightbit = mw_smtp_engine_has_extension(e, "8BITMIME");
+  b->smtputf8 = mw_smtp_engine_has_extension(e, "SMTPUTF8");
   b->phase = n ? P_MAIL : P_DONE;
   if (!e->chunk && !(e->chunk = malloc(MW_SMTP_CHUNK)))
     return mw_error_set(&e->s->err, eexNoMemory, 0, NULL);

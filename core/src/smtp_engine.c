@@ -111,11 +111,53 @@ void mw_smtp_engine_free(mw_smtp_engine *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* What the reply of a state answers, for timeout messages. */
+static const char *awaited_command(const mw_smtp_engine *e) {
+  switch (e->state) {
+  case MW_SMTP_EHLO:
+    return "EHLO";
+  case MW_SMTP_HELO:
+    return "HELO";
+  case MW_SMTP_STARTTLS:
+    return "STARTTLS";
+  case MW_SMTP_MAIL:
+    return "MAIL FROM";
+  case MW_SMTP_RCPT:
+    return "RCPT TO";
+  case MW_SMTP_DATA:
+    return "DATA";
+  case MW_SMTP_DATA_END:
+    return "the end of the message data";
+  case MW_SMTP_RSET:
+    return "RSET";
+  case MW_SMTP_NOOP:
+    return "NOOP";
+  case MW_SMTP_QUIT:
+    return "QUIT";
+  case MW_SMTP_BDAT:
+    return "BDAT";
+  case MW_SMTP_BATCH:
+    return "the batch's commands";
+  default:
+    return NULL;
+  }
+}
+
+static void waiting_for(void *engine, char *buf, size_t len) {
+  const mw_smtp_engine *e = engine;
+  const char *cmd = awaited_command(e);
+  if (e->state == MW_SMTP_GREETING)
+    snprintf(buf, len, "the greeting");
+  else if (e->state == MW_SMTP_AUTH)
+    snprintf(buf, len, "the reply to AUTH %s",
+             e->auth_mech ? e->auth_mech : "");
+  else if (cmd)
+    snprintf(buf, len, "the reply to %s", cmd);
+}
+
 void mw_smtp_engine_io(mw_smtp_engine *e, mw_engine_io *io) {
-  io->engine = e;
-  io->step = mw_smtp_engine_step;
-  io->out = &e->out;
-  io->in = &e->in;
+  *io = (mw_engine_io){e,      mw_smtp_engine_step, &e->out,
+                       &e->in, waiting_for,         NULL};
 }
 
 void mw_smtp_engine_disconnected(mw_smtp_engine *e) {
@@ -348,8 +390,30 @@ static int take_reply_line(mw_smtp_engine *e, const char *line, size_t len) {
   return len > 3 && line[3] == '-' ? 0 : 1;
 }
 
+static void waiting_for(void *engine, char *buf, size_t len);
+
+/* 421 (RFC 5321 3.8): the server is closing the transmission channel,
+ * whatever command it answers. The session ends here with the 421 as the
+ * reason: nothing more is sent (not even QUIT or RSET), and the pump
+ * closes the connection although errServer normally keeps it. */
+static int server_leaving(mw_smtp_engine *e) {
+  char what[160] = "no command (it came unasked)";
+  if (e->state == MW_SMTP_GREETING)
+    snprintf(what, sizeof what, "the connection (its greeting)");
+  else
+    waiting_for(e, what, sizeof what);
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  mw_error_server(&e->s->err, eexSmtpServer, 421, e->last_enhanced, text,
+                  "The SMTP server is closing the session (421 %s), "
+                  "answering %s; nothing more was sent and the connection "
+                  "was closed. Try again later.",
+                  text, what);
+  e->s->drop = 1;
+  return -1;
+}
+
 /* Read one complete reply from `in`: 1 done, 0 need more bytes, -1 error
- * (s->err set). */
+ * (s->err set; a 421 is one, see server_leaving). */
 static int read_reply(mw_smtp_engine *e) {
   for (;;) {
     const char *line;
@@ -375,7 +439,9 @@ static int read_reply(mw_smtp_engine *e) {
     if (t < 0)
       return -1;
     if (t == 1)
-      return 1;
+      return e->last_code == 421 && e->state != MW_SMTP_QUIT
+                 ? server_leaving(e)
+                 : 1;
   }
 }
 
@@ -413,6 +479,8 @@ static int session_secure(const mw_smtp_engine *e) {
 static int check_nothing_unsolicited(mw_smtp_engine *e, const char *cmd) {
   const char *buf;
   size_t n = mw_reader_peek(&e->in, &buf);
+  if (n >= 3 && memcmp(buf, "421", 3) == 0 && memchr(buf, '\n', n))
+    return read_reply(e) < 0 ? -1 : 0; /* the server already left */
   if (n == 0 || (n >= 3 && memcmp(buf, "421", 3) == 0))
     return 0;
   char verb[16];
@@ -630,6 +698,20 @@ static int auth_challenge(mw_smtp_engine *e) {
   return AGAIN;
 }
 
+/* A 4xx to AUTH (454 4.7.0, 432 ...) says nothing about the credentials:
+ * the server cannot check them now (RFC 4954 6). A server refusal that
+ * may pass later, errServer, not errAuth; the reply is kept. */
+static int auth_temporary_failure(mw_smtp_engine *e) {
+  const char *text = e->last_text.data ? e->last_text.data : "";
+  mw_error_server(&e->s->err, eexSmtpServer, e->last_code, e->last_enhanced,
+                  text,
+                  "The SMTP server could not authenticate now (AUTH %s): "
+                  "%d %s. This is a temporary failure on the server's side, "
+                  "not a refusal of the credentials; try again later.",
+                  e->auth_mech, e->last_code, text);
+  return fail(e);
+}
+
 static int state_auth_resp(mw_smtp_engine *e) {
   if (e->last_code == 235) {
     e->auth_used = e->auth_mech;
@@ -637,6 +719,8 @@ static int state_auth_resp(mw_smtp_engine *e) {
   }
   if (e->last_code == 334)
     return auth_challenge(e);
+  if (e->last_code / 100 == 4)
+    return auth_temporary_failure(e);
   char what[64];
   snprintf(what, sizeof what, "the credentials (AUTH %s)", e->auth_mech);
   server_error(e, eexSmtpServer, what);
@@ -1257,6 +1341,11 @@ static int copy_addresses(mw_smtp_engine *e, const char *from,
 /* What the server's extensions say about this message, before anything
  * is sent. */
 static int check_against_extensions(mw_smtp_engine *e) {
+  /* UTF-8 headers with an ASCII envelope: SMTPUTF8 when offered (RFC 6531
+   * 3.4); without it the message goes as before, with BODY=8BITMIME. */
+  if ((e->flags & MW_SEND_UTF8_HEADERS) &&
+      mw_smtp_engine_has_extension(e, "SMTPUTF8"))
+    e->flags |= MW_SEND_SMTPUTF8;
   if (needs_smtputf8(e)) {
     if (!mw_smtp_engine_has_extension(e, "SMTPUTF8"))
       return mw_error_set(&e->s->err, eexUTF8Unsupported, 0,
@@ -1322,6 +1411,8 @@ int mw_smtp_engine_begin_send(mw_smtp_engine *e, const char *from,
                         "was sent.",
                         len);
   int flags = msg && mw_has_8bit(msg, len) ? MW_SEND_8BIT : 0;
+  if (flags && mw_headers_8bit(msg, len))
+    flags |= MW_SEND_UTF8_HEADERS;
   int rc = begin_transaction(e, from, rcpts, nrcpts, len, flags);
   if (rc != MW_OK)
     return rc;

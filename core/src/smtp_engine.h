@@ -111,6 +111,10 @@ typedef struct mw_smtp_engine {
   struct mw_smtp_batch *batch; /* results of the last batch */
 } mw_smtp_engine;
 
+/* An internal send flag beside the public MW_SEND_*: the headers hold
+ * 8-bit bytes (mw_smtp_send scans them). */
+#define MW_SEND_UTF8_HEADERS 0x100
+
 /* Size of one body chunk pulled from the source. */
 #define MW_SMTP_CHUNK 65536
 /* BDAT chunks in flight with PIPELINING (1 without). */

@@ -824,7 +824,8 @@ static void greeting_err(void) {
   const mw_errorinfo *ei = mw_pop3_extended_error(t.c);
   CHECK_ERR(mw_pop3_connect(t.c), ei, errServer, eexPopServer);
   CHECK_STR(mw_errorinfo_server_text(ei), "[SYS/TEMP] too busy");
-  CHECK_INT(mw_errorinfo_reply_code(ei), -1);
+  CHECK_INT(mw_errorinfo_reply_code(ei), 0);
+  CHECK_STR(mw_errorinfo_enhanced_status(ei), "SYS/TEMP");
   CHECK(!mw_pop3_is_connected(t.c));
   size_t len;
   const char *rx = scripted_end(&t, &len);

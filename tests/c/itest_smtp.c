@@ -421,6 +421,45 @@ static void plaintext_auth_sends_nothing_after_ehlo(void) {
   tl_server_free(t.srv);
 }
 
+/* A 421 ends the session: the connection is closed at once, whether the
+ * 421 answers a command or was already buffered before one. */
+static void closing_421_closes_the_connection(void) {
+  struct scripted t;
+  scripted_start(&t,
+                 GREET_EHLO "S: 250-scripted\nS: 250 PIPELINING\n"
+                            "C: MAIL FROM:<a@example.org>\n"
+                            "C: RCPT TO:<b@example.org>\n"
+                            "S: 421 4.3.2 shutting down\nEXPECT_CLOSE\n",
+                 -1, 5000);
+  const char *to[] = {"b@example.org"};
+  CHECK_INT(mw_smtp_connect(t.c), MW_OK);
+  const char *msg = "Subject: x\r\n\r\nbody\r\n";
+  const mw_errorinfo *ei = mw_smtp_extended_error(t.c);
+  CHECK_ERR(mw_smtp_send(t.c, "a@example.org", to, 1, msg, strlen(msg)), ei,
+            errServer, eexSmtpServer);
+  CHECK_INT(mw_errorinfo_reply_code(ei), 421);
+  CHECK_INT(mw_smtp_is_connected(t.c), 0); /* before the client is freed */
+  size_t len;
+  const char *rx = scripted_end(&t, &len);
+  CHECK(!tl_contains(rx, len, "RSET"));
+  CHECK(!tl_contains(rx, len, "QUIT"));
+  tl_server_free(t.srv);
+
+  scripted_start(&t,
+                 GREET_EHLO "SRAW: 250 scripted\\r\\n421 4.4.2 idle\\r\\n\n"
+                            "EXPECT_CLOSE\n",
+                 -1, 5000);
+  CHECK_INT(mw_smtp_connect(t.c), MW_OK);
+  ei = mw_smtp_extended_error(t.c);
+  CHECK_ERR(mw_smtp_send(t.c, "a@example.org", to, 1, msg, strlen(msg)), ei,
+            errServer, eexSmtpServer);
+  CHECK_INT(mw_errorinfo_reply_code(ei), 421);
+  CHECK_INT(mw_smtp_is_connected(t.c), 0);
+  rx = scripted_end(&t, &len);
+  CHECK(!tl_contains(rx, len, "MAIL"));
+  tl_server_free(t.srv);
+}
+
 static void starttls_unavailable_scripted(void) {
   struct scripted t;
   scripted_start(&t,
@@ -701,6 +740,7 @@ int main(void) {
   RUN(server_closes_mid_reply);
   RUN(greeting_554);
   RUN(crlf_in_address_sends_no_mail);
+  RUN(closing_421_closes_the_connection);
   RUN(over_long_reply_line);
   RUN(recipient_refused);
   RUN(stream_abort_closes_without_dot);

@@ -85,6 +85,35 @@ static void errorinfo_record(void) {
   mw_error_clear(&copy);
 }
 
+/* os_error labelled by what it is: OpenSSL's packed codes are not errno
+ * ("os error 167772294" told nobody anything). */
+static void os_error_labels(void) {
+  mw_errorinfo e;
+  mw_error_init(&e);
+  CHECK_STR(mw_errorinfo_os_error_text(&e), "");
+  CHECK_INT(mw_errorinfo_os_error_kind(&e), MW_OS_ERROR_NONE);
+  mw_error_set(&e, eexSSLCertificate, 167772294L, "verify failed");
+  CHECK_INT(mw_errorinfo_os_error(&e), 167772294L); /* the number stays */
+  CHECK_INT(mw_errorinfo_os_error_kind(&e), MW_OS_ERROR_OPENSSL);
+  CHECK_STR(mw_errorinfo_os_error_text(&e),
+            "OpenSSL error 0A000086 (SSL routines::certificate verify "
+            "failed)");
+  mw_error_set(&e, eexTCPConnect, 111, "refused");
+  CHECK_INT(mw_errorinfo_os_error_kind(&e), MW_OS_ERROR_ERRNO);
+  CHECK_STR(mw_errorinfo_os_error_text(&e), "errno 111 (Connection refused)");
+  mw_error_set(&e, eexDNS, -2, "no such name");
+  CHECK_INT(mw_errorinfo_os_error_kind(&e), MW_OS_ERROR_RESOLVER);
+  CHECK_STR(mw_errorinfo_os_error_text(&e),
+            "resolver error -2 (Name or service not known)");
+  mw_errorinfo copy;
+  mw_error_init(&copy);
+  mw_error_copy(&copy, &e);
+  CHECK_STR(mw_errorinfo_os_error_text(&copy),
+            "resolver error -2 (Name or service not known)");
+  mw_error_clear(&copy);
+  mw_error_clear(&e);
+}
+
 static void argument_checks(void) {
   mw_errorinfo e;
   mw_error_init(&e);
@@ -423,6 +452,7 @@ int main(void) {
   RUN(outputs_set_on_failure);
   RUN(reference_extended_numbers);
   RUN(errorinfo_record);
+  RUN(os_error_labels);
   RUN(argument_checks);
   RUN(base64_and_sasl);
   RUN(reader_framing);

@@ -332,7 +332,9 @@ static void auth_refused_is_errauth(void) {
   CHECK_INT(err_code(&r), errAuth);
   CHECK_INT(err_number(&r), eexPopServer);
   CHECK_STR(server_text(&r), "[AUTH] Authentication failed.");
-  CHECK_INT(mw_errorinfo_reply_code(&r.s.err), -1);
+  /* POP3 has no reply codes; the RFC 3206 response code is the status. */
+  CHECK_INT(mw_errorinfo_reply_code(&r.s.err), 0);
+  CHECK_STR(mw_errorinfo_enhanced_status(&r.s.err), "AUTH");
   rig_free(&r);
 }
 

@@ -474,7 +474,9 @@ static void mail_parameters(void) {
   CHECK_INT(mw_smtp_engine_begin_send(&r.e, "a@example.com", rcpts, 1, msg8,
                                       strlen(msg8)),
             MW_OK);
-  CHECK_STR(queued(&r), "MAIL FROM:<a@example.com> SIZE=26 BODY=8BITMIME\r\n");
+  /* A UTF-8 header asks for SMTPUTF8 when offered (RFC 6531 3.4). */
+  CHECK_STR(queued(&r),
+            "MAIL FROM:<a@example.com> SIZE=26 BODY=8BITMIME SMTPUTF8\r\n");
   CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
   CHECK_INT(drive(&r, "250 ok\r\n"), MW_STEP_READ);
   CHECK_INT(drive(&r, "354 go\r\n"), MW_STEP_READ);
@@ -654,9 +656,12 @@ static void noop_and_rset(void) {
   CHECK_INT(r.s.err.code, MW_OK);
   CHECK_INT(mw_smtp_engine_begin_rset(&r.e), MW_OK);
   CHECK_STR(queued(&r), "RSET\r\n");
-  CHECK_INT(drive(&r, "421 4.4.2 shutting down\r\n"), MW_STEP_DONE);
+  /* 421: the server leaves; the session is dropped, not kept (drop). */
+  CHECK_INT(drive(&r, "421 4.4.2 shutting down\r\n"), MW_STEP_ERROR);
   CHECK_ERR(r.s.err.code, &r.s.err, errServer, eexSmtpServer);
   CHECK_INT(r.s.err.reply_code, 421);
+  CHECK_INT(r.s.drop, 1);
+  CHECK_STR(queued(&r), "");
   rig_free(&r);
 }
 

@@ -840,6 +840,34 @@ static int tl_step_flood(tl_server *s, char *text, int lineno) {
   return rc;
 }
 
+/* DRIP ms: text - send text (C escapes) one byte every ms, over and over,
+ * until the client closes (success); fails if it still reads after 30 s
+ * (its deadlines should have ended the wait long before). */
+static int tl_step_drip(tl_server *s, char *arg, int lineno) {
+  int ms = atoi(arg);
+  char *text = strchr(arg, ':');
+  size_t len = text ? tl_unescape(++text) : 0;
+  if (ms <= 0 || len == 0) {
+    tl_srv_error(s, "step %d (DRIP): want \"DRIP ms: text\"", lineno);
+    return -1;
+  }
+  int one = 1; /* each byte its own segment */
+  setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  long long until = tl_now_ms() + 30000;
+  for (size_t i = 0; tl_now_ms() < until && !atomic_load(&s->stop); i++) {
+    errno = 0;
+    if (tl_send(s, text + i % len, 1) != 0) {
+      s->error[0] = '\0'; /* the client hung up: what we wanted */
+      s->eof = 1;
+      return 0;
+    }
+    tl_interruptible_sleep(s, ms);
+  }
+  tl_srv_error(s, "step %d (DRIP): the client was still reading after 30 s",
+               lineno);
+  return -1;
+}
+
 /* QUIET ms: the client sends nothing more for ms (a client that must wait
  * for an answer before its next command). */
 static int tl_step_quiet(tl_server *s, int ms, int lineno) {
@@ -893,6 +921,8 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
     return 0;
   } else if (tl_starts(line, "FLOOD:")) {
     rc = tl_step_flood(s, tl_arg(line, 6), lineno);
+  } else if (tl_starts(line, "DRIP")) {
+    rc = tl_step_drip(s, line + 4, lineno);
   } else if (strcmp(line, "EXPECT_CLOSE") == 0) {
     rc = tl_step_expect_close(s);
   } else {
@@ -978,8 +1008,9 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",    "SRAW:",        "C:",    "C?",    "DATA", "TLS",    "SLEEP",
-      "CLOSE", "EXPECT_CLOSE", "CRAW:", "QUIET", "CUT",  "FLOOD:", "NODELAY"};
+      "S:",    "SRAW:", "C:",     "C?",           "DATA",
+      "TLS",   "SLEEP", "CLOSE",  "EXPECT_CLOSE", "CRAW:",
+      "QUIET", "CUT",   "FLOOD:", "NODELAY",      "DRIP"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

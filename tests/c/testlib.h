@@ -101,6 +101,9 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *                  end
  *   FLOOD: text    send text (C escapes) over and over until the client
  *                  closes; fails if it still reads after 16 MiB
+ *   DRIP ms: text  send text (C escapes) one byte every ms, over and over,
+ *                  until the client closes; fails if it still reads after
+ *                  30 s (a client whose deadlines do not hold)
  *   EXPECT_CLOSE   wait (up to 10 s) until the client closes
  * The script ends by closing the connection. Everything the client sent
  * is recorded, plaintext and decrypted alike, in order. */

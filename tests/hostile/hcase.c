@@ -121,6 +121,13 @@ static int parse_header(hc_case *c, char *line, char *why, size_t wlen) {
     rc = add_item(c->sent, &c->nsent, v);
   } else if (strcmp(k, "got") == 0) {
     c->got = decode(v);
+  } else if (strcmp(k, "text") == 0) {
+    if (c->ntexts >= HC_MAX_ITEMS)
+      rc = -1;
+    else
+      c->texts[c->ntexts++] = strdup(v);
+  } else if (strcmp(k, "reply_code") == 0) {
+    c->reply_code = atoi(v);
   } else if (strcmp(k, "only") == 0) {
     snprintf(c->only, sizeof c->only, "%s", v);
   } else {
@@ -141,6 +148,7 @@ hc_case *hc_load(const char *path, const char *root, char *why, size_t wlen) {
   if (!c)
     abort();
   c->path = strdup(path);
+  c->reply_code = -2;
   const char *rel = path;
   size_t rl = strlen(root);
   if (strncmp(path, root, rl) == 0 && path[rl] == '/')
@@ -196,6 +204,8 @@ void hc_free(hc_case *c) {
   }
   for (size_t i = 0; i < c->nactions; i++)
     free(c->actions[i]);
+  for (size_t i = 0; i < c->ntexts; i++)
+    free(c->texts[i]);
   for (size_t i = 0; i < c->nnever; i++)
     free(c->never[i].data);
   for (size_t i = 0; i < c->nsent; i++)

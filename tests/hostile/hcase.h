@@ -28,9 +28,12 @@ typedef struct hc_case {
   int expect_code, expect_number; /* MW_OK/eexNone for "ok" */
   hc_bytes never[HC_MAX_ITEMS], sent[HC_MAX_ITEMS];
   size_t nnever, nsent;
-  hc_bytes got;  /* expected retr/top content; got.data NULL if none */
-  char only[64]; /* "" or the languages the case runs in */
-  char *script;  /* the tl_server script */
+  hc_bytes got; /* expected retr/top content; got.data NULL if none */
+  char *texts[HC_MAX_ITEMS]; /* text: parts of the error's sentence */
+  size_t ntexts;
+  int reply_code; /* reply_code: the ErrorInfo's, or -2 when not given */
+  char only[64];  /* "" or the languages the case runs in */
+  char *script;   /* the tl_server script */
 } hc_case;
 
 /* Parse a case file; NULL with a reason in why. */

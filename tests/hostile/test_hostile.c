@@ -25,6 +25,8 @@ typedef struct run {
   mw_sslinfo *ssl;
   mw_proxyinfo *proxy;
   int code, number;
+  int reply_code;
+  char text[1024];
   int before_connect; /* the failure came from a setting */
   char *got;
   size_t got_len;
@@ -50,6 +52,8 @@ static int note(run *r, int rc, const mw_errorinfo *ei) {
   if (rc != MW_OK && r->code == MW_OK) {
     r->code = rc;
     r->number = ei ? mw_errorinfo_number(ei) : -1;
+    r->reply_code = ei ? mw_errorinfo_reply_code(ei) : 0;
+    snprintf(r->text, sizeof r->text, "%s", ei ? mw_errorinfo_text(ei) : "");
   }
   return rc;
 }
@@ -119,6 +123,13 @@ static int setup_server(run *r) {
 static int setup_smtp(run *r) {
   mw_smtp *c = r->smtp;
   int rc = mw_smtp_set_timeout(c, setting_int(r, "timeout", 5000));
+  if (rc == MW_OK && setting(r, "reply_timeout"))
+    rc = mw_smtp_set_reply_timeout(c, setting_int(r, "reply_timeout", 0));
+  if (rc == MW_OK && setting(r, "operation_timeout"))
+    rc = mw_smtp_set_operation_timeout(c,
+                                       setting_int(r, "operation_timeout", 0));
+  if (rc == MW_OK && setting(r, "low_speed_limit"))
+    rc = mw_smtp_set_low_speed_limit(c, setting_int(r, "low_speed_limit", 0));
   if (rc == MW_OK && setting(r, "helo"))
     rc = mw_smtp_set_helo_name(c, setting(r, "helo"));
   if (rc == MW_OK && setting(r, "user"))
@@ -140,6 +151,13 @@ static int setup_smtp(run *r) {
 static int setup_pop3(run *r) {
   mw_pop3 *c = r->pop3;
   int rc = mw_pop3_set_timeout(c, setting_int(r, "timeout", 5000));
+  if (rc == MW_OK && setting(r, "reply_timeout"))
+    rc = mw_pop3_set_reply_timeout(c, setting_int(r, "reply_timeout", 0));
+  if (rc == MW_OK && setting(r, "operation_timeout"))
+    rc = mw_pop3_set_operation_timeout(c,
+                                       setting_int(r, "operation_timeout", 0));
+  if (rc == MW_OK && setting(r, "low_speed_limit"))
+    rc = mw_pop3_set_low_speed_limit(c, setting_int(r, "low_speed_limit", 0));
   if (rc == MW_OK && setting(r, "user"))
     rc = mw_pop3_set_credentials(c, setting(r, "user"), setting(r, "pass"));
   if (rc == MW_OK && setting(r, "mech"))
@@ -167,6 +185,23 @@ static size_t split_rcpts(char *list, const char **out, size_t max) {
   return n;
 }
 
+/* send_batch n: n copies of the message of `send`. */
+static int smtp_send_batch(run *r, size_t n) {
+  char *to = strdup(setting(r, "to") ? setting(r, "to") : "rcpt@test");
+  const char *rcpts[HC_MAX_ITEMS];
+  size_t nr = split_rcpts(to, rcpts, HC_MAX_ITEMS);
+  const hc_bytes *body = hc_get(r->hc, "body");
+  const char *dflt = "Subject: hostile\r\n\r\nHello.\r\n";
+  mw_smtp_message m[HC_MAX_ITEMS];
+  for (size_t i = 0; i < n && i < HC_MAX_ITEMS; i++)
+    m[i] = (mw_smtp_message){
+        setting(r, "from") ? setting(r, "from") : "sender@test", rcpts, nr,
+        body ? body->data : dflt, body ? body->len : strlen(dflt)};
+  int rc = mw_smtp_send_batch(r->smtp, m, n < HC_MAX_ITEMS ? n : HC_MAX_ITEMS);
+  free(to);
+  return note_client(r, rc);
+}
+
 static int smtp_action(run *r, const char *a) {
   mw_smtp *c = r->smtp;
   if (strcmp(a, "connect") == 0)
@@ -189,6 +224,8 @@ static int smtp_action(run *r, const char *a) {
     free(to);
     return note_client(r, rc);
   }
+  if (strncmp(a, "send_batch ", 11) == 0)
+    return smtp_send_batch(r, (size_t)atoi(a + 11));
   tl_fail(__FILE__, __LINE__, "%s: unknown SMTP action \"%s\"", r->hc->name,
           a);
   return errInvalidArgument;
@@ -275,6 +312,13 @@ static void check_result(const run *r) {
             mw_err_name(r->code), mw_eex_name(r->number), r->number,
             mw_err_name(hc->expect_code), mw_eex_name(hc->expect_number),
             hc->expect_number);
+  for (size_t i = 0; i < hc->ntexts; i++)
+    if (!strstr(r->text, hc->texts[i]))
+      tl_fail(__FILE__, __LINE__, "%s: the error \"%s\" does not say \"%s\"",
+              hc->name, r->text, hc->texts[i]);
+  if (hc->reply_code != -2 && r->reply_code != hc->reply_code)
+    tl_fail(__FILE__, __LINE__, "%s: reply code %d, expected %d", hc->name,
+            r->reply_code, hc->reply_code);
   if (hc->got.data && (!r->got || r->got_len != hc->got.len ||
                        memcmp(r->got, hc->got.data, hc->got.len) != 0))
     tl_fail(__FILE__, __LINE__,

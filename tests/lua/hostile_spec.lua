@@ -33,7 +33,7 @@ end
 
 local function parse_case(path)
   local c = {path = path, settings = {}, actions = {}, never = {}, sent = {},
-    only = ""}
+    texts = {}, only = ""}
   c.name = path:sub(#CASES + 2, -6)
   for line in io.lines(path) do
     if line ~= "" and line:sub(1, 1) ~= "#" then
@@ -50,6 +50,8 @@ local function parse_case(path)
       elseif key == "expect" then c.expect = value
       elseif key == "client" then c.client = value
       elseif key == "only" then c.only = value
+      elseif key == "text" then c.texts[#c.texts + 1] = value
+      elseif key == "reply_code" then c.reply_code = tonumber(value)
       else error(path .. ": unknown header " .. key) end
     end
   end
@@ -107,6 +109,10 @@ local function make_client(c, port)
   local s = c.settings
   local opts = {timeout = (tonumber(s.timeout) or 5000) / 1000,
     server = "127.0.0.1", port = port}
+  for _, key in ipairs{"reply_timeout", "operation_timeout"} do
+    if s[key] then opts[key] = tonumber(s[key]) / 1000 end
+  end
+  opts.low_speed_limit = tonumber(s.low_speed_limit)
   if s.proxy then
     opts.proxy = mailwire.ProxyInfo{kind = proxy_kinds[s.proxy],
       server = "127.0.0.1", port = port, user = s.proxy_user,
@@ -126,6 +132,8 @@ local function make_client(c, port)
   if c.client == "smtp" then
     opts.helo = s.helo
     opts.allow_partial = s.partial == "1"
+    opts.pipelining = s.pipelining ~= "0"
+    opts.chunking = s.chunking ~= "0"
     return mailwire.SMTPClient(opts)
   end
   opts.max_message_size = tonumber(s.max_size)
@@ -135,7 +143,7 @@ end
 local function run_actions(c, client)
   local got
   for _, action in ipairs(c.actions) do
-    local word, a, b = action:match("^(%a+)%s*(%d*)%s*(%d*)$")
+    local word, a, b = action:match("^([%a_]+)%s*(%d*)%s*(%d*)$")
     a, b = tonumber(a), tonumber(b)
     if word == "send" then
       local to = {}
@@ -144,6 +152,16 @@ local function run_actions(c, client)
       end
       client:send(c.settings.from or "sender@test", to,
         c.settings.body or "Subject: hostile\r\n\r\nHello.\r\n")
+    elseif word == "send_batch" then -- a copies of the message
+      local to, list = {}, {}
+      for addr in ((c.settings.to or "rcpt@test") .. ","):gmatch("(.-),") do
+        to[#to + 1] = addr
+      end
+      for i = 1, a do
+        list[i] = {from = c.settings.from or "sender@test", to = to,
+          data = c.settings.body or "Subject: hostile\r\n\r\nHello.\r\n"}
+      end
+      client:send_batch(list)
     elseif word == "retr" then got = client:retr(a)
     elseif word == "top" then got = client:top(a, b)
     elseif word == "list" or word == "uidl" or word == "dele" then
@@ -195,6 +213,13 @@ describe("hostile cases", function()
         assert(code == want_code and number == want_number, string.format(
           "%s: ended with %s, expected %s", c.name,
           err and tostring(err) or "success", c.expect))
+        for _, part in ipairs(c.texts) do
+          assert(err and err.text:find(part, 1, true), string.format(
+            "%s: the error %s does not say %q", c.name, tostring(err), part))
+        end
+        if c.reply_code then
+          assert.are.equal(c.reply_code, err and err.reply_code)
+        end
         if before_connect then
           assert(received == "", c.name .. ": refused by a setting, yet sent "
             .. string.format("%q", received))

@@ -232,6 +232,7 @@ describe("SMTP against Postfix", function()
     e = H.raises(mailwire, mailwire.errConnect, mailwire.eexTCPConnect,
       c.connect, c)
     assert.is_true(e.os_error ~= 0)
+    assert.are.equal("errno 111 (Connection refused)", e.os_error_text)
     c:close()
     -- implicit TLS to a plaintext port
     c = client(port, mailwire.MODE_CHANNEL)
@@ -261,6 +262,11 @@ describe("SMTP against Postfix", function()
     local e = H.raises(mailwire, mailwire.errConnect,
       mailwire.eexSSLCertificate, c.connect, c)
     assert.is_true(e.verify_result ~= 0)
+    -- an OpenSSL code, labelled as one (not "os error 167772294")
+    assert.are.equal("OpenSSL error 0A000086 (",
+      e.os_error_text:sub(1, #"OpenSSL error 0A000086 ("))
+    assert.truthy(tostring(e):find("certificate verify failed", 1, true))
+    assert.falsy(tostring(e):find("os error", 1, true))
     c:close()
     c = with_ssl(function(s)
       s.option[mailwire.SSLCAFile] = H.get("CA_FILE")

@@ -41,6 +41,7 @@ class Case:
         self.settings, self.actions = {}, []
         self.never, self.sent = [], []
         self.got = self.expect = None
+        self.texts, self.reply_code = [], None
         self.only = ""
         with open(path, encoding="utf-8") as f:
             for line in f:
@@ -66,6 +67,10 @@ class Case:
                     self.got = unescape(value)
                 elif key == "client":
                     self.client = value
+                elif key == "text":
+                    self.texts.append(value)
+                elif key == "reply_code":
+                    self.reply_code = int(value)
                 elif key == "only":
                     self.only = value
                 else:
@@ -130,6 +135,11 @@ class HostileServer:
 def make_client(case, port, ca_file):
     """The client the case sets up; settings refused here raise."""
     kw = {"timeout": case.number("timeout", 5000) / 1000.0}
+    for key in ("reply_timeout", "operation_timeout"):
+        if key in case.settings:
+            kw[key] = case.number(key, 0) / 1000.0
+    if "low_speed_limit" in case.settings:
+        kw["low_speed_limit"] = case.number("low_speed_limit", 0)
     host, cport = "127.0.0.1", port
     if "proxy" in case.settings:
         kinds = {"socks4": mailwire.MW_PROXY_SOCKS4, "socks4a": mailwire.MW_PROXY_SOCKS4A,
@@ -154,6 +164,8 @@ def make_client(case, port, ca_file):
         if "helo" in case.settings:
             kw["helo_name"] = case.text("helo")
         kw["allow_partial"] = bool(case.number("partial", 0))
+        kw["pipelining"] = bool(case.number("pipelining", 1))
+        kw["chunking"] = bool(case.number("chunking", 1))
         c = mailwire.SMTPClient(**kw)
     else:
         if "max_size" in case.settings:
@@ -174,6 +186,10 @@ def run_actions(case, c):
             to = case.text("to", "rcpt@test").split(",")
             body = case.settings.get("body", b"Subject: hostile\r\n\r\nHello.\r\n")
             c.send(case.text("from", "sender@test"), to, body)
+        elif word == "send_batch":  # args[0] copies of the message
+            to = case.text("to", "rcpt@test").split(",")
+            body = case.settings.get("body", b"Subject: hostile\r\n\r\nHello.\r\n")
+            c.send_batch([(case.text("from", "sender@test"), to, body)] * args[0])
         elif word in ("noop", "rset", "quit", "stat", "dele"):
             getattr(c, word)(*args)
         elif word in ("list", "uidl"):
@@ -191,6 +207,7 @@ def test_case(path, env):
     server = HostileServer(case, env.path)
     before_connect = False
     result = (0, 0)
+    error = None
     got = None
     c = None
     try:
@@ -202,6 +219,7 @@ def test_case(path, env):
         got = run_actions(case, c)
     except mailwire.Error as e:
         result = (e.code, e.number)
+        error = e
     finally:
         if c is not None:
             c.close()
@@ -210,6 +228,11 @@ def test_case(path, env):
         tuple(getattr(mailwire, name) for name in case.expect.split())
     assert result == want, "%s: ended with %s, expected %s %s" % (
         case.name, result, case.expect, want)
+    for part in case.texts:
+        assert part in error.text, "%s: the error %r does not say %r" % (
+            case.name, error.text, part)
+    if case.reply_code is not None:
+        assert error.reply_code == case.reply_code
     if before_connect:
         assert received == b"", "%s: refused by a setting, yet sent %r" % (case.name, received)
     else:

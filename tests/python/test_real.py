@@ -299,6 +299,8 @@ def test_closed_port_is_connect_error(env, cls):
     assert type(ei.value) is mailwire.ConnectError
     assert ei.value.number == mailwire.eexTCPConnect
     assert ei.value.os_error != 0
+    assert ei.value.os_error_text == "errno 111 (Connection refused)"
+    assert ei.value.errno == 111
 
 
 @pytest.mark.parametrize("port_key", ["SMTP_PORT", "POP3_PORT"])
@@ -323,6 +325,11 @@ def test_untrusted_certificate(env, how):
         c.connect()
     assert ei.value.number == mailwire.eexSSLCertificate
     assert ei.value.verify_result != 0
+    # An OpenSSL code, labelled as one (not "os error 167772294"), and no
+    # errno made of it.
+    assert ei.value.os_error_text.startswith("OpenSSL error 0A000086 (")
+    assert "certificate verify failed" in str(ei.value)
+    assert ei.value.errno is None
 
 
 def test_certificate_name_mismatch_and_the_option_that_allows_it(env):

@@ -296,8 +296,41 @@ def test_pop3_err_is_server_error():
         with pytest.raises(mailwire.ServerError) as ei:
             c.dele(9)
         assert ei.value.number == mailwire.eexPopServer
-        assert ei.value.reply_code == -1
+        assert ei.value.reply_code == 0  # POP3 has no reply codes
         assert "no such message" in ei.value.server_text
+        assert "check the message number" in ei.value.text
+    assert srv.wait() is None
+
+
+def test_pop3_without_capa_messages_have_uids_from_uidl():
+    """No CAPA: UIDL may still work (RFC 1939 servers); messages() tries it."""
+    srv = ScriptedServer([("S", "+OK scripted POP3 ready"), ("C", "CAPA"),
+                          ("S", "-ERR unknown command"),
+                          ("C", "LIST"), ("S", "+OK"), ("S", "1 120"), ("S", "."),
+                          ("C", "UIDL"), ("S", "+OK"), ("S", "1 uid-one"), ("S", "."),
+                          ("C", "QUIT"), ("S", "+OK")])
+    with pop3_for(srv) as c:
+        assert [(m.number, m.size, m.uid) for m in c.messages()] == [(1, 120, "uid-one")]
+    assert srv.wait() is None
+
+
+def test_pop3_uidl_not_implemented_says_so():
+    """No CAPA and UIDL refused: messages() has no uids, and uidl() says the
+    command may not be implemented, not that its argument is wrong."""
+    srv = ScriptedServer([("S", "+OK scripted POP3 ready"), ("C", "CAPA"),
+                          ("S", "-ERR unknown command"),
+                          ("C", "LIST"), ("S", "+OK"), ("S", "1 120"), ("S", "."),
+                          ("C", "UIDL"), ("S", "-ERR unknown command"),
+                          ("C", "UIDL"), ("S", "-ERR [SYS/PERM] unknown command"),
+                          ("C", "QUIT"), ("S", "+OK")])
+    with pop3_for(srv) as c:
+        assert [(m.number, m.uid) for m in c.messages()] == [(1, None)]
+        with pytest.raises(mailwire.ServerError) as ei:
+            c.uidl()
+        e = ei.value
+        assert e.number == mailwire.eexPopServer and e.reply_code == 0
+        assert e.enhanced_status == "SYS/PERM"
+        assert "may not implement it" in e.text and "argument" not in e.text
     assert srv.wait() is None
 
 

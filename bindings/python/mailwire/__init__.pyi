@@ -17,6 +17,7 @@ class ErrorInfo:
     number: int
     text: str
     os_error: int
+    os_error_text: str
     reply_code: int
     enhanced_status: str
     server_text: str
@@ -33,6 +34,7 @@ class Error(Exception):
     number: int
     text: str
     os_error: int
+    os_error_text: str
     code: int
     reply_code: int
     enhanced_status: str
@@ -41,7 +43,7 @@ class Error(Exception):
     def __init__(self, number: int, text: str, os_error: int = ...,
                  code: Optional[int] = ..., enhanced_status: str = ...,
                  server_text: str = ..., reply_code: int = ...,
-                 verify_result: int = ...) -> None: ...
+                 verify_result: int = ..., os_error_text: str = ...) -> None: ...
     @property
     def name(self) -> str: ...
 
@@ -193,6 +195,9 @@ class _Client:
     server: Optional[str]
     port: int
     timeout: float
+    reply_timeout: float
+    operation_timeout: float
+    low_speed_limit: int
     auth_mechanism: Optional[str]
     allow_plaintext_auth: bool
     ssl: Optional[SSLInfo]
@@ -235,7 +240,9 @@ class SMTPClient(_Client):
                  allow_plaintext_auth: bool = ..., allow_partial: bool = ...,
                  log_handler: Optional[LogTarget] = ...,
                  proxy: Optional[ProxyInfo] = ..., pipelining: bool = ...,
-                 chunking: bool = ...) -> None: ...
+                 chunking: bool = ..., reply_timeout: Optional[float] = ...,
+                 operation_timeout: Optional[float] = ...,
+                 low_speed_limit: Optional[int] = ...) -> None: ...
     def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "SMTPClient": ...
     def __enter__(self) -> "SMTPClient": ...
     # Left normally: QUIT, then close; left by an exception: close only.
@@ -267,7 +274,10 @@ class POP3Client(_Client):
                  auth_mechanism: Optional[str] = ..., allow_plaintext_auth: bool = ...,
                  max_message_size: Optional[int] = ...,
                  log_handler: Optional[LogTarget] = ...,
-                 proxy: Optional[ProxyInfo] = ..., pipelining: bool = ...) -> None: ...
+                 proxy: Optional[ProxyInfo] = ..., pipelining: bool = ...,
+                 reply_timeout: Optional[float] = ...,
+                 operation_timeout: Optional[float] = ...,
+                 low_speed_limit: Optional[int] = ...) -> None: ...
     def connect(self, server: Optional[str] = ..., port: Optional[int] = ...) -> "POP3Client": ...
     def __enter__(self) -> "POP3Client": ...
     # Left normally: QUIT (deletions committed), then close; left by an

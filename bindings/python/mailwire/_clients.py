@@ -12,7 +12,8 @@ import sys
 import threading
 
 from . import _mailwire as _mw
-from ._errors import Error, ErrorInfo, binding_error, describe, type_error
+from ._errors import (Error, ErrorInfo, ServerError, binding_error, describe,
+                      type_error)
 from ._handlers import (LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _port,
                         _seconds, _text, _whole)
 
@@ -95,6 +96,17 @@ def _records_binding_errors(cls):
         elif callable(attr) and not isinstance(attr, (staticmethod, type)):
             setattr(cls, name, _recording(attr))
     return cls
+
+
+def _deadline(name, value):
+    """A deadline: a number of seconds >= 0 (0: none), as in Lua."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value >= 0:
+        raise binding_error("eexInvalidArgument",
+                            "The %s is a number of seconds >= 0 (0: none), "
+                            "not %s." % (name, describe(value)),
+                            type_error=not isinstance(value, (int, float)))
+    return value
 
 
 @_records_binding_errors
@@ -224,6 +236,51 @@ class _Client:
         seconds = _seconds(seconds)
         self._call(self._c_set_timeout, max(1, int(round(float(seconds) * 1000))))
         self._timeout = float(seconds)
+
+    # The deadlines (mailwire.h, mw_smtp_set_reply_timeout): seconds, and
+    # bytes/s; 0 turns one off.
+    def _set_deadlines(self, reply_timeout, operation_timeout, low_speed_limit):
+        if reply_timeout is not None:
+            self.reply_timeout = reply_timeout
+        if operation_timeout is not None:
+            self.operation_timeout = operation_timeout
+        if low_speed_limit is not None:
+            self.low_speed_limit = low_speed_limit
+
+    @property
+    def reply_timeout(self):
+        """Seconds for each whole reply (default 60; 0: none)."""
+        return getattr(self, "_reply_timeout", 60.0)
+
+    @reply_timeout.setter
+    def reply_timeout(self, seconds):
+        seconds = _deadline("reply_timeout", seconds)
+        self._call(self._c_set_reply_timeout, int(round(float(seconds) * 1000)))
+        self._reply_timeout = float(seconds)
+
+    @property
+    def operation_timeout(self):
+        """Seconds for each whole call: connect, send, a retrieval (default
+        0: none)."""
+        return getattr(self, "_operation_timeout", 0.0)
+
+    @operation_timeout.setter
+    def operation_timeout(self, seconds):
+        seconds = _deadline("operation_timeout", seconds)
+        self._call(self._c_set_operation_timeout, int(round(float(seconds) * 1000)))
+        self._operation_timeout = float(seconds)
+
+    @property
+    def low_speed_limit(self):
+        """Least bytes/s of message content over each reply-timeout window
+        (default 100; 0: none)."""
+        return getattr(self, "_low_speed_limit", 100)
+
+    @low_speed_limit.setter
+    def low_speed_limit(self, bytes_per_s):
+        bytes_per_s = _whole(bytes_per_s, "low_speed_limit", 0)
+        self._call(self._c_set_low_speed_limit, bytes_per_s)
+        self._low_speed_limit = bytes_per_s
 
     def set_credentials(self, user, password):
         """Credentials for logging in during connect (None: no login)."""
@@ -461,6 +518,9 @@ class SMTPClient(_Client):
     _c_error = staticmethod(_mw.mw_smtp_extended_error)
     _c_set_server = staticmethod(_mw.mw_smtp_set_server)
     _c_set_timeout = staticmethod(_mw.mw_smtp_set_timeout)
+    _c_set_reply_timeout = staticmethod(_mw.mw_smtp_set_reply_timeout)
+    _c_set_operation_timeout = staticmethod(_mw.mw_smtp_set_operation_timeout)
+    _c_set_low_speed_limit = staticmethod(_mw.mw_smtp_set_low_speed_limit)
     _c_set_credentials = staticmethod(_mw.mw_smtp_set_credentials)
     _c_set_mechanism = staticmethod(_mw.mw_smtp_set_auth_mechanism)
     _c_set_allow_plain = staticmethod(_mw.mw_smtp_set_allow_plaintext_auth)
@@ -482,13 +542,15 @@ class SMTPClient(_Client):
                  user=None, password=None, auth_mechanism=None,
                  helo_name=None, allow_plaintext_auth=False,
                  allow_partial=False, log_handler=None, proxy=None,
-                 pipelining=True, chunking=True):
+                 pipelining=True, chunking=True, reply_timeout=None,
+                 operation_timeout=None, low_speed_limit=None):
         self._helo_name = None
         self._allow_partial = False
         self._pipelining = self._chunking = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
+        self._set_deadlines(reply_timeout, operation_timeout, low_speed_limit)
         if helo_name is not None:
             self.helo_name = helo_name
         if allow_partial:
@@ -884,6 +946,9 @@ class POP3Client(_Client):
     _c_error = staticmethod(_mw.mw_pop3_extended_error)
     _c_set_server = staticmethod(_mw.mw_pop3_set_server)
     _c_set_timeout = staticmethod(_mw.mw_pop3_set_timeout)
+    _c_set_reply_timeout = staticmethod(_mw.mw_pop3_set_reply_timeout)
+    _c_set_operation_timeout = staticmethod(_mw.mw_pop3_set_operation_timeout)
+    _c_set_low_speed_limit = staticmethod(_mw.mw_pop3_set_low_speed_limit)
     _c_set_credentials = staticmethod(_mw.mw_pop3_set_credentials)
     _c_set_mechanism = staticmethod(_mw.mw_pop3_set_auth_mechanism)
     _c_set_allow_plain = staticmethod(_mw.mw_pop3_set_allow_plaintext_auth)
@@ -904,12 +969,15 @@ class POP3Client(_Client):
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
                  allow_plaintext_auth=False, max_message_size=None,
-                 log_handler=None, proxy=None, pipelining=True):
+                 log_handler=None, proxy=None, pipelining=True,
+                 reply_timeout=None, operation_timeout=None,
+                 low_speed_limit=None):
         self._max_message_size = None
         self._pipelining = True
         super().__init__(server, port, timeout, ssl, user, password,
                          auth_mechanism, allow_plaintext_auth, log_handler,
                          proxy)
+        self._set_deadlines(reply_timeout, operation_timeout, low_speed_limit)
         if max_message_size is not None:
             self.max_message_size = max_message_size
         if not pipelining:
@@ -1133,8 +1201,13 @@ class POP3Client(_Client):
         the server offers UIDL)."""
         sizes = self.list()
         uids = {}
-        if self.has_capability("UIDL"):
-            uids = dict(self.uidl())
+        # Without CAPA (RFC 1939 servers) UIDL may work all the same: try
+        # it; a -ERR means it is not implemented.
+        if self.has_capability("UIDL") or not self.capabilities:
+            try:
+                uids = dict(self.uidl())
+            except ServerError:
+                uids = {}
         return [POP3Message(n, size, uids.get(n)) for n, size in sizes]
 
     def __iter__(self):

@@ -31,10 +31,15 @@ class Error(Exception):
             the reference's ErrorInfo.Number.
         text: a sentence saying what went wrong and what to check.
         os_error: errno, or the OpenSSL error code for TLS failures (0 if none).
+        os_error_text: os_error labelled: "errno 111 (Connection refused)",
+            "OpenSSL error 0A000086 (SSL routines::certificate verify
+            failed)", "resolver error -2 (...)", or "".
         code: the base error code (``errConnect``, ``errServer`` ...).
-        reply_code: for server refusals, the SMTP reply code (POP3 -ERR is -1);
-            else 0.
-        enhanced_status: the RFC 3463 status of an SMTP refusal ("5.7.8"), or "".
+        reply_code: for SMTP refusals, the reply code; else 0 (POP3 replies
+            have no code).
+        enhanced_status: the RFC 3463 status of an SMTP refusal ("5.7.8"),
+            the RFC 2449 response code of a POP3 one ("AUTH", "SYS/TEMP",
+            "IN-USE"), or "".
         server_text: what the server said when it refused, or "".
         verify_result: OpenSSL's X509_V_* result for certificate failures, or 0.
         results: what the call had done per recipient (send) or message
@@ -43,11 +48,12 @@ class Error(Exception):
 
     def __init__(self, number, text, os_error=0, code=None,
                  enhanced_status="", server_text="", reply_code=0,
-                 verify_result=0):
+                 verify_result=0, os_error_text=""):
         super().__init__(number, text)
         self.number = number
         self.text = text
         self.os_error = os_error
+        self.os_error_text = os_error_text
         self.code = _mw.mw_eex_base(number) if code is None else code
         self.enhanced_status = enhanced_status
         self.server_text = server_text
@@ -58,7 +64,11 @@ class Error(Exception):
         # calls; empty for other calls.
         self.results = []
         if isinstance(self, OSError):  # errno is the OS's, not ours
-            self.errno = os_error or None
+            # errno is the OS's, and only when os_error is one: not an
+            # OpenSSL code (>= 1 << 23) nor getaddrinfo's (eexDNS).
+            is_errno = (os_error_text.startswith("errno ") if os_error_text
+                        else 0 < os_error < (1 << 23) and number != _EEX_NUMBER["eexDNS"])
+            self.errno = os_error if is_errno else None
             self.strerror = text
 
     @property
@@ -70,6 +80,8 @@ class Error(Exception):
         s = "%s [%s %d]" % (self.text, self.name, self.number)
         if self.server_text:
             s += " (server: %s)" % self.server_text
+        if self.os_error_text:
+            s += " (%s)" % self.os_error_text
         return s
 
     def __repr__(self):
@@ -207,11 +219,13 @@ class ErrorInfo:
     """
 
     __slots__ = ("code", "number", "text", "os_error", "reply_code",
-                 "enhanced_status", "server_text", "verify_result", "_cls")
+                 "enhanced_status", "server_text", "verify_result",
+                 "os_error_text", "_cls")
 
     def __init__(self, record):
         (self.code, self.number, self.text, self.os_error, self.reply_code,
-         self.enhanced_status, self.server_text, self.verify_result) = record
+         self.enhanced_status, self.server_text, self.verify_result,
+         self.os_error_text) = record
         self.text = option_names(self.text)
 
     @classmethod
@@ -219,7 +233,8 @@ class ErrorInfo:
         """The ErrorInfo an Error carries (for the binding's own refusals,
         which reach extended_error this way)."""
         info = cls((e.code, e.number, e.text, e.os_error, e.reply_code,
-                    e.enhanced_status, e.server_text, e.verify_result))
+                    e.enhanced_status, e.server_text, e.verify_result,
+                    getattr(e, "os_error_text", "")))
         info._cls = type(e)
         return info
 
@@ -232,7 +247,7 @@ class ErrorInfo:
         cls = getattr(self, "_cls", None) or error_class(self.code, self.number)
         return cls(self.number, self.text, self.os_error, self.code,
                    self.enhanced_status, self.server_text, self.reply_code,
-                   self.verify_result)
+                   self.verify_result, self.os_error_text)
 
     def __repr__(self):
         return "ErrorInfo(%s %d, %r)" % (self.name, self.number, self.text)

@@ -279,10 +279,11 @@ int mwpy_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
  * ---------------------------------------------------------------------- */
 PyObject *mwpy_errorinfo(const mw_errorinfo *e) {
   return Py_BuildValue(
-      "iiNliNNl", mw_errorinfo_code(e), mw_errorinfo_number(e),
+      "iiNliNNlN", mw_errorinfo_code(e), mw_errorinfo_number(e),
       mwpy_text(mw_errorinfo_text(e)), mw_errorinfo_os_error(e),
       mw_errorinfo_reply_code(e), mwpy_text(mw_errorinfo_enhanced_status(e)),
-      mwpy_text(mw_errorinfo_server_text(e)), mw_errorinfo_verify_result(e));
+      mwpy_text(mw_errorinfo_server_text(e)), mw_errorinfo_verify_result(e),
+      mwpy_text(mw_errorinfo_os_error_text(e)));
 }
 
 static int mwpy_append(PyObject *list, PyObject *item) {

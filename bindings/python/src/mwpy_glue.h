@@ -70,7 +70,7 @@ int mwpy_pop3_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
                         unsigned long lines, PyObject *write);
 
 /* An ErrorInfo as a tuple: (code, number, text, os_error, reply_code,
- * enhanced_status, server_text, verify_result). */
+ * enhanced_status, server_text, verify_result, os_error_text). */
 PyObject *mwpy_errorinfo(const mw_errorinfo *e);
 /* The error tables of mailwire.h, from its X-macros:
  * ([(name, code, text) ...], [(name, number, base_code, text) ...]). */
