@@ -944,6 +944,175 @@ MW_EXTERN const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i);
 MW_EXTERN uint64_t mw_pop3_batch_size(const mw_pop3 *c, size_t i);
 MW_EXTERN const char *mw_pop3_batch_uid(const mw_pop3 *c, size_t i);
 
+/* ------------------------------------------------------------------------
+ * Without blocking: the caller-driven session.
+ *
+ * Every operation of both clients can run without the library ever
+ * touching a socket or blocking. Start it with a mw_smtp_begin_* or
+ * mw_pop3_begin_* call (same arguments and checks as the blocking call: an
+ * argument error is returned at once and nothing is sent), then loop on
+ * the client's mw_io: ask what it wants (mw_io_next), do that, and answer
+ * it. The blocking calls are this same loop answered with poll() and the
+ * callbacks, so behaviour, errors, logs and security rules are the same
+ * whichever drives the session.
+ *
+ *   mw_io *io = mw_smtp_io(c);
+ *   int rc = mw_smtp_begin_connect(c);
+ *   for (mw_io_want w; rc == MW_OK && (w = mw_io_next(io)) != MW_IO_DONE;)
+ *     ... answer w (README: "Without blocking") ...
+ *   rc = mw_io_result(io);
+ *
+ * Rules: a want is repeated by mw_io_next until it is answered; an answer
+ * to another want (or with no operation running) is refused with errState
+ * (eexState) and changes nothing. The session keeps at most one output
+ * buffer and one input chunk: memory stays constant however large the
+ * messages. While an operation runs, the client's blocking calls and
+ * begin_* calls are refused with errState; its getters may be read. A
+ * client copied by fork() refuses everything here as elsewhere (eexForked).
+ * ---------------------------------------------------------------------- */
+typedef struct mw_io mw_io;
+
+typedef enum mw_io_want {
+  /* Finished: mw_io_result(io) is the base code (MW_OK or the failure),
+   * the details in the client's ExtendedError. Also what mw_io_next says
+   * when no operation runs. */
+  MW_IO_DONE = 0,
+  /* Open TCP to mw_io_host(io):mw_io_port(io) (the proxy's when a
+   * ProxyInfo is set: the session then negotiates through WRITE/READ).
+   * Name resolution is the driver's. Answer mw_io_connected(io, peer) with
+   * the socket connected, or mw_io_connect_failed(io, errno, eex). */
+  MW_IO_CONNECT,
+  /* Write the bytes mw_io_output(io, &len) gives (TLS records once TLS is
+   * up), then mw_io_written(io, n); n may be less than len. */
+  MW_IO_WRITE,
+  /* Read what the peer sends, then mw_io_feed(io, data, n); n == 0 is the
+   * end of the stream. */
+  MW_IO_READ,
+  /* mw_smtp_begin_send_stream: give the next piece of the message with
+   * mw_io_body(io, data, n) (any size; copied); n == 0 is its end. */
+  MW_IO_BODY,
+  /* A piece of a retrieved message: mw_io_piece(io, &index, &msg, &data,
+   * &n, &end) says which; take it, then mw_io_delivered(io) (or
+   * mw_io_cancel(io) to stop). */
+  MW_IO_DELIVER,
+  /* Revocation: mw_io_fetch_request(io, &url, &post_body, &post_len) is an
+   * HTTP request to make within mw_io_timeout_ms(io); answer
+   * mw_io_fetched(io, http_status, body, n) or mw_io_fetch_failed(io,
+   * reason). (Until the resumable checker lands, revocation fetches run
+   * inside the handshake and this is never asked.) */
+  MW_IO_FETCH
+} mw_io_want;
+
+/* The client's session; borrowed, valid as long as the client. */
+MW_EXTERN mw_io *mw_smtp_io(mw_smtp *c);
+MW_EXTERN mw_io *mw_pop3_io(mw_pop3 *c);
+
+/* What the session wants now. Idempotent until answered. It reads
+ * CLOCK_MONOTONIC itself: past a deadline (mailwire.h: the timeout, reply
+ * timeout, operation timeout, low-speed limit) it ends the operation with
+ * errTimeout/eexTimeout, the text naming the step that waited, and says
+ * MW_IO_DONE. A mw_smtp_cancel/mw_pop3_cancel from another thread is
+ * seen here too. */
+MW_EXTERN mw_io_want mw_io_next(mw_io *io);
+/* Milliseconds until the next deadline (0: already passed; call
+ * mw_io_next), -1 when none: the longest a driver may wait before calling
+ * mw_io_next again. */
+MW_EXTERN int mw_io_timeout_ms(const mw_io *io);
+/* After MW_IO_DONE: the base code of the operation. */
+MW_EXTERN int mw_io_result(const mw_io *io);
+/* End the running operation: errAborted (eexAborted), connection dropped.
+ * Nothing more is sent. */
+MW_EXTERN void mw_io_cancel(mw_io *io);
+/* 1 when the session has dropped the connection: the driver closes its
+ * socket. 0 while it is in use (or none was made). */
+MW_EXTERN int mw_io_closed(const mw_io *io);
+
+/* MW_IO_CONNECT. host is ASCII (an A-label for a Unicode name). */
+MW_EXTERN const char *mw_io_host(const mw_io *io);
+MW_EXTERN unsigned mw_io_port(const mw_io *io);
+/* peer ("127.0.0.1:25", for messages; NULL: host:port). */
+MW_EXTERN int mw_io_connected(mw_io *io, const char *peer);
+/* os_errno: the errno of the last attempt (0 if none); eex: eexDNS when the
+ * name did not resolve, eexTimeout when the connect timed out, else
+ * eexTCPConnect (eexProxyNoconn is chosen by the session for a proxy). */
+MW_EXTERN int mw_io_connect_failed(mw_io *io, int os_errno, int eex);
+
+/* MW_IO_WRITE: the bytes to write (valid until the answer). */
+MW_EXTERN const void *mw_io_output(mw_io *io, size_t *len);
+MW_EXTERN int mw_io_written(mw_io *io, size_t n);
+/* MW_IO_READ: what was read (copied); n == 0: end of stream. */
+MW_EXTERN int mw_io_feed(mw_io *io, const void *data, size_t n);
+/* As mw_io_connect_failed, for a read or write that failed (eexSocketRx,
+ * eexSocketTx): the connection is dropped with that error. */
+MW_EXTERN int mw_io_failed(mw_io *io, int os_errno, int eex);
+
+/* MW_IO_BODY. */
+MW_EXTERN int mw_io_body(mw_io *io, const void *data, size_t n);
+
+/* MW_IO_DELIVER: message msg (the index-th of a batch, 0 otherwise), data
+ * dot-unstuffed with CRLF line ends; end is 1 on the last call for a
+ * message (n is 0 then). */
+MW_EXTERN int mw_io_piece(mw_io *io, size_t *index, unsigned long *msg,
+                          const char **data, size_t *n, int *end);
+MW_EXTERN int mw_io_delivered(mw_io *io);
+
+/* MW_IO_FETCH. */
+MW_EXTERN int mw_io_fetch_request(mw_io *io, const char **url,
+                                  const unsigned char **post_body,
+                                  size_t *post_len);
+MW_EXTERN int mw_io_fetched(mw_io *io, int http_status, const void *body,
+                            size_t n);
+MW_EXTERN int mw_io_fetch_failed(mw_io *io, const char *reason);
+
+/* Operations, as the blocking calls of the same name (whose results are
+ * read with the same getters after MW_IO_DONE). */
+MW_EXTERN int mw_smtp_begin_connect(mw_smtp *c);
+MW_EXTERN int mw_smtp_begin_send(mw_smtp *c, const char *from,
+                                 const char *const *rcpts, size_t nrcpts,
+                                 const char *msg, size_t len);
+/* The body through MW_IO_BODY. size_hint and flags as mw_smtp_send_stream. */
+MW_EXTERN int mw_smtp_begin_send_stream(mw_smtp *c, const char *from,
+                                        const char *const *rcpts,
+                                        size_t nrcpts, uint64_t size_hint,
+                                        int flags);
+MW_EXTERN int mw_smtp_begin_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
+                                       size_t n);
+MW_EXTERN int mw_smtp_begin_noop(mw_smtp *c);
+MW_EXTERN int mw_smtp_begin_rset(mw_smtp *c);
+MW_EXTERN int mw_smtp_begin_quit(mw_smtp *c);
+
+MW_EXTERN int mw_pop3_begin_connect(mw_pop3 *c);
+/* Its result: mw_pop3_stat_result. */
+MW_EXTERN int mw_pop3_begin_stat(mw_pop3 *c);
+MW_EXTERN int mw_pop3_stat_result(const mw_pop3 *c, unsigned long *count,
+                                  uint64_t *octets);
+MW_EXTERN int mw_pop3_begin_list(mw_pop3 *c);
+MW_EXTERN int mw_pop3_begin_uidl(mw_pop3 *c);
+/* LIST n / UIDL n: the answer in mw_pop3_one_size / mw_pop3_one_uid. */
+MW_EXTERN int mw_pop3_begin_list_one(mw_pop3 *c, unsigned long msg);
+MW_EXTERN int mw_pop3_begin_uidl_one(mw_pop3 *c, unsigned long msg);
+MW_EXTERN uint64_t mw_pop3_one_size(const mw_pop3 *c);
+MW_EXTERN const char *mw_pop3_one_uid(const mw_pop3 *c);
+MW_EXTERN int mw_pop3_begin_noop(mw_pop3 *c);
+MW_EXTERN int mw_pop3_begin_rset(mw_pop3 *c);
+MW_EXTERN int mw_pop3_begin_quit(mw_pop3 *c);
+MW_EXTERN int mw_pop3_begin_dele(mw_pop3 *c, unsigned long msg);
+/* The content through MW_IO_DELIVER (index 0, then end 1). */
+MW_EXTERN int mw_pop3_begin_retr(mw_pop3 *c, unsigned long msg);
+MW_EXTERN int mw_pop3_begin_top(mw_pop3 *c, unsigned long msg,
+                                unsigned long lines);
+/* The batches; message content through MW_IO_DELIVER. */
+MW_EXTERN int mw_pop3_begin_retr_batch(mw_pop3 *c, const unsigned long *msgs,
+                                       size_t n);
+MW_EXTERN int mw_pop3_begin_top_batch(mw_pop3 *c, const unsigned long *msgs,
+                                      size_t n, unsigned long lines);
+MW_EXTERN int mw_pop3_begin_dele_batch(mw_pop3 *c, const unsigned long *msgs,
+                                       size_t n);
+MW_EXTERN int mw_pop3_begin_list_batch(mw_pop3 *c, const unsigned long *msgs,
+                                       size_t n);
+MW_EXTERN int mw_pop3_begin_uidl_batch(mw_pop3 *c, const unsigned long *msgs,
+                                       size_t n);
+
 /* Releases memory the library returned. */
 MW_EXTERN void mw_free(void *p);
 
