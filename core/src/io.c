@@ -72,6 +72,7 @@ static void reset_op(mw_io *io) {
   io->need_step = 0;
   io->want = IO_NONE;
   io->bulk = 0;
+  io->retr_single = 0;
 }
 
 void mw_io_free(mw_io *io) {
@@ -609,11 +610,24 @@ static void enter_engine(mw_io *io) {
   replay_pending(io);
 }
 
+static int queue_piece(mw_io *io, size_t i, unsigned long msg,
+                       const char *data, size_t len, int end);
+
 /* A want of the engine's step, once its output is written. */
 static int engine_wait(mw_io *io) {
   mw_session *s = io->s;
   switch (io->st) {
   case MW_STEP_DONE:
+    if (io->retr_single && s->err.code == MW_OK) {
+      /* mw_pop3_begin_retr/top: the end piece, as a batch's */
+      io->retr_single = 0;
+      if (queue_piece(io, 0, io->retr_msg, "", 0, 1) != 0) {
+        no_memory(io);
+        fail(io);
+        return MW_IO_DONE;
+      }
+      return IO_NONE;
+    }
     /* A callback may have cancelled while the last reply was logged. */
     if (mw_session_take_cancel(s))
       fail(io);

@@ -296,6 +296,7 @@ static void deliver_pieces(void) {
   CHECK_INT(d_run(io, &d), MW_OK);
   CHECK_INT(mw_pop3_begin_retr(c, 3), MW_OK);
   CHECK_INT(d_run(io, &d), MW_OK);
+  CHECK_INT(d.ends, 1);
   CHECK_INT(d.got.len, 16);
   CHECK(d.got.data && memcmp(d.got.data, "line one\r\n.dot\r\n", 16) == 0);
   mw_buf_reset(&d.got);
