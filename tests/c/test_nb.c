@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +332,77 @@ static void begin_checks_arguments(void) {
   mw_pop3_free(p);
 }
 
+/* The driver's failures, in the driver's words. */
+static void driver_failures(void) {
+  mw_smtp *c = mw_smtp_new();
+  mw_io *io = mw_smtp_io(c);
+  CHECK_INT(mw_smtp_set_server(c, "mail.test", 2525), MW_OK);
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT);
+  CHECK_STR(mw_io_host(io), "mail.test");
+  CHECK_ERR(mw_io_connect_failed(io, ECONNREFUSED, eexTCPConnect),
+            mw_smtp_extended_error(c), errConnect, eexTCPConnect);
+  CHECK(strstr(mw_errorinfo_text(mw_smtp_extended_error(c)),
+               "Cannot connect to mail.test port 2525") != NULL);
+  CHECK_INT(mw_io_next(io), MW_IO_DONE);
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  CHECK_INT(mw_io_connect_failed(io, 0, eexDNS), errState); /* not asked */
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT);
+  CHECK_ERR(mw_io_connect_failed(io, 0, eexDNS), mw_smtp_extended_error(c),
+            errConnect, eexDNS);
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT);
+  CHECK_ERR(mw_io_connect_failed(io, 0, eexTimeout), mw_smtp_extended_error(c),
+            errTimeout, eexTimeout);
+  /* Connected, then the read fails; a write reported too long is
+   * refused. */
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT);
+  CHECK_INT(mw_io_connected(io, "192.0.2.1:2525"), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_READ);
+  CHECK_INT(mw_io_feed(io, "220 hi\r\n", 8), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_WRITE);
+  size_t len = 0;
+  CHECK(mw_io_output(io, &len) != NULL);
+  CHECK_INT(mw_io_written(io, len + 1), errInvalidArgument);
+  CHECK_INT(mw_io_written(io, len), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_READ);
+  CHECK_ERR(mw_io_failed(io, ECONNRESET, eexSocketRx),
+            mw_smtp_extended_error(c), errNetwork, eexSocketRx);
+  CHECK(mw_io_closed(io));
+  CHECK(!mw_smtp_is_connected(c));
+  /* The end of the stream. */
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT);
+  CHECK_INT(mw_io_connected(io, NULL), MW_OK);
+  CHECK_INT(mw_io_next(io), MW_IO_READ);
+  CHECK_ERR(mw_io_feed(io, NULL, 0), mw_smtp_extended_error(c), errNetwork,
+            eexServerClosed);
+  mw_smtp_free(c);
+}
+
+/* A session copied by fork() runs nothing in the child (eexForked). */
+static void forked_child_refused(void) {
+  mw_smtp *c = mw_smtp_new();
+  mw_io *io = mw_smtp_io(c);
+  CHECK_INT(mw_smtp_set_server(c, "mail.test", 25), MW_OK);
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int ok = mw_io_connected(io, NULL) == errState &&
+             mw_io_next(io) == MW_IO_DONE && mw_io_result(io) == errState &&
+             mw_errorinfo_number(mw_smtp_extended_error(c)) == eexForked;
+    _exit(ok ? 0 : 1);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_INT(mw_io_next(io), MW_IO_CONNECT); /* the parent's goes on */
+  mw_io_cancel(io);
+  CHECK_INT(mw_io_result(io), errAborted);
+  mw_smtp_free(c);
+}
+
 int main(void) {
   const char *env = getenv("MW_NB_SEED");
   rng = env ? strtoull(env, NULL, 10)
@@ -343,5 +415,7 @@ int main(void) {
   tl_run("body_in_pieces", body_in_pieces);
   tl_run("deliver_pieces", deliver_pieces);
   tl_run("begin_checks_arguments", begin_checks_arguments);
+  tl_run("driver_failures", driver_failures);
+  tl_run("forked_child_refused", forked_child_refused);
   return tl_finish();
 }
