@@ -4,13 +4,19 @@
  * Layers, bottom to top (DESIGN.md section 3):
  *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
  *   tls.c      OpenSSL over memory BIOs, startable mid-stream
- *   conn.c     the transport stack the clients use: driver (+ proxy) (+ TLS)
+ *   conn.c     the connection state (socket, TLS filter, peer, live hold)
  *   proxy.c    SOCKS/HTTP CONNECT negotiation engine, no I/O (proxy.h)
  *   proxyinfo.c  the ProxyInfo object
  *   reader.c   bounded line framing over received bytes
  *   sasl.c     SASL mechanisms and base64 (no I/O)
  *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
- *   session.c  pumps an engine through a conn (the blocking driver loop)
+ *   session.c  what both clients share (handlers, proxy snapshot, texts)
+ *   io.c       the session state machine: connect, proxy, TLS, engine; it
+ *              never blocks and never touches a socket (mailwire.h,
+ *              "Without blocking")
+ *   blocking.c the blocking driver: answers io.c's wants with driver.c
+ *   conn.c     also the old blocking transport (mw_conn_open/start_tls/
+ *              read/write), used only by transport tests now
  *   smtp.c / pop3.c / sslinfo.c / loghandler.c / error.c   public objects
  */
 #ifndef MW_INTERNAL_H

@@ -1,6 +1,7 @@
 /* smtp.c - SMTPClient: the public mw_smtp_* calls. Each call clears the
- * ErrorInfo, starts an operation on the engine and pumps it through the
- * connection (session.c). */
+ * ErrorInfo and starts an operation on the engine (mw_smtp_begin_*); the
+ * blocking calls then run it with the blocking driver (blocking.c) over
+ * the session state machine (io.c). */
 #include "smtp_engine.h"
 
 #include <limits.h>
