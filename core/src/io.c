@@ -97,9 +97,22 @@ static int running(const mw_io *io) {
 
 /* The end of every operation: the client's finish keeps its engine in
  * step with the connection, then calls may come again. */
+#define IO_KEEP_IDLE 16384 /* buffer memory an idle session keeps */
+
+/* An idle session holds little: buffers grown by a large operation are
+ * given back (thousands of idle sessions in one event loop). */
+static void trim(mw_buf *b) {
+  if (b->cap > IO_KEEP_IDLE)
+    mw_buf_free(b);
+}
+
 static void finish(mw_io *io, int rc) {
   mw_session *s = io->s;
   reset_op(io);
+  trim(&io->wire);
+  trim(&io->pending_in);
+  trim(&io->body);
+  trim(&io->dbytes);
   io->phase = MW_IOP_DONE;
   if (io->finish)
     rc = io->finish(io->owner, rc);
@@ -758,6 +771,11 @@ mw_io_want mw_io_next(mw_io *io) {
     int w = IO_NONE;
     for (int guard = 0; w == IO_NONE && guard < 100000; guard++)
       w = advance_once(io);
+    if (w == IO_NONE) { /* a state machine that never settles is a bug */
+      mw_error_set(&io->s->err, eexMalformedReply, 0,
+                   "Internal error: the session did not settle on a want.");
+      mw_io__fail(io);
+    }
     if (w == MW_IO_DONE || !running(io))
       return MW_IO_DONE;
     io->want = w;
