@@ -440,6 +440,10 @@ typedef struct mw_engine_io {
   mw_reader *in;
   void (*waiting_for)(void *engine, char *buf, size_t len);
   int (*bulk)(void *engine);
+  /* May be NULL. After a failed write or read, with whatever could still
+   * be read without waiting buffered in `in`: 1 when that holds the
+   * server's own reason (SMTP 421), which then replaces the error. */
+  int (*salvage)(void *engine);
 } mw_engine_io;
 
 /* Run the engine until DONE or ERROR, doing the I/O it asks for through

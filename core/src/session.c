@@ -443,6 +443,36 @@ static int timed_out(mw_session *s, mw_engine_io *io, const pump_clock *k,
   return s->err.code;
 }
 
+/* After a failed write or read: what the server sent before the failure
+ * may say why (SMTP 421). Read what is there without waiting (Linux keeps
+ * received bytes readable after a reset) and let the engine look. */
+static void salvage_reason(mw_session *s, mw_engine_io *io) {
+  int number = s->err.number;
+  if (!io->salvage || !mw_conn_is_open(&s->conn) ||
+      (number != eexSocketTx && number != eexSocketRx &&
+       number != eexServerClosed))
+    return;
+  mw_errorinfo saved;
+  mw_error_init(&saved);
+  mw_error_copy(&saved, &s->err);
+  int timeout = s->conn.timeout_ms;
+  long long deadline = s->conn.deadline;
+  s->conn.timeout_ms = 0; /* no waiting */
+  s->conn.deadline = 0;
+  char *space = mw_reader_space(io->in, MW_READ_CHUNK);
+  size_t got = 0;
+  if (space && mw_conn_read(&s->conn, space, MW_READ_CHUNK, &got) == MW_OK)
+    mw_reader_commit(io->in, got);
+  s->conn.timeout_ms = timeout;
+  s->conn.deadline = deadline;
+  mw_error_copy(&s->err, &saved);
+  mw_error_clear(&saved);
+  if (io->salvage(io->engine))
+    mw_log(s->log, LOG_S_WARNING, LOG_F_PROTOCOL,
+           "The server sent 421 before the connection failed (%s)",
+           mw_eex_name(number));
+}
+
 static int pump_io(mw_session *s, mw_engine_io *io, pump_clock *k,
                    mw_step st) {
   switch (st) {
@@ -481,6 +511,7 @@ int mw_session_pump(mw_session *s, mw_engine_io *io) {
     if (rc != MW_OK) {
       if (s->err.number == eexTimeout && !k.explained)
         timed_out(s, io, &k, st);
+      salvage_reason(s, io);
       return fail(s);
     }
   }
