@@ -768,6 +768,33 @@ local function handler_of(obj, operation, what)
   return obj._h
 end
 
+-- client.tls_option[i]: the TLS results of this client's connection (the
+-- SSLInfo output indexes), read-only; with several clients sharing an
+-- SSLInfo, ssl.option[i] shows the most recent handshake of any of them.
+local function tls_option_reader(client, prefix)
+  local get_str = core["mw_" .. prefix .. "_tls_option_str"]
+  local get_int = core["mw_" .. prefix .. "_tls_option_int"]
+  return setmetatable({}, {
+    __index = function(_, index)
+      local op = "tls_option[" .. tostring(index) .. "]"
+      number_arg(index, "option index", op)
+      local t = core.mw_sslinfo_option_type(index)
+      if t == OPT_STR then
+        return call(client._h, op, get_str, index)
+      end
+      local v = num(call(client._h, op, get_int, index))
+      if t == OPT_BOOL then
+        return v ~= 0
+      end
+      return v
+    end,
+    __newindex = function(_, index)
+      invalid("tls_option is read-only: the results of the connection.",
+        "tls_option[" .. tostring(index) .. "]")
+    end,
+  })
+end
+
 local function make_client(kind, prefix, C)
   local methods = {}
   C.__index = methods
@@ -1025,6 +1052,7 @@ local smtp = make_client("smtp", "smtp", SMTPClient)
 function SMTPClient.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("smtp")}, SMTPClient)
+  rawset(self, "tls_option", tls_option_reader(self, "smtp"))
   configure(self, opts, {helo_name = true, helo = true, allow_partial = true,
     pipelining = true, chunking = true}, "SMTPClient")
   local helo = alias(opts, "helo_name", "helo", "SMTPClient")
@@ -1294,6 +1322,7 @@ local pop3 = make_client("pop3", "pop3", POP3Client)
 function POP3Client.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("pop3")}, POP3Client)
+  rawset(self, "tls_option", tls_option_reader(self, "pop3"))
   configure(self, opts, {max_message_size = true, pipelining = true},
     "POP3Client")
   if opts.max_message_size ~= nil then

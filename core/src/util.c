@@ -176,3 +176,23 @@ int mw_headers_8bit(const char *msg, size_t len) {
   }
   return 0;
 }
+
+/* ---- the handler header's reference count ---- */
+
+void mw_hdr_init(mw_handler_hdr *h, uint32_t magic) {
+  h->magic = magic;
+  atomic_init(&h->refs, 1);
+}
+
+void mw_hdr_ref(mw_handler_hdr *h) {
+  atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+}
+
+/* Release order on the way down and acquire on the last one, so the
+ * thread that frees sees every write the other holders made. */
+int mw_hdr_unref(mw_handler_hdr *h) {
+  if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_release) != 1)
+    return 0;
+  atomic_thread_fence(memory_order_acquire);
+  return 1;
+}

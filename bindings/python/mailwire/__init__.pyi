@@ -188,6 +188,9 @@ BatchMessage = Union[Tuple[str, Union[str, Sequence[str]], Message],
 # of each message.
 BatchSink = Callable[[int, Optional[bytes]], Any]
 
+class _TLSOptionReader:
+    def __getitem__(self, index: int) -> Union[int, bool, str]: ...
+
 class _Client:
     server: Optional[str]
     port: int
@@ -210,6 +213,8 @@ class _Client:
     def is_secure(self) -> bool: ...
     @property
     def auth_mechanism_used(self) -> Optional[str]: ...
+    @property
+    def tls_option(self) -> _TLSOptionReader: ...
     @property
     def capabilities(self) -> List[str]: ...
     def set_server(self, server: str, port: int = ...) -> None: ...
@@ -471,6 +476,7 @@ eexTCPConnect: int
 eexTimeout: int
 eexUTF8Unsupported: int
 eexBinaryMIMEUnsupported: int
+eexForked: int
 errAborted: int
 errAuth: int
 errConnect: int

@@ -57,6 +57,18 @@ def _as_log_handler(obj, what="set_advanced_handler"):
                      "logging.Logger), not %s." % (what, describe(obj)))
 
 
+class _TLSOptionReader:
+    """``client.tls_option[i]``: this connection's SSLInfo outputs."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getitem__(self, index):
+        return self._client._tls_option(index)
+
+
 def _recording(fn):
     """Wrap a method so that a refusal of the binding's own checks (a wrong
     type, a closed client ...) reaches extended_error, as the library's
@@ -114,6 +126,7 @@ class _Client:
     _c_clear_handlers = _c_connect = _c_is_connected = _c_is_secure = None
     _c_quit = _c_disconnect = _c_noop = _c_rset = None
     _c_auth_used = _c_capabilities = None
+    _c_tls_int = _c_tls_str = None
     _default_timeout = 30.0
 
     def __init__(self, server, port, timeout, ssl, user, password,
@@ -393,6 +406,22 @@ class _Client:
         """The mechanism the login used, or None."""
         return self._query(self._c_auth_used)
 
+    @property
+    def tls_option(self):
+        """The TLS results of this client's last connection, by SSLInfo
+        output index: ``client.tls_option[mailwire.SSLConnectionCipherName]``.
+        Unlike ``ssl.option[i]``, which with several clients sharing the
+        SSLInfo shows the most recent handshake of any of them, these are
+        always this connection's. Read-only; before a handshake, raises
+        with ``eexSSLNocontext``."""
+        return _TLSOptionReader(self)
+
+    def _tls_option(self, index):
+        kind = _mw.mw_sslinfo_option_type(index)
+        fn = self._c_tls_str if kind == ord("s") else self._c_tls_int
+        value = self._call(fn, int(index))[0]
+        return bool(value) if kind == ord("b") else value
+
     def noop(self):
         """NOOP: check that the server still answers."""
         self._call(self._c_noop)
@@ -506,6 +535,8 @@ class SMTPClient(_Client):
     _c_rset = staticmethod(_mw.mw_smtp_rset)
     _c_auth_used = staticmethod(_mw.mw_smtp_auth_mechanism_used)
     _c_capabilities = staticmethod(_mw.mw_smtp_capabilities)
+    _c_tls_int = staticmethod(_mw.mw_smtp_tls_option_int)
+    _c_tls_str = staticmethod(_mw.mw_smtp_tls_option_str)
 
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
@@ -931,6 +962,8 @@ class POP3Client(_Client):
     _c_noop = staticmethod(_mw.mw_pop3_noop)
     _c_rset = staticmethod(_mw.mw_pop3_rset)
     _c_auth_used = staticmethod(_mw.mw_pop3_auth_mechanism_used)
+    _c_tls_int = staticmethod(_mw.mw_pop3_tls_option_int)
+    _c_tls_str = staticmethod(_mw.mw_pop3_tls_option_str)
     _c_capabilities = staticmethod(_mw.mw_pop3_capabilities)
 
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,

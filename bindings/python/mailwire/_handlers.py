@@ -137,7 +137,10 @@ class SSLInfo:
     index, the client certificate last (after its password and directory),
     as in Lua. Array options (``SSLConnectionProtocolIn``) read back as a
     list. Output options (``SSLConnectionProtocolOut`` ...) describe the
-    last handshake.
+    most recent handshake made with this SSLInfo; a client's own are
+    ``client.tls_option[i]``. One SSLInfo may serve clients on many
+    threads; its options cannot change while any of them is connected
+    (``eexSSLConnected``).
     """
 
     _free = staticmethod(_mw.mw_sslinfo_free)
