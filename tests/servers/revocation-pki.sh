@@ -99,14 +99,14 @@ CNF
   echo 01 >"$1-crlnumber"
 }
 
-openssl req "${q[@]}" -x509 -newkey rsa:2048 -nodes -days 30 \
+openssl req "${q[@]}" -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
   -subj "/O=mailwire tests/CN=revocation root" \
   -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -keyout root.key -out root.pem 2>/dev/null
 
 issue() { # NAME CN SERIAL(hex) ISSUER EXT
-  openssl req "${q[@]}" -newkey rsa:2048 -nodes -subj "/O=mailwire tests/CN=$2" \
+  openssl req "${q[@]}" -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=mailwire tests/CN=$2" \
     -keyout "$1.key" -out "$1.csr" 2>/dev/null
   openssl x509 -req -in "$1.csr" -CA "$4.pem" -CAkey "$4.key" -set_serial "0x$3" \
     -days 30 -extfile ext.cnf -extensions "$5" -out "$1.pem" 2>/dev/null
