@@ -3,6 +3,7 @@
  * memory BIOs and the socket. */
 #include "driver.h"
 #include "proxy.h"
+#include "revocation.h"
 #include "tls.h"
 
 #include <openssl/err.h>
@@ -247,6 +248,8 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
          ssl->no_verify ? " (certificate validation disabled)" : "");
   rc = handshake(c);
+  /* The outcome is readable on the SSLInfo after a refusal too. */
+  mw_revocation_publish(ssl->rev, c->tls->rev);
   if (rc == MW_OK) /* checks on the negotiated session (tls_policy.c) */
     rc = mw_tls_after_handshake(c->tls, ssl, c->err);
   if (rc != MW_OK)

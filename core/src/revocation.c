@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +39,36 @@ typedef struct cached_crl {
   X509_CRL *crl;
 } cached_crl;
 
-struct mw_revocation {
-  /* inputs */
+/* The options; the same five flags and timeout are copied into each
+ * check, so a connection keeps the settings it started with. */
+typedef struct rev_options {
   int check_all, check_end, exclude_root, ignore_nrc, ignore_ro;
-  char *crl_file;
   long timeout_ms;
-  /* state of the current handshake */
-  STACK_OF(X509_CRL) * file_crls;
+} rev_options;
+
+/* On the SSLInfo, shared by every connection made with it: the options,
+ * the CRLs fetched from distribution points, and the outcome of the last
+ * check (what SSLRevocationStatus/Detail read on the SSLInfo). */
+struct mw_revocation {
+  rev_options opt;
+  char *crl_file;
+  pthread_mutex_t lock; /* guards cache and the published outcome */
   cached_crl cache[MAX_CACHED_CRLS];
-  long deadline_ms; /* for all fetches of one handshake */
-  /* outcome */
   int have_outcome;
-  int status;  /* SSL_REVOCATION_* */
-  int failed;  /* the handshake was refused because of it */
-  long verify; /* X509_V_* for the refusal */
+  int status; /* SSL_REVOCATION_* */
+  char detail[1536];
+};
+
+/* One connection's check: made with its SSL_CTX, freed with it. */
+struct mw_rev_check {
+  mw_revocation *shared; /* the SSLInfo's; it outlives the connection */
+  rev_options opt;
+  int no_verify;
+  STACK_OF(X509_CRL) * file_crls;
+  long deadline_ms; /* for all fetches of one handshake */
+  int status;       /* SSL_REVOCATION_* */
+  int failed;       /* the handshake was refused because of it */
+  long verify;      /* X509_V_* for the refusal */
   char detail[1536];
 };
 
@@ -68,10 +85,14 @@ mw_revocation *mw_revocation_new(void) {
   mw_revocation *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
-  r->check_all = 1;
-  r->ignore_nrc = 1;
-  r->ignore_ro = 1;
-  r->timeout_ms = 5000;
+  if (pthread_mutex_init(&r->lock, NULL) != 0) {
+    free(r);
+    return NULL;
+  }
+  r->opt.check_all = 1;
+  r->opt.ignore_nrc = 1;
+  r->opt.ignore_ro = 1;
+  r->opt.timeout_ms = 5000;
   r->status = SSL_REVOCATION_NOT_CHECKED;
   return r;
 }
@@ -89,8 +110,8 @@ void mw_revocation_free(mw_revocation *r) {
   if (!r)
     return;
   free(r->crl_file);
-  sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
   clear_cache(r);
+  pthread_mutex_destroy(&r->lock);
   free(r);
 }
 
@@ -122,15 +143,15 @@ int mw_revocation_has_outcome(const mw_revocation *r) {
 static int *flag_slot(mw_revocation *r, int index) {
   switch (index) {
   case SSLRevocationCheckAll:
-    return &r->check_all;
+    return &r->opt.check_all;
   case SSLRevocationCheckEnd:
-    return &r->check_end;
+    return &r->opt.check_end;
   case SSLRevocationExcludeRoot:
-    return &r->exclude_root;
+    return &r->opt.exclude_root;
   case SSLRevocationIgnoreNRC:
-    return &r->ignore_nrc;
+    return &r->opt.ignore_nrc;
   case SSLRevocationIgnoreRO:
-    return &r->ignore_ro;
+    return &r->opt.ignore_ro;
   default:
     return NULL;
   }
@@ -144,7 +165,7 @@ int mw_revocation_set_int(mw_revocation *r, int index, long value,
                           "SSLRevocationTimeout is in milliseconds, from 1 "
                           "to 600000; %ld is out of range.",
                           value);
-    r->timeout_ms = value;
+    r->opt.timeout_ms = value;
     return MW_OK;
   }
   int *slot = flag_slot(r, index);
@@ -169,7 +190,7 @@ int mw_revocation_set_str(mw_revocation *r, int index, const char *value,
 
 long mw_revocation_get_int(const mw_revocation *r, int index) {
   if (index == SSLRevocationTimeout)
-    return r->timeout_ms;
+    return r->opt.timeout_ms;
   if (index == SSLRevocationStatus)
     return r->status;
   int *slot = flag_slot((mw_revocation *)r, index);
@@ -186,14 +207,14 @@ const char *mw_revocation_get_str(const mw_revocation *r, int index) {
 
 /* SSLCRLFile: one or more PEM files separated by ':' or ';', each with one
  * or more CRLs. */
-static int load_crl_files(mw_revocation *r, mw_errorinfo *err) {
-  sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
+static int load_crl_files(mw_rev_check *r, const char *crl_file,
+                          mw_errorinfo *err) {
   r->file_crls = sk_X509_CRL_new_null();
   if (!r->file_crls)
     return mw_error_set(err, eexNoMemory, 0, NULL);
-  if (!r->crl_file)
+  if (!crl_file)
     return MW_OK;
-  char *list = mw_strdup(r->crl_file), *save = NULL;
+  char *list = mw_strdup(crl_file), *save = NULL;
   if (!list)
     return mw_error_set(err, eexNoMemory, 0, NULL);
   int rc = MW_OK;
@@ -228,7 +249,7 @@ static long now_ms(void) {
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int time_left(const mw_revocation *r) {
+static int time_left(const mw_rev_check *r) {
   long left = r->deadline_ms - now_ms();
   return left > 0 ? (int)left : 0;
 }
@@ -329,7 +350,7 @@ static int http_parse_reply(unsigned char *buf, size_t len, const http_url *u,
   return HTTP_OK;
 }
 
-static int http_exchange(mw_revocation *r, const http_url *u, int fd,
+static int http_exchange(mw_rev_check *r, const http_url *u, int fd,
                          const char *head, const unsigned char *body,
                          size_t blen, http_reply *out) {
   mw_errorinfo e;
@@ -383,7 +404,7 @@ static int http_exchange(mw_revocation *r, const http_url *u, int fd,
 
 /* POST body (or GET without one) to url, within the handshake's time
  * budget. */
-static int http_request(mw_revocation *r, const char *url,
+static int http_request(mw_rev_check *r, const char *url,
                         const unsigned char *body, size_t blen,
                         http_reply *out) {
   memset(out, 0, sizeof *out);
@@ -395,7 +416,7 @@ static int http_request(mw_revocation *r, const char *url,
   if (time_left(r) == 0) {
     snprintf(out->why, sizeof out->why,
              "SSLRevocationTimeout (%ld ms) used up before asking %.64s:%u",
-             r->timeout_ms, u.host, u.port);
+             r->opt.timeout_ms, u.host, u.port);
     return HTTP_OFFLINE;
   }
   mw_errorinfo e;
@@ -477,17 +498,37 @@ static int crl_still_valid(X509_CRL *crl) {
   return !next || X509_cmp_current_time(next) > 0;
 }
 
+/* The cached CRL of url, with a reference the caller frees: another
+ * connection may replace the cache slot meanwhile. */
 static X509_CRL *cached(mw_revocation *r, const char *url) {
-  for (int i = 0; i < MAX_CACHED_CRLS; i++)
+  X509_CRL *found = NULL;
+  pthread_mutex_lock(&r->lock);
+  for (int i = 0; i < MAX_CACHED_CRLS && !found; i++)
     if (r->cache[i].url && strcmp(r->cache[i].url, url) == 0 &&
-        crl_still_valid(r->cache[i].crl))
-      return r->cache[i].crl;
-  return NULL;
+        crl_still_valid(r->cache[i].crl) && X509_CRL_up_ref(r->cache[i].crl))
+      found = r->cache[i].crl;
+  pthread_mutex_unlock(&r->lock);
+  return found;
+}
+
+/* Every valid cached CRL, each with a reference (pop_free the stack). */
+static STACK_OF(X509_CRL) * cached_all(mw_revocation *r) {
+  STACK_OF(X509_CRL) *all = sk_X509_CRL_new_null();
+  pthread_mutex_lock(&r->lock);
+  for (int i = 0; all && i < MAX_CACHED_CRLS; i++) {
+    X509_CRL *crl = r->cache[i].crl;
+    if (crl && crl_still_valid(crl) && X509_CRL_up_ref(crl) &&
+        !sk_X509_CRL_push(all, crl))
+      X509_CRL_free(crl);
+  }
+  pthread_mutex_unlock(&r->lock);
+  return all;
 }
 
 /* Keep a fetched CRL until its nextUpdate; replaces the same URL, else a
  * free or expired slot, else the oldest (slot order). */
-static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
+static void cache_put_locked(mw_revocation *r, const char *url,
+                             X509_CRL *crl) {
   int slot = -1;
   for (int i = 0; i < MAX_CACHED_CRLS && slot < 0; i++)
     if (!r->cache[i].url || strcmp(r->cache[i].url, url) == 0 ||
@@ -512,10 +553,19 @@ static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
   r->cache[slot].crl = crl;
 }
 
-/* Fetch (or reuse) the CRL at url; PEM or DER. */
-static X509_CRL *fetch_crl(mw_revocation *r, const char *url,
+/* Keep a reference to crl in the shared cache. */
+static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
+  if (!X509_CRL_up_ref(crl))
+    return;
+  pthread_mutex_lock(&r->lock);
+  cache_put_locked(r, url, crl);
+  pthread_mutex_unlock(&r->lock);
+}
+
+/* Fetch (or reuse) the CRL at url; PEM or DER. The caller frees it. */
+static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
                            cert_result *res) {
-  X509_CRL *crl = cached(r, url);
+  X509_CRL *crl = cached(r->shared, url);
   if (crl)
     return crl;
   http_reply rep;
@@ -540,12 +590,12 @@ static X509_CRL *fetch_crl(mw_revocation *r, const char *url,
     snprintf(res->how, sizeof res->how, "no CRL: %.100s holds no CRL", url);
     return NULL;
   }
-  cache_put(r, url, crl);
-  return cached(r, url) ? crl : NULL;
+  cache_put(r->shared, url, crl);
+  return crl;
 }
 
 /* The http:// URIs of cert's CRL distribution points. */
-static void distribution_points(mw_revocation *r, X509 *cert, X509 *issuer,
+static void distribution_points(mw_rev_check *r, X509 *cert, X509 *issuer,
                                 cert_result *res) {
   STACK_OF(DIST_POINT) *dps =
       X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
@@ -572,6 +622,7 @@ static void distribution_points(mw_revocation *r, X509 *cert, X509 *issuer,
         crls_say(one, cert, issuer, source, res);
       }
       sk_X509_CRL_free(one);
+      X509_CRL_free(crl);
       break;
     }
   }
@@ -645,7 +696,7 @@ static void stapled(SSL *ssl, OCSP_CERTID *id, STACK_OF(X509) * chain,
   OCSP_BASICRESP_free(bs);
 }
 
-static void ocsp_query(mw_revocation *r, const char *url, OCSP_CERTID *id,
+static void ocsp_query(mw_rev_check *r, const char *url, OCSP_CERTID *id,
                        STACK_OF(X509) * chain, X509_STORE *store,
                        cert_result *res) {
   OCSP_REQUEST *req = OCSP_REQUEST_new();
@@ -686,7 +737,7 @@ static void ocsp_query(mw_revocation *r, const char *url, OCSP_CERTID *id,
 }
 
 /* The http:// OCSP responders of cert's AIA, asked in turn. */
-static void aia_ocsp(mw_revocation *r, X509 *cert, OCSP_CERTID *id,
+static void aia_ocsp(mw_rev_check *r, X509 *cert, OCSP_CERTID *id,
                      STACK_OF(X509) * chain, X509_STORE *store,
                      cert_result *res) {
   STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(cert);
@@ -703,7 +754,7 @@ static int definite(const cert_result *res) {
   return res->state == ST_GOOD || res->state == ST_REVOKED;
 }
 
-static void check_cert(mw_revocation *r, SSL *ssl, STACK_OF(X509) * chain,
+static void check_cert(mw_rev_check *r, SSL *ssl, STACK_OF(X509) * chain,
                        int depth, cert_result *res) {
   X509 *cert = sk_X509_value(chain, depth);
   int last = depth + 1 >= sk_X509_num(chain);
@@ -711,13 +762,11 @@ static void check_cert(mw_revocation *r, SSL *ssl, STACK_OF(X509) * chain,
   X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
   memset(res, 0, sizeof *res);
   crls_say(r->file_crls, cert, issuer, "CRL file", res);
-  for (int i = 0; i < MAX_CACHED_CRLS && !definite(res); i++)
-    if (r->cache[i].crl && crl_still_valid(r->cache[i].crl)) {
-      STACK_OF(X509_CRL) *one = sk_X509_CRL_new_null();
-      if (one && sk_X509_CRL_push(one, r->cache[i].crl))
-        crls_say(one, cert, issuer, "cached CRL", res);
-      sk_X509_CRL_free(one);
-    }
+  if (!definite(res)) {
+    STACK_OF(X509_CRL) *cache = cached_all(r->shared);
+    crls_say(cache, cert, issuer, "cached CRL", res);
+    sk_X509_CRL_pop_free(cache, X509_CRL_free);
+  }
   OCSP_CERTID *id = definite(res) ? NULL : OCSP_cert_to_id(NULL, cert, issuer);
   if (id && depth == 0)
     stapled(ssl, id, chain, store, res);
@@ -738,19 +787,19 @@ static void check_cert(mw_revocation *r, SSL *ssl, STACK_OF(X509) * chain,
 
 /* Which depths the options select: CheckEnd wins over CheckAll;
  * ExcludeRoot skips a self-issued last certificate. */
-static int depth_range(const mw_revocation *r, STACK_OF(X509) * chain,
+static int depth_range(const mw_rev_check *r, STACK_OF(X509) * chain,
                        int *last) {
   int n = sk_X509_num(chain);
   if (n > MAX_CHAIN)
     n = MAX_CHAIN;
-  *last = r->check_end ? 0 : n - 1;
-  if (!r->check_end && r->exclude_root && n > 0 &&
+  *last = r->opt.check_end ? 0 : n - 1;
+  if (!r->opt.check_end && r->opt.exclude_root && n > 0 &&
       (X509_get_extension_flags(sk_X509_value(chain, n - 1)) & EXFLAG_SI))
     *last = n - 2;
   return *last >= 0;
 }
 
-static void append_detail(mw_revocation *r, X509 *cert, int depth,
+static void append_detail(mw_rev_check *r, X509 *cert, int depth,
                           const cert_result *res) {
   char cn[128] = "?";
   X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
@@ -786,8 +835,7 @@ static int public_status(int st) {
 
 /* OpenSSL's status callback: 1 continues the handshake, 0 refuses it. */
 static int status_callback(SSL *ssl, void *arg) {
-  mw_sslinfo *info = arg;
-  mw_revocation *r = info->rev;
+  mw_rev_check *r = arg;
   STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
   int last;
   if (SSL_session_reused(ssl) == 1) { /* no certificate was sent */
@@ -803,7 +851,7 @@ static int status_callback(SSL *ssl, void *arg) {
     return 1;
   }
   r->detail[0] = '\0';
-  r->deadline_ms = now_ms() + r->timeout_ms;
+  r->deadline_ms = now_ms() + r->opt.timeout_ms;
   int overall = ST_NONE, seen[ST_OFFLINE + 1] = {0};
   for (int depth = 0; depth <= last; depth++) {
     cert_result res;
@@ -817,9 +865,9 @@ static int status_callback(SSL *ssl, void *arg) {
    * certificate without information when NRC is fatal. */
   if (seen[ST_REVOKED])
     r->verify = X509_V_ERR_CERT_REVOKED;
-  else if (seen[ST_OFFLINE] && !r->ignore_ro)
+  else if (seen[ST_OFFLINE] && !r->opt.ignore_ro)
     r->verify = X509_V_ERR_OCSP_VERIFY_NEEDED;
-  else if (seen[ST_UNKNOWN] && !r->ignore_nrc)
+  else if (seen[ST_UNKNOWN] && !r->opt.ignore_nrc)
     r->verify = X509_V_ERR_UNABLE_TO_GET_CRL;
   r->failed = r->verify != X509_V_OK;
   if (r->failed)
@@ -827,40 +875,79 @@ static int status_callback(SSL *ssl, void *arg) {
   return r->failed ? 0 : 1;
 }
 
-int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_errorinfo *err) {
-  mw_revocation *r = info->rev;
-  if (!r) /* an SSLInfo not made by mw_sslinfo_new (internal tests) */
-    return MW_OK;
-  r->have_outcome = 1;
+/* A check that takes the SSLInfo's options as they are now. */
+static mw_rev_check *check_new(mw_sslinfo *info) {
+  mw_rev_check *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->shared = info->rev;
+  r->opt = info->rev->opt;
+  r->no_verify = info->no_verify;
   r->status = SSL_REVOCATION_NOT_CHECKED;
-  r->failed = 0;
   r->verify = X509_V_OK;
-  if (info->no_verify || (!r->check_all && !r->check_end)) {
+  return r;
+}
+
+int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_rev_check **out,
+                         mw_errorinfo *err) {
+  *out = NULL;
+  if (!info->rev) /* an SSLInfo not made by mw_sslinfo_new (internal tests) */
+    return MW_OK;
+  mw_rev_check *r = check_new(info);
+  if (!r)
+    return mw_error_set(err, eexNoMemory, 0, NULL);
+  if (r->no_verify || (!r->opt.check_all && !r->opt.check_end)) {
     snprintf(r->detail, sizeof r->detail, "not checked: %s",
-             info->no_verify ? "SSLNoServerCertificateValidation is set"
-                             : "SSLRevocationCheckAll and "
-                               "SSLRevocationCheckEnd are both false");
+             r->no_verify ? "SSLNoServerCertificateValidation is set"
+                          : "SSLRevocationCheckAll and "
+                            "SSLRevocationCheckEnd are both false");
+    *out = r;
     return MW_OK;
   }
   snprintf(r->detail, sizeof r->detail,
            "not checked: the handshake ended before the check");
-  int rc = load_crl_files(r, err);
-  if (rc != MW_OK)
+  int rc = load_crl_files(r, info->rev->crl_file, err);
+  if (rc != MW_OK) {
+    mw_rev_check_free(r);
     return rc;
+  }
   /* Ask for a stapled response; the callback runs with or without one. */
   SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
   SSL_CTX_set_tlsext_status_cb(ctx, status_callback);
-  SSL_CTX_set_tlsext_status_arg(ctx, info);
+  SSL_CTX_set_tlsext_status_arg(ctx, r);
+  *out = r;
   return MW_OK;
 }
 
-int mw_revocation_error(SSL *ssl, mw_errorinfo *err) {
-  void *arg = NULL;
-  SSL_CTX_get_tlsext_status_arg(SSL_get_SSL_CTX(ssl), &arg);
-  mw_sslinfo *info = arg;
-  if (!info || !info->rev || !info->rev->failed)
+void mw_rev_check_free(mw_rev_check *r) {
+  if (!r)
+    return;
+  sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
+  free(r);
+}
+
+int mw_rev_check_outcome(const mw_rev_check *r, int *status,
+                         const char **detail) {
+  if (!r)
     return 0;
-  const mw_revocation *r = info->rev;
+  *status = r->status;
+  *detail = r->detail;
+  return 1;
+}
+
+void mw_revocation_publish(mw_revocation *shared, const mw_rev_check *r) {
+  if (!shared || !r)
+    return;
+  pthread_mutex_lock(&shared->lock);
+  shared->have_outcome = 1;
+  shared->status = r->status;
+  memcpy(shared->detail, r->detail, sizeof shared->detail);
+  pthread_mutex_unlock(&shared->lock);
+}
+
+int mw_revocation_error(const mw_rev_check *r, mw_errorinfo *err) {
+  if (!r || !r->failed)
+    return 0;
   if (r->verify == X509_V_ERR_CERT_REVOKED)
     mw_error_set(err, eexSSLCertificate, 0,
                  "The server's certificate chain is revoked: its issuer "
@@ -885,11 +972,10 @@ int mw_revocation_error(SSL *ssl, mw_errorinfo *err) {
   return 1;
 }
 
-void mw_revocation_log(const mw_sslinfo *info, mw_loghandler *log) {
+void mw_revocation_log(const mw_rev_check *r, mw_loghandler *log) {
   static const char *const names[] = {"not checked", "good", "REVOKED",
                                       "no information", "server offline"};
-  const mw_revocation *r = info->rev;
-  if (!r || !r->have_outcome)
+  if (!r)
     return;
   int st =
       r->status >= 0 && r->status <= SSL_REVOCATION_OFFLINE ? r->status : 0;

@@ -29,13 +29,29 @@ int mw_revocation_set_str(mw_revocation *r, int index, const char *value,
 long mw_revocation_get_int(const mw_revocation *r, int index);
 const char *mw_revocation_get_str(const mw_revocation *r, int index);
 
-/* tls.c: make the context check revocation for info (loads the CRL files
- * now, so a bad file is a configuration error: eexSSLConfig). */
-int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_errorinfo *err);
+/* One connection's check and its outcome: made with the connection's
+ * SSL_CTX, freed with it. The SSLInfo's mw_revocation is shared by every
+ * connection made with it (options, fetched-CRL cache behind a mutex). */
+typedef struct mw_rev_check mw_rev_check;
+
+/* tls.c: make the context check revocation with info's options as they are
+ * now; *out is the connection's check (NULL for an SSLInfo without
+ * revocation state). Loads the CRL files now, so a bad file is a
+ * configuration error (eexSSLConfig). */
+int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_rev_check **out,
+                         mw_errorinfo *err);
+void mw_rev_check_free(mw_rev_check *c);
+/* The outcome of c (status SSL_REVOCATION_*, detail valid while c lives);
+ * 0 when c is NULL. */
+int mw_rev_check_outcome(const mw_rev_check *c, int *status,
+                         const char **detail);
+/* Make c's outcome the one the SSLInfo reports (SSLRevocationStatus and
+ * Detail read on the SSLInfo: the last handshake made with it). */
+void mw_revocation_publish(mw_revocation *shared, const mw_rev_check *c);
 /* tls.c: if the handshake was refused for revocation, fill err (errConnect,
  * eexSSLCertificate, verify set) and return 1; else 0. */
-int mw_revocation_error(SSL *ssl, mw_errorinfo *err);
-/* tls.c: log the outcome of the last check on LOG_F_SSL. */
-void mw_revocation_log(const mw_sslinfo *info, mw_loghandler *log);
+int mw_revocation_error(const mw_rev_check *c, mw_errorinfo *err);
+/* tls.c: log the outcome of the check on LOG_F_SSL. */
+void mw_revocation_log(const mw_rev_check *c, mw_loghandler *log);
 
 #endif

@@ -110,7 +110,7 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
       t->ctx, info->no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
   rc = load_trust(t->ctx, info, err);
   if (rc == MW_OK)
-    rc = mw_revocation_attach(t->ctx, info, err);
+    rc = mw_revocation_attach(t->ctx, info, &t->rev, err);
   if (rc != MW_OK) {
     mw_tls_free(t);
     return rc;
@@ -143,6 +143,7 @@ void mw_tls_free(mw_tls *t) {
     return;
   SSL_free(t->ssl); /* frees both BIOs */
   SSL_CTX_free(t->ctx);
+  mw_rev_check_free(t->rev);
   free(t);
 }
 
@@ -153,7 +154,7 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                     : X509_V_OK;
   char why[256];
   unsigned long code = mw_tls_take_error(why, sizeof why);
-  if (mw_revocation_error(t->ssl, err))
+  if (mw_revocation_error(t->rev, err))
     return err->code;
   int rc;
   if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
@@ -342,5 +343,5 @@ void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
          info->protocol_name, info->cipher_name, info->cipher_strength,
          info->hash_strength, info->group_name[0] ? info->group_name : "?",
          info->exchange_strength);
-  mw_revocation_log(info, log);
+  mw_revocation_log(t->rev, log);
 }

@@ -17,6 +17,7 @@ struct mw_tls {
    * key for its session: "peer|name". */
   mw_sslinfo *info;
   char session_key[320];
+  struct mw_rev_check *rev; /* revocation.c: this connection's check */
 };
 
 /* Build the context and connection from the SSLInfo; the name checked is
