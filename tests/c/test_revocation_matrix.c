@@ -31,8 +31,8 @@ enum {
 
 static char dir[64], script[512], ca_file[128];
 
-static const char *const status_names[] = {"NOT_CHECKED", "GOOD", "REVOKED",
-                                           "UNKNOWN",     "OFFLINE", "INVALID"};
+static const char *const status_names[] = {
+    "NOT_CHECKED", "GOOD", "REVOKED", "UNKNOWN", "OFFLINE", "INVALID"};
 
 static const char *status_name(long v) {
   size_t n = sizeof status_names / sizeof status_names[0];
@@ -120,8 +120,8 @@ static void run_case(char **col) {
       strcmp(mw_eex_name(rc == MW_OK ? eexNone : mw_errorinfo_number(e)),
              col[C_EEX]) != 0)
     tl_fail(__FILE__, __LINE__, "%s: %s/%s, expected %s/%s (%s)", col[C_ID],
-            code, mw_eex_name(mw_errorinfo_number(e)), col[C_CODE],
-            col[C_EEX], text);
+            code, mw_eex_name(mw_errorinfo_number(e)), col[C_CODE], col[C_EEX],
+            text);
   long verify = rc == MW_OK ? 0 : mw_errorinfo_verify_result(e);
   if (verify != atol(col[C_VERIFY]))
     tl_fail(__FILE__, __LINE__, "%s: verify %ld, expected %s", col[C_ID],

@@ -48,6 +48,8 @@ Besides the PKI of revocation-pki.sh, this makes (with python3-cryptography):
     noeku      good, signed by a certificate of int without OCSPSigning
     delegated  good, signed by a certificate of int with OCSPSigning
     badsig     good, with its signature damaged
+    int3, anchorleaf   good, for a chain known by OCSP only: int3 is an
+               intermediate of the root, anchorleaf a leaf of int3
     garbage    HTTP 200 with bytes that are not OCSP
     trylater, internalerror   unsuccessful answers
   staples: staple-two.der (= canned-two.der), staple-good-down.der (good
@@ -163,7 +165,8 @@ class Pki:
             f.write(data)
 
     def cert(self, name, cn, serial, issuer, ocsp=None, eku=None, ca=False):
-        """An EC leaf (or responder) certificate signed by issuer."""
+        """An EC leaf (responder, intermediate) certificate signed by
+        issuer; NAME-chain.pem holds it and issuer (unless the root)."""
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         x509 = self.x509
@@ -180,11 +183,16 @@ class Pki:
              .add_extension(x509.BasicConstraints(ca, None), True))
         if eku:
             b = b.add_extension(x509.ExtendedKeyUsage(eku), False)
-        if ocsp:
+        if ca:
+            b = b.add_extension(x509.KeyUsage(
+                False, False, False, False, False, True, True, False, False),
+                True)
+        if ocsp and not ca:
             import ipaddress
             b = b.add_extension(x509.SubjectAlternativeName([
                 x509.DNSName("localhost"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        if ocsp:
             b = b.add_extension(x509.AuthorityInformationAccess([
                 x509.AccessDescription(
                     AuthorityInformationAccessOID.OCSP,
@@ -196,8 +204,9 @@ class Pki:
         self.write(name + ".key", key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
-        with open(self.path("int.pem"), "rb") as f:
-            self.write(name + "-chain.pem", pem + f.read())
+        with open(self.path(issuer + ".pem"), "rb") as f:
+            up = f.read() if issuer != "root" else b""
+        self.write(name + "-chain.pem", pem + up)
         return cert
 
     # -- CRLs --
@@ -255,21 +264,21 @@ class Pki:
     # -- OCSP answers --
 
     def ocsp(self, leaf, status="good", this=None, nxt=None, nonce=None,
-             signer="int", serial_of=None):
+             signer="int", serial_of=None, issuer="int"):
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.x509 import ocsp
         st = {"good": ocsp.OCSPCertStatus.GOOD,
               "revoked": ocsp.OCSPCertStatus.REVOKED}[status]
         this = this or self.now - datetime.timedelta(minutes=5)
         b = ocsp.OCSPResponseBuilder().add_response(
-            cert=self.certs[serial_of or leaf], issuer=self.certs["int"],
+            cert=self.certs[serial_of or leaf], issuer=self.certs[issuer],
             algorithm=hashes.SHA1(), cert_status=st, this_update=this,
             next_update=nxt,
             revocation_time=this - ONE_DAY if status == "revoked" else None,
             revocation_reason=None)
         b = b.responder_id(ocsp.OCSPResponderEncoding.HASH,
                            self.certs[signer])
-        if signer not in ("int", "root"):
+        if signer not in ("int", "root", issuer):
             b = b.certificates([self.certs[signer]])
         if nonce:
             b = b.add_extension(self.x509.OCSPNonce(nonce), False)
@@ -318,6 +327,13 @@ class Pki:
                   "int")
         self.cert("responder", "delegated responder", 0x5002, "int",
                   eku=[ExtendedKeyUsageOID.OCSP_SIGNING])
+        # A chain known by OCSP only, so that no source speaks for the
+        # root: int3 (answered for by the root), anchorleaf under it.
+        self.cert("int3", "ocsp-only intermediate", 0x6001, "root", ca=True,
+                  ocsp="http://127.0.0.1:%d/ocsp/int3" % self.http)
+        self.cert("anchorleaf", "leaf under the ocsp-only intermediate",
+                  0x6002, "int3",
+                  ocsp="http://127.0.0.1:%d/ocsp/anchorleaf" % self.http)
         day, old = ONE_DAY, self.now - 400 * ONE_DAY
         out = {
             "two": self.two_answers("canned-two"),
@@ -339,6 +355,10 @@ class Pki:
                                signer="responder-noeku"),
             "delegated": self.ocsp("canned-delegated", nxt=self.now + day,
                                    signer="responder"),
+            "int3": self.ocsp("int3", nxt=self.now + day, signer="root",
+                              issuer="root"),
+            "anchorleaf": self.ocsp("anchorleaf", nxt=self.now + day,
+                                    signer="int3", issuer="int3"),
             "garbage": b"this is not an OCSP response\n",
             "trylater": ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(

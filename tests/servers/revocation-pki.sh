@@ -16,6 +16,8 @@
 #     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
 #     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
 #     cdpbig      CDP to big.crl (2 MiB)   cdp404    CDP to a missing file
+#   int-early-crl.pem: int's first CRL (number 1), current, lists nothing;
+#   int.crl/int-crl.pem is number 2.
 #   int-expired-crl.pem: an out-of-date CRL of int listing crlrev.
 #   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev;
 #   staple-forged.der: "good" for plain, signed by the wrong key (root).
@@ -143,6 +145,11 @@ issue int2leaf "leaf under revoked intermediate" 3001 int2 leaf
 grep -v "CN=ocsp-unknown leaf" int-index.txt >int-index.tmp
 mv int-index.tmp int-index.txt
 
+# int's first CRL (number 01), made before any revocation: it lists
+# nothing; int.crl (number 02) comes after.
+openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
+  -crl_lastupdate "$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ)" \
+  -out int-early-crl.pem 2>/dev/null
 revoke int2 root
 for n in crlrev cdprev ocsprev; do revoke $n int; done
 for ca in root int; do
