@@ -15,7 +15,8 @@ What runs on 127.0.0.1 (all in one background process, plus openssl ocsp):
   - an HTTP server: GET /NAME serves DIR/NAME (the CRLs of the
     distribution points), POST /ocsp/NAME answers with DIR/canned-NAME.der
     (a canned OCSP answer), any other POST gets 501;
-  - a listener that never accepts (a responder that hangs);
+  - a listener that never accepts (a responder that hangs), and one that
+    answers every connection with a line that is not HTTP;
   - one TLS server per (leaf, staple, TLS version) of the case list: it
     staples DIR/staple-NAME.der, speaks just enough SMTP for a client to
     connect (220, EHLO, QUIT), and is pyOpenSSL (Debian's python3-openssl),
@@ -34,6 +35,9 @@ Besides the PKI of revocation-pki.sh, this makes (with python3-cryptography):
     int-indirect.pem    number 10, indirectCRL
     int-delta.pem       delta CRL number 11 (base 1), lists crlrev
     int-expired-empty.pem  out of date, lists nothing
+    int-hold.pem        number 13, plain on certificateHold; int-n14.pem,
+                        number 14, lifts it (lists nothing)
+    int-badsig.pem      claims to be int's (lists plain), signed by the root
   leaves canned-NAME whose OCSP responder is POST /ocsp/NAME, and the
   answers canned-NAME.der (nonce: none unless said; signer: int):
     two        good then revoked for the leaf, in one answer
@@ -51,9 +55,11 @@ Besides the PKI of revocation-pki.sh, this makes (with python3-cryptography):
     int3, anchorleaf   good, for a chain known by OCSP only: int3 is an
                intermediate of the root, anchorleaf a leaf of int3
     garbage    HTTP 200 with bytes that are not OCSP
-    trylater, internalerror   unsuccessful answers
-  staples: staple-two.der (= canned-two.der), staple-good-down.der (good
-  for ocspdown), and revocation-pki.sh's staple-good/rev/forged.der.
+    trylater, internalerror, unauthorized   unsuccessful answers
+  ocspjunk: a leaf whose responder answers something that is not HTTP
+  staples: staple-two.der (= canned-two.der), staple-garbage.der (not
+  OCSP), staple-good-down.der (good for ocspdown), and revocation-pki.sh's
+  staple-good/rev/forged.der.
 """
 
 import datetime
@@ -212,7 +218,7 @@ class Pki:
     # -- CRLs --
 
     def crl(self, name, number, listed=(), this=None, nxt=None, idp=None,
-            delta=None):
+            delta=None, hold=(), signer="int"):
         from cryptography.hazmat.primitives import hashes, serialization
         x509 = self.x509
         this = this or self.now - datetime.timedelta(hours=2)
@@ -221,17 +227,19 @@ class Pki:
              .issuer_name(self.certs["int"].subject)
              .last_update(this).next_update(nxt)
              .add_extension(x509.CRLNumber(number), False))
-        for who in listed:
-            b = b.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(self.certs[who].serial_number)
-                .revocation_date(this - datetime.timedelta(minutes=5))
-                .build())
+        for who in list(listed) + list(hold):
+            entry = (x509.RevokedCertificateBuilder()
+                     .serial_number(self.certs[who].serial_number)
+                     .revocation_date(this - datetime.timedelta(minutes=5)))
+            if who in hold:
+                entry = entry.add_extension(x509.CRLReason(
+                    x509.ReasonFlags.certificate_hold), False)
+            b = b.add_revoked_certificate(entry.build())
         if idp:
             b = b.add_extension(x509.IssuingDistributionPoint(**idp), True)
         if delta is not None:
             b = b.add_extension(x509.DeltaCRLIndicator(delta), True)
-        pem = b.sign(self.keys["int"], hashes.SHA256()).public_bytes(
+        pem = b.sign(self.keys[signer], hashes.SHA256()).public_bytes(
             serialization.Encoding.PEM)
         self.write(name, pem)
         return pem
@@ -260,6 +268,9 @@ class Pki:
         self.crl("int-delta.pem", 11, ["crlrev"], delta=1)
         self.crl("int-expired-empty.pem", 12, this=self.now - 2 * ONE_DAY,
                  nxt=self.now - ONE_DAY)
+        self.crl("int-hold.pem", 13, hold=["plain"], this=self.now - 2 * hour)
+        self.crl("int-n14.pem", 14, this=self.now - hour)
+        self.crl("int-badsig.pem", 15, ["plain"], signer="root")
 
     # -- OCSP answers --
 
@@ -313,13 +324,14 @@ class Pki:
         rb = der(0x30, oid + der(0x04, basic))
         return der(0x30, bytes.fromhex("0a0100") + der(0xA0, rb))
 
-    def canned(self):
+    def canned(self, junk_port):
         from cryptography.hazmat.primitives import serialization
         from cryptography.x509 import ocsp
         from cryptography.x509.oid import ExtendedKeyUsageOID
         names = ["two", "fresh", "old", "future", "stalerev", "noncerev",
                  "noncegood", "other", "rootsig", "noeku", "delegated",
-                 "badsig", "garbage", "trylater", "internalerror"]
+                 "badsig", "garbage", "trylater", "internalerror",
+                 "unauthorized"]
         for i, n in enumerate(names):
             self.cert("canned-" + n, "canned %s leaf" % n, 0x4000 + i, "int",
                       ocsp="http://127.0.0.1:%d/ocsp/%s" % (self.http, n))
@@ -334,6 +346,8 @@ class Pki:
         self.cert("anchorleaf", "leaf under the ocsp-only intermediate",
                   0x6002, "int3",
                   ocsp="http://127.0.0.1:%d/ocsp/anchorleaf" % self.http)
+        self.cert("ocspjunk", "ocsp-junk leaf", 0x6003, "int",
+                  ocsp="http://127.0.0.1:%d/" % junk_port)
         day, old = ONE_DAY, self.now - 400 * ONE_DAY
         out = {
             "two": self.two_answers("canned-two"),
@@ -363,6 +377,9 @@ class Pki:
             "trylater": ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
                     serialization.Encoding.DER),
+            "unauthorized": ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
+                    serialization.Encoding.DER),
             "internalerror": ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.INTERNAL_ERROR).public_bytes(
                     serialization.Encoding.DER),
@@ -373,6 +390,7 @@ class Pki:
         for n, data in out.items():
             self.write("canned-%s.der" % n, data)
         self.write("staple-two.der", out["two"])
+        self.write("staple-garbage.der", out["garbage"])
         self.write("staple-good-down.der",
                    self.ocsp("ocspdown", nxt=self.now + day))
 
@@ -457,7 +475,24 @@ def tls_server(d, sock, leaf, staple, tls):
                          daemon=True).start()
 
 
-def serve(d, http_sock, tls_socks):
+def junk_server(sock):
+    while True:
+        client, _ = sock.accept()
+        try:
+            client.settimeout(5)
+            client.recv(65536)
+            client.sendall(b"SSH-2.0-not-http\r\n\r\n")
+            # drain until the client closes: closing with unread bytes
+            # would reset the connection before it reads the answer
+            client.shutdown(socket.SHUT_WR)
+            while client.recv(65536):
+                pass
+        except OSError:
+            pass
+        client.close()
+
+
+def serve(d, http_sock, junk_sock, tls_socks):
     """The background process: HTTP and TLS servers until SIGTERM."""
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), http_handler(d), bind_and_activate=False)
@@ -465,6 +500,8 @@ def serve(d, http_sock, tls_socks):
     httpd.socket = http_sock
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=junk_server, args=(junk_sock,),
+                     daemon=True).start()
     for (leaf, staple, tls), sock in tls_socks.items():
         threading.Thread(target=tls_server, args=(d, sock, leaf, staple, tls),
                          daemon=True).start()
@@ -484,7 +521,7 @@ def start(d):
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
     cases = read_cases()
-    http_sock, slow_sock = listen(), listen()
+    http_sock, slow_sock, junk_sock = listen(), listen(), listen()
     http_port = http_sock.getsockname()[1]
     ocsp_port, dead_port = free_port(), free_port()
     pki_log = open(os.path.join(d, "pki.log"), "w")
@@ -494,7 +531,7 @@ def start(d):
                    stdout=pki_log, stderr=subprocess.STDOUT)
     pki = Pki(d, http_port)
     pki.crls()
-    pki.canned()
+    pki.canned(junk_sock.getsockname()[1])
     log = os.path.join(d, "ocsp.log")
     with open(log, "w") as out:
         ocsp = subprocess.Popen(
@@ -512,7 +549,7 @@ def start(d):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        serve(d, http_sock, tls_socks)
+        serve(d, http_sock, junk_sock, tls_socks)
     with open(os.path.join(d, "matrix.pids"), "w") as f:
         f.write("%d %d\n" % (pid, ocsp.pid))
     if not wait_ocsp(log):
