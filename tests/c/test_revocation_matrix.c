@@ -30,6 +30,19 @@ enum {
 };
 
 static char dir[64], script[512], ca_file[128];
+static char log_text[16384];
+static size_t log_len;
+
+static void collect_log(void *ctx, int severity, int facility,
+                        const char *message) {
+  (void)ctx;
+  (void)severity;
+  (void)facility;
+  int n =
+      snprintf(log_text + log_len, sizeof log_text - log_len, "%s\n", message);
+  if (n > 0 && (size_t)n < sizeof log_text - log_len)
+    log_len += (size_t)n;
+}
 
 static const char *const status_names[] = {
     "NOT_CHECKED", "GOOD", "REVOKED", "UNKNOWN", "OFFLINE", "INVALID"};
@@ -112,6 +125,11 @@ static void run_case(char **col) {
             MW_OK);
   CHECK_INT(mw_smtp_set_timeout(c, 20000), MW_OK);
   CHECK_INT(mw_smtp_set_sslinfo(c, ssl), MW_OK);
+  mw_loghandler *lh = mw_loghandler_new(collect_log, NULL);
+  CHECK_INT(mw_smtp_set_loghandler(c, lh), MW_OK);
+  mw_loghandler_free(lh);
+  log_len = 0;
+  log_text[0] = '\0';
   int rc = mw_smtp_connect(c);
   const mw_errorinfo *e = mw_smtp_extended_error(c);
   const char *code = rc == MW_OK ? "ok" : mw_err_name(rc);
@@ -138,6 +156,14 @@ static void run_case(char **col) {
             status_name(status), col[C_STATUS], detail);
   check_pieces(col[C_ID], "detail", detail, col[C_DETAIL]);
   check_pieces(col[C_ID], "text", text, col[C_TEXT]);
+  /* A refused handshake sends nothing of the session (its outcome is in
+   * the error); a connection logs it. */
+  if (tl_contains(log_text, log_len, "EHLO") != (rc == MW_OK))
+    tl_fail(__FILE__, __LINE__, "%s: EHLO %s in the log", col[C_ID],
+            rc == MW_OK ? "missing" : "sent");
+  if (rc == MW_OK && strcmp(col[C_STATUS], "NOT_CHECKED") != 0 &&
+      !tl_contains(log_text, log_len, "Revocation: "))
+    tl_fail(__FILE__, __LINE__, "%s: the outcome is not logged", col[C_ID]);
   if (rc == MW_OK)
     CHECK_INT(mw_smtp_quit(c), MW_OK);
   mw_smtp_free(c);
