@@ -6,14 +6,19 @@
  * called even when the server staples nothing. For each certificate the
  * options select, the sources are asked in this order until one gives a
  * definite answer (good or revoked):
- *   1. the CRL files the caller gave (SSLCRLFile) and CRLs fetched earlier
- *      and still valid (cached on the SSLInfo);
+ *   1. the CRLs held: the CRL files the caller gave (SSLCRLFile) and CRLs
+ *      fetched earlier and still valid (cached on the SSLInfo), judged
+ *      together by revocation_crl.c;
  *   2. for the leaf, the stapled OCSP response;
  *   3. the OCSP responder in the certificate's AIA (http:// only);
- *   4. the CRL at the certificate's distribution point (http:// only).
- * Without a definite answer a certificate is "offline" if a server could
- * not be reached, else "no revocation information". Revoked always fails;
- * the other two fail only without SSLRevocationIgnoreRO/IgnoreNRC. */
+ *   4. the CRL at the certificate's distribution point (http:// only),
+ *      judged with the CRLs held.
+ * revocation_ocsp.c judges OCSP answers. A certificate's outcome is, in
+ * this order: revoked if any source says so, good if one says so, refused
+ * (an answer that may be forged or replayed), offline (a server could not
+ * be reached or could not answer), no information. Revoked and refused
+ * always fail; offline and no information fail only without
+ * SSLRevocationIgnoreRO/IgnoreNRC. */
 #include "revocation.h"
 
 #include "revocation_int.h"
@@ -508,8 +513,6 @@ static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
   cache_put_locked(r, url, crl);
   pthread_mutex_unlock(&r->lock);
 }
-
-/* Fetch (or reuse) the CRL at url; PEM or DER. The caller frees it. */
 
 /* ---- what the sources say about one certificate ---- */
 
