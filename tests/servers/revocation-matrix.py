@@ -492,8 +492,15 @@ def junk_server(sock):
         client.close()
 
 
-def serve(d, http_sock, junk_sock, tls_socks):
-    """The background process: HTTP and TLS servers until SIGTERM."""
+# A runner that dies without calling stop leaves nothing for longer.
+LIFETIME = 900
+
+
+def serve(d, http_sock, junk_sock, tls_socks, ocsp_pid):
+    """The background process: HTTP and TLS servers until SIGTERM (or
+    LIFETIME seconds); it stops openssl ocsp too."""
+    # blocked before any thread starts, so that only sigtimedwait takes it
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), http_handler(d), bind_and_activate=False)
     httpd.socket.close()
@@ -505,7 +512,11 @@ def serve(d, http_sock, junk_sock, tls_socks):
     for (leaf, staple, tls), sock in tls_socks.items():
         threading.Thread(target=tls_server, args=(d, sock, leaf, staple, tls),
                          daemon=True).start()
-    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], LIFETIME)
+    try:
+        os.kill(ocsp_pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
     os._exit(0)
 
 
@@ -549,7 +560,7 @@ def start(d):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        serve(d, http_sock, junk_sock, tls_socks)
+        serve(d, http_sock, junk_sock, tls_socks, ocsp.pid)
     with open(os.path.join(d, "matrix.pids"), "w") as f:
         f.write("%d %d\n" % (pid, ocsp.pid))
     if not wait_ocsp(log):
