@@ -14,10 +14,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -725,8 +728,64 @@ static void test_no_validation_no_check(void) {
   mw_sslinfo_free(ssl);
 }
 
-int main(void) {
+/* ---- the responder's name never resolves (the "resolver" mode) ----
+ * Run inside private mount and network namespaces where resolv.conf names
+ * 127.0.0.1, by the wrapper of the deadline tests (resolver-timeout.sh):
+ * a DNS server there receives every query and never answers. */
+
+typedef struct dns_sink {
+  int fd;
+  atomic_int asked; /* a query for the responder's name came */
+  atomic_int stop;
+} dns_sink;
+
+static void *dns_sink_main(void *arg) {
+  dns_sink *d = arg;
+  while (!atomic_load(&d->stop)) {
+    struct pollfd p = {.fd = d->fd, .events = POLLIN};
+    char q[512];
+    ssize_t n = poll(&p, 1, 100) > 0 ? recv(d->fd, q, sizeof q, 0) : 0;
+    if (n > 0 && tl_contains_bytes(q, (size_t)n, "\x0emailwire-never", 15))
+      atomic_store(&d->asked, 1);
+  }
+  return NULL;
+}
+
+/* SSLRevocationTimeout bounds the name resolution too: the responder is
+ * offline for want of an address (eexTimeout), not for a DNS failure that
+ * comes when the resolver gives up, seconds later (eexDNS). */
+static void test_responder_name_never_resolves(void) {
+  dns_sink d = {.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_INT(bind(d.fd, (struct sockaddr *)&a, sizeof a), 0);
+  pthread_t t;
+  pthread_create(&t, NULL, dns_sink_main, &d);
+  opts o = defaults();
+  o.check_end = 1;
+  o.ignore_ro = 0;
+  o.timeout_ms = 700;
+  char want[128];
+  snprintf(want, sizeof want,
+           "OCSP responder offline: cannot connect to "
+           "mailwire-never.example:%u (eexTimeout)",
+           ocsp_port);
+  FAIL_CASE("ocspnodns", NULL, &o, X509_V_ERR_OCSP_VERIFY_NEEDED,
+            SSL_REVOCATION_OFFLINE, want, "offline");
+  CHECK(atomic_load(&d.asked)); /* the query did go out */
+  atomic_store(&d.stop, 1);
+  pthread_join(t, NULL);
+  close(d.fd);
+}
+
+int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && strcmp(argv[1], "resolver") == 0) {
+    if (setup() == 0)
+      RUN(test_responder_name_never_resolves);
+    teardown();
+    return tl_finish();
+  }
   RUN(test_option_defaults_and_types);
   if (setup() == 0) {
     RUN(test_bad_crl_file);

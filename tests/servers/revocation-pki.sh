@@ -12,6 +12,9 @@
 #     ocspgood    AIA OCSP http://127.0.0.1:OCSP_PORT, good in index.txt
 #     ocsprev     same, revoked            ocspunknown  same, not in index
 #     ocspdown    AIA OCSP at DEAD_PORT    ocspslow  AIA OCSP at SLOW_PORT
+#     ocspnodns   AIA OCSP at http://mailwire-never.example:OCSP_PORT/, a
+#                 name only test_revocation's "resolver" mode resolves (to
+#                 a DNS server that never answers)
 #     ocsp5xx     AIA OCSP at the HTTP server, which answers a POST with 501
 #     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
 #     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
@@ -64,6 +67,11 @@ basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1
 authorityInfoAccess=OCSP;URI:$url:$SLOW/
+[leaf_ocspnodns]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:http://mailwire-never.example:$OCSP/
 [leaf_cdp]
 basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
@@ -135,6 +143,7 @@ issue ocspunknown "ocsp-unknown leaf" 2005 int leaf_ocsp
 issue ocspdown "ocsp-down leaf" 2006 int leaf_ocspdown
 issue ocsp5xx "ocsp-5xx leaf" 200D int leaf_ocsp5xx
 issue ocspslow "ocsp-slow leaf" 2007 int leaf_ocspslow
+issue ocspnodns "ocsp-no-dns leaf" 200E int leaf_ocspnodns
 issue cdpgood "cdp-good leaf" 2008 int leaf_cdp
 issue cdprev "cdp-revoked leaf" 2009 int leaf_cdp
 issue cdpdown "cdp-down leaf" 200A int leaf_cdpdown
@@ -167,7 +176,7 @@ openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
 head -c 2097152 /dev/zero >big.crl
 
 for n in plain crlrev ocspgood ocsprev ocspunknown ocspdown ocspslow cdpgood \
-  cdprev cdpdown cdpbig cdp404 ocsp5xx; do
+  cdprev cdpdown cdpbig cdp404 ocsp5xx ocspnodns; do
   cat $n.pem int.pem >$n-chain.pem
 done
 cat int2leaf.pem int2.pem >int2leaf-chain.pem
