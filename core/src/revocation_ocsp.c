@@ -70,18 +70,31 @@ static OCSP_BASICRESP *basic_of(const unsigned char *der, long len,
   return NULL;
 }
 
-/* Why OCSP_basic_verify refused, from OpenSSL's error queue. */
-static const char *verify_refusal(void) {
+/* Why OCSP_basic_verify refused, from OpenSSL's error queue (buf holds
+ * the reason the signer's certificate failed, when that was it). */
+static const char *verify_refusal(char *buf, size_t n) {
   const char *why = "it is signed by a key not authorised by the issuer";
+  const char *data = NULL;
+  int flags = 0;
   unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
+  while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
     if (ERR_GET_LIB(e) != ERR_LIB_OCSP)
       continue;
-    if (ERR_GET_REASON(e) == OCSP_R_MISSING_OCSPSIGNING_USAGE)
+    if (ERR_GET_REASON(e) == OCSP_R_MISSING_OCSPSIGNING_USAGE) {
+      ERR_clear_error();
       return "its delegated signer lacks the OCSPSigning extended key usage "
              "(not authorised by the issuer)";
+    }
     if (ERR_GET_REASON(e) == OCSP_R_SIGNATURE_FAILURE)
       why = "its signature does not verify";
+    if (ERR_GET_REASON(e) == OCSP_R_CERTIFICATE_VERIFY_ERROR) {
+      const char *text = data && (flags & ERR_TXT_STRING) ? data : "";
+      if (strncmp(text, "Verify error:", 13) == 0)
+        text += 13 + strspn(text + 13, " ");
+      snprintf(buf, n, "its signer's certificate does not verify (%s)",
+               text[0] ? text : "no reason given");
+      why = buf;
+    }
   }
   return why;
 }
@@ -180,8 +193,9 @@ void mw_ocsp_judge(const unsigned char *der, long len, const ocsp_query_ctx *q,
     return;
   ERR_clear_error();
   if (OCSP_basic_verify(bs, q->chain, q->store, 0) <= 0) {
-    mw_verdict(out, ST_INVALID, "refused answer: %s (%s)", verify_refusal(),
-               q->source);
+    char buf[160];
+    mw_verdict(out, ST_INVALID, "refused answer: %s (%s)",
+               verify_refusal(buf, sizeof buf), q->source);
   } else {
     /* 0: both carry a nonce and they differ. 3 (ours only) is an answer
      * signed in advance: accepted on freshness. */

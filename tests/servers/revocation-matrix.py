@@ -51,6 +51,7 @@ Besides the PKI of revocation-pki.sh, this makes (with python3-cryptography):
     rootsig    good, signed by the root (not int's responder)
     noeku      good, signed by a certificate of int without OCSPSigning
     delegated  good, signed by a certificate of int with OCSPSigning
+    expiredsigner  the same, but that certificate has expired
     badsig     good, with its signature damaged
     int3, anchorleaf   good, for a chain known by OCSP only: int3 is an
                intermediate of the root, anchorleaf a leaf of int3
@@ -170,7 +171,8 @@ class Pki:
         with open(self.path(name), "wb") as f:
             f.write(data)
 
-    def cert(self, name, cn, serial, issuer, ocsp=None, eku=None, ca=False):
+    def cert(self, name, cn, serial, issuer, ocsp=None, eku=None, ca=False,
+             expired=False):
         """An EC leaf (responder, intermediate) certificate signed by
         issuer; NAME-chain.pem holds it and issuer (unless the root)."""
         from cryptography.hazmat.primitives import hashes, serialization
@@ -184,8 +186,9 @@ class Pki:
         b = (x509.CertificateBuilder().subject_name(subject)
              .issuer_name(self.certs[issuer].subject)
              .public_key(key.public_key()).serial_number(serial)
-             .not_valid_before(self.now - ONE_DAY)
-             .not_valid_after(self.now + 30 * ONE_DAY)
+             .not_valid_before(self.now - (30 if expired else 1) * ONE_DAY)
+             .not_valid_after(self.now - ONE_DAY if expired
+                              else self.now + 30 * ONE_DAY)
              .add_extension(x509.BasicConstraints(ca, None), True))
         if eku:
             b = b.add_extension(x509.ExtendedKeyUsage(eku), False)
@@ -331,7 +334,7 @@ class Pki:
         names = ["two", "fresh", "old", "future", "stalerev", "noncerev",
                  "noncegood", "other", "rootsig", "noeku", "delegated",
                  "badsig", "garbage", "trylater", "internalerror",
-                 "unauthorized"]
+                 "unauthorized", "expiredsigner"]
         for i, n in enumerate(names):
             self.cert("canned-" + n, "canned %s leaf" % n, 0x4000 + i, "int",
                       ocsp="http://127.0.0.1:%d/ocsp/%s" % (self.http, n))
@@ -339,6 +342,8 @@ class Pki:
                   "int")
         self.cert("responder", "delegated responder", 0x5002, "int",
                   eku=[ExtendedKeyUsageOID.OCSP_SIGNING])
+        self.cert("responder-expired", "expired delegated responder", 0x5003,
+                  "int", eku=[ExtendedKeyUsageOID.OCSP_SIGNING], expired=True)
         # A chain known by OCSP only, so that no source speaks for the
         # root: int3 (answered for by the root), anchorleaf under it.
         self.cert("int3", "ocsp-only intermediate", 0x6001, "root", ca=True,
@@ -369,6 +374,9 @@ class Pki:
                                signer="responder-noeku"),
             "delegated": self.ocsp("canned-delegated", nxt=self.now + day,
                                    signer="responder"),
+            "expiredsigner": self.ocsp("canned-expiredsigner",
+                                       nxt=self.now + day,
+                                       signer="responder-expired"),
             "int3": self.ocsp("int3", nxt=self.now + day, signer="root",
                               issuer="root"),
             "anchorleaf": self.ocsp("anchorleaf", nxt=self.now + day,
