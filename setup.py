@@ -51,7 +51,7 @@ mailwire_ext = Extension(
     define_macros=[("_POSIX_C_SOURCE", "200809L")],
     extra_compile_args=["-std=c11", "-fvisibility=hidden", "-Wall",
                         "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-    libraries=["ssl", "crypto"],
+    libraries=["ssl", "crypto", "idn2"],
     depends=relative(glob.glob(os.path.join(HERE, "core", "*", "*.h"))
                      + glob.glob(os.path.join(HERE, "swig", "*.i"))
                      + glob.glob(os.path.join(HERE, "swig", "python", "*.i"))

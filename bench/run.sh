@@ -14,7 +14,7 @@ cmake --build "$ROOT/build" -j"$(nproc)" --target mailwire_static >/dev/null
 BATCH=()
 grep -q "mw_smtp_send_batch" "$ROOT/core/include/mailwire.h" && BATCH=(-DMW_BENCH_BATCH)
 cc -O2 -std=c11 -Wall -Wextra "${BATCH[@]}" -I"$ROOT/core/include" \
-  "$ROOT/bench/mw_bench.c" "$ROOT/build/libmailwire.a" -lssl -lcrypto \
+  "$ROOT/bench/mw_bench.c" "$ROOT/build/libmailwire.a" -lssl -lcrypto -lidn2 \
   -o "$OUT/mw_bench"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/curl_bench.c" -lcurl -o "$OUT/curl_bench"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/measure.c" -o "$OUT/measure"

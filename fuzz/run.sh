@@ -37,7 +37,7 @@ python3 "$ROOT/fuzz/seed-hostile.py" "$OUT/seeds-hostile" || exit 1
 FAILED=()
 for t in "${TARGETS[@]}"; do
   echo "=== $t: build"
-  clang "${CFLAGS[@]}" "$ROOT/fuzz/$t.c" "$LIB"/*.o -lssl -lcrypto \
+  clang "${CFLAGS[@]}" "$ROOT/fuzz/$t.c" "$LIB"/*.o -lssl -lcrypto -lidn2 \
     -o "$OUT/bin/$t" || { FAILED+=("$t (build)"); continue; }
   mkdir -p "$OUT/work/$t/corpus"
   seeds=()

@@ -6,7 +6,7 @@ set -eu
 # Build and C tests.
 CORE_PACKAGES=(
   build-essential cmake pkg-config libssl-dev openssl clang-format
-  python3
+  libidn2-dev python3
 )
 # libFuzzer targets (fuzz/run.sh): clang with its sanitizer/fuzzer runtime.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev valgrind)

@@ -289,7 +289,8 @@ enum {
 
   SSLCAFile = 40,     /* string: PEM bundle to trust instead of the system's */
   SSLCAPath = 41,     /* string: hashed directory to trust instead */
-  SSLServerName = 42, /* string: SNI and name to check (default: host) */
+  SSLServerName = 42, /* string: SNI and name to check (default: host);
+                        Unicode (UTF-8) names as their A-label */
   SSLClientCertificatePassword = 43, /* string: for PKCS#12 / encrypted PEM
                                         keys; reads back as "********" */
   SSLClientCertificateDir = 44, /* string: where bare names are looked up */
@@ -556,7 +557,10 @@ MW_EXTERN mw_smtp *mw_smtp_new(void);
 /* Closes the connection (without QUIT) and frees the handle. */
 MW_EXTERN void mw_smtp_free(mw_smtp *c);
 
-/* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25. */
+/* Port 0 means the default: 465 with an SSLInfo in MODE_CHANNEL, else 25.
+ * A Unicode (UTF-8) host name is resolved, and checked, as its A-label;
+ * one that cannot be converted makes connect fail with
+ * errInvalidArgument/eexInvalidArgument before connecting. */
 MW_EXTERN int mw_smtp_set_server(mw_smtp *c, const char *host, unsigned port);
 /* Milliseconds for connecting and for each wait on the network; default
  * 30000. */
@@ -705,7 +709,8 @@ typedef struct mw_pop3 mw_pop3;
 MW_EXTERN mw_pop3 *mw_pop3_new(void);
 /* Closes the connection without QUIT: nothing marked is deleted. */
 MW_EXTERN void mw_pop3_free(mw_pop3 *c);
-/* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. */
+/* Port 0: 995 with an SSLInfo in MODE_CHANNEL, else 110. A Unicode host
+ * name: as for mw_smtp_set_server. */
 MW_EXTERN int mw_pop3_set_server(mw_pop3 *c, const char *host, unsigned port);
 MW_EXTERN int mw_pop3_set_timeout(mw_pop3 *c, int ms);
 MW_EXTERN int mw_pop3_set_credentials(mw_pop3 *c, const char *user,

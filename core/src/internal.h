@@ -138,6 +138,12 @@ int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
                    size_t len, size_t max);
 /* strdup that returns NULL for NULL. */
 char *mw_strdup(const char *s);
+/* idn.c: the name as DNS and TLS need it. *out is NULL for an ASCII name
+ * (use it as it is), else the malloc'd A-label form of a Unicode (UTF-8)
+ * name; a name that cannot be converted is eexInvalidArgument, with what
+ * ("server name", "SSLServerName") in the text. */
+int mw_idn_to_ascii(const char *name, const char *what, char **out,
+                    mw_errorinfo *err);
 /* ASCII case-insensitive compare. */
 int mw_strcaseeq(const char *a, const char *b);
 /* Does s contain a byte >= 0x80? */

@@ -103,14 +103,14 @@ const char *mw_session_login_user(const mw_session *s) {
 
 /* The POP3 proxy convention: log in to the proxy as user@server, with
  * ":port" when the caller set a port other than 110. */
-static int make_pop3_proxy_login(mw_session *s) {
+static int make_pop3_proxy_login(mw_session *s, const char *host) {
   if (!s->user)
     return MW_OK;
   mw_buf b;
   mw_buf_init(&b);
   int bad = s->port && s->port != MW_POP3_PLAIN_PORT
-                ? mw_buf_appendf(&b, "%s@%s:%u", s->user, s->host, s->port)
-                : mw_buf_appendf(&b, "%s@%s", s->user, s->host);
+                ? mw_buf_appendf(&b, "%s@%s:%u", s->user, host, s->port)
+                : mw_buf_appendf(&b, "%s@%s", s->user, host);
   if (bad)
     return mw_error_set(&s->err, eexNoMemory, 0, NULL);
   s->login_user = b.data;
@@ -120,10 +120,10 @@ static int make_pop3_proxy_login(mw_session *s) {
 }
 
 /* A POP3 proxy serves POP3 clients only, an SMTP proxy SMTP clients. */
-static int check_app_proxy(mw_session *s, int pop3) {
+static int check_app_proxy(mw_session *s, const char *host, int pop3) {
   int kind = s->proxy->kind;
   if (kind == (pop3 ? MW_PROXY_POP3 : MW_PROXY_SMTP))
-    return pop3 ? make_pop3_proxy_login(s) : MW_OK;
+    return pop3 ? make_pop3_proxy_login(s, host) : MW_OK;
   return mw_error_set(&s->err, eexInvalidArgument, 0,
                       "A %s cannot carry %s; use a SOCKS or HTTP proxy, or a "
                       "%s proxy.",
@@ -131,19 +131,36 @@ static int check_app_proxy(mw_session *s, int pop3) {
                       pop3 ? "POP3" : "SMTP");
 }
 
-/* TCP to the server; or to the proxy and through its tunnel; or to a
- * POP3/SMTP proxy, which is then spoken to as the server. */
-static int open_transport(mw_session *s, unsigned port, int pop3) {
-  free(s->login_user);
-  s->login_user = NULL;
+/* TCP to the server (host: its name in ASCII); or to the proxy and
+ * through its tunnel; or to a POP3/SMTP proxy, which is then spoken to as
+ * the server. */
+static int connect_to(mw_session *s, const char *host, unsigned port,
+                      int pop3) {
   if (!s->proxy)
-    return mw_conn_open(&s->conn, s->host, port);
+    return mw_conn_open(&s->conn, host, port);
   if (!mw_proxy_is_tunnel(s->proxy->kind)) {
-    int rc = check_app_proxy(s, pop3);
+    int rc = check_app_proxy(s, host, pop3);
     if (rc != MW_OK)
       return rc;
   }
-  return mw_conn_open_proxy(&s->conn, s->proxy, s->host, port);
+  return mw_conn_open_proxy(&s->conn, s->proxy, host, port);
+}
+
+/* An internationalised server name goes to DNS, the proxy and TLS as its
+ * A-label; one that cannot be converted, or an SSLServerName that cannot,
+ * is refused before anything is sent. */
+static int open_transport(mw_session *s, unsigned port, int pop3) {
+  free(s->login_user);
+  s->login_user = NULL;
+  char *ace = NULL, *sni = NULL;
+  int rc = mw_idn_to_ascii(s->host, "server name", &ace, &s->err);
+  if (rc == MW_OK && s->ssl && s->ssl->server_name)
+    rc = mw_idn_to_ascii(s->ssl->server_name, "SSLServerName", &sni, &s->err);
+  if (rc == MW_OK)
+    rc = connect_to(s, ace ? ace : s->host, port, pop3);
+  free(ace);
+  free(sni);
+  return rc;
 }
 
 /* The name the certificate must carry: the mail server's, except through

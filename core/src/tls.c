@@ -66,7 +66,11 @@ static int load_trust(SSL_CTX *ctx, const mw_sslinfo *info,
                       info->ca_file ? info->ca_file : info->ca_path, why);
 }
 
-/* Name checks and SNI: DNS names get both, IP literals only the check. */
+/* Name checks and SNI: DNS names get both, IP literals only the check
+ * (against the certificate's IP SANs). Names are checked against the DNS
+ * SANs only, never the subject's CN, and a wildcard must be a whole label
+ * ("*.example.test", not "f*.example.test"): RFC 6125 and the CA/Browser
+ * Forum rules. */
 static int set_peer_name(mw_tls *t, const mw_sslinfo *info) {
   int ip = is_ip_literal(t->name);
   if (!ip && SSL_set_tlsext_host_name(t->ssl, t->name) != 1)
@@ -77,6 +81,8 @@ static int set_peer_name(mw_tls *t, const mw_sslinfo *info) {
     return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->name) == 1
                ? 0
                : -1;
+  SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   return SSL_set1_host(t->ssl, t->name) == 1 ? 0 : -1;
 }
 
@@ -94,8 +100,21 @@ int mw_tls_new(mw_tls **out, mw_sslinfo *info, const char *host,
   mw_tls *t = calloc(1, sizeof *t);
   if (!t)
     return mw_error_set(err, eexNoMemory, 0, NULL);
+  /* An internationalised name is checked, and sent in SNI, as its
+   * A-label (xn--...). */
+  char *ace = NULL;
+  int idn = mw_idn_to_ascii(
+      info->server_name ? info->server_name : host,
+      info->server_name ? "SSLServerName" : "server name", &ace, err);
+  if (idn != MW_OK) {
+    free(t);
+    return idn;
+  }
   snprintf(t->name, sizeof t->name, "%s",
-           info->server_name ? info->server_name : host);
+           ace                 ? ace
+           : info->server_name ? info->server_name
+                               : host);
+  free(ace);
   t->ctx = SSL_CTX_new(TLS_client_method());
   if (!t->ctx)
     return tls_fail(t, err, "Creating the TLS context");
@@ -144,7 +163,106 @@ void mw_tls_free(mw_tls *t) {
   SSL_free(t->ssl); /* frees both BIOs */
   SSL_CTX_free(t->ctx);
   mw_rev_check_free(t->rev);
+  X509_free(t->failed_cert);
   free(t);
+}
+
+static char *name_line(const X509_NAME *name);
+
+/* "2026-11-28 14:00:00 UTC" */
+static void time_text(const ASN1_TIME *at, char *buf, size_t len) {
+  struct tm tm;
+  if (!at || ASN1_TIME_to_tm(at, &tm) != 1 ||
+      strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    snprintf(buf, len, "?");
+}
+
+/* What is wrong with the refused certificate, after its name. */
+static void failure_text(const mw_tls *t, char *buf, size_t len) {
+  X509 *c = t->failed_cert;
+  char when[64];
+  EVP_PKEY *pk = X509_get0_pubkey(c);
+  switch (t->failed_error) {
+  case X509_V_ERR_CERT_HAS_EXPIRED:
+    time_text(X509_get0_notAfter(c), when, sizeof when);
+    snprintf(buf, len, "has expired (valid until %s)", when);
+    break;
+  case X509_V_ERR_CERT_NOT_YET_VALID:
+    time_text(X509_get0_notBefore(c), when, sizeof when);
+    snprintf(buf, len, "is not valid yet (valid from %s)", when);
+    break;
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: {
+    char *issuer = name_line(X509_get_issuer_name(c));
+    snprintf(buf, len,
+             "was issued by '%s', which is not a trusted CA and whose "
+             "certificate the server did not send (an untrusted issuer, or "
+             "a missing intermediate certificate)",
+             issuer ? issuer : "?");
+    free(issuer);
+    break;
+  }
+  case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+  case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    snprintf(buf, len, "is self-signed and not a trusted CA");
+    break;
+  case X509_V_ERR_EE_KEY_TOO_SMALL:
+  case X509_V_ERR_CA_KEY_TOO_SMALL:
+    snprintf(buf, len,
+             "has a %d-bit key, too weak for the security level in force",
+             pk ? EVP_PKEY_get_bits(pk) : 0);
+    break;
+  case X509_V_ERR_CA_MD_TOO_WEAK:
+    snprintf(buf, len, "is signed with a weak digest (%s)",
+             OBJ_nid2ln(X509_get_signature_nid(c)));
+    break;
+  case X509_V_ERR_INVALID_PURPOSE:
+    snprintf(buf, len,
+             t->failed_depth == 0
+                 ? "is not for TLS servers (its extended key usage does not "
+                   "include serverAuth)"
+                 : "may not issue TLS server certificates (its key usage or "
+                   "extended key usage)");
+    break;
+  case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    snprintf(buf, len,
+             "has a path length constraint (pathlen) that the chain below "
+             "it exceeds");
+    break;
+  case X509_V_ERR_PERMITTED_VIOLATION:
+  case X509_V_ERR_EXCLUDED_VIOLATION:
+    snprintf(buf, len,
+             "has a name that its issuer's name constraints do not allow");
+    break;
+  case X509_V_ERR_APPLICATION_VERIFICATION:
+    snprintf(buf, len, "was refused by the verification callback");
+    break;
+  default:
+    snprintf(buf, len, "fails: %s",
+             X509_verify_cert_error_string(t->failed_error));
+  }
+}
+
+/* "the trusted root 'CN=Test Root' (depth 2) has expired (...)", from what
+ * the verify callback kept; "" when it kept nothing for this error. */
+static void which_certificate(const mw_tls *t, long verify, char *buf,
+                              size_t len) {
+  buf[0] = '\0';
+  if (!t->failed_cert || t->failed_error != verify)
+    return;
+  const char *who = "the intermediate CA certificate";
+  if (t->failed_depth == 0)
+    who = "the server's own certificate";
+  else if (t->failed_anchor)
+    who = X509_get_extension_flags(t->failed_cert) & EXFLAG_SS
+              ? "the trusted root"
+              : "the trusted CA certificate";
+  char *subject = name_line(X509_get_subject_name(t->failed_cert));
+  char what[384];
+  failure_text(t, what, sizeof what);
+  snprintf(buf, len, "%s '%s' (depth %d) %s", who, subject ? subject : "?",
+           t->failed_depth, what);
+  free(subject);
 }
 
 int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
@@ -163,18 +281,24 @@ int mw_tls_handshake_error(mw_tls *t, int ssl_error, mw_errorinfo *err) {
                       "The server's certificate is not valid for the name "
                       "'%s'. Check that you connect by the name on the "
                       "certificate (not an IP address or alias) and that "
-                      "the certificate is correct. For debugging only (never "
-                      "in production), SSLNoServerNameCheck skips this "
-                      "check.",
+                      "the certificate is correct: names are matched "
+                      "against its subject alternative names only (not "
+                      "its subject's CN), and a wildcard must be a whole "
+                      "label of one level (*.example.com, not "
+                      "f*.example.com). For debugging only (never in "
+                      "production), SSLNoServerNameCheck skips this check.",
                       t->name);
   } else if (verify != X509_V_OK) {
+    char which[1024];
+    which_certificate(t, verify, which, sizeof which);
     rc = mw_error_set(err, mw_tls_number(code, eexSSLCertificate), (long)code,
-                      "The server's certificate is invalid: %s (verify "
-                      "error %ld). Check the certificate and the trusted "
-                      "CAs (SSLCAFile/SSLCAPath). For debugging only (never "
-                      "in production), SSLNoServerCertificateValidation "
-                      "skips this check.",
-                      X509_verify_cert_error_string(verify), verify);
+                      "The server's certificate %s%s (verify error %ld: "
+                      "%s). Check the certificate and the trusted CAs "
+                      "(SSLCAFile/SSLCAPath). For debugging only (never in "
+                      "production), SSLNoServerCertificateValidation skips "
+                      "this check.",
+                      which[0] ? "chain is invalid: " : "is invalid", which,
+                      verify, X509_verify_cert_error_string(verify));
   } else {
     rc = mw_error_set(err, mw_tls_number(code, eexSSLProtocol), (long)code,
                       "The TLS handshake failed (%s; SSL error %d). Check "

@@ -18,6 +18,13 @@ struct mw_tls {
   mw_sslinfo *info;
   char session_key[320];
   struct mw_rev_check *rev; /* revocation.c: this connection's check */
+  /* The certificate the chain check refused (tls_peer.c's verify
+   * callback): its depth, the verify error, a reference to it, and
+   * whether it is the trust anchor (the chain's last). */
+  X509 *failed_cert;
+  int failed_depth;
+  int failed_anchor;
+  long failed_error;
 };
 
 /* Build the context and connection from the SSLInfo; the name checked is
@@ -47,6 +54,8 @@ int mw_tls_after_handshake(mw_tls *t, mw_sslinfo *info, mw_errorinfo *err);
 /* tls_peer.c: SSLPinnedPublicKey after the handshake (eexSSLCertificate);
  * the caller's verification callback; the chain outputs (32..39). */
 int mw_pin_verify(SSL *ssl, const mw_sslinfo *info, mw_errorinfo *err);
+/* The verify callback: records which certificate failed (t->failed_*) and
+ * runs the caller's callback, if any. */
 void mw_verify_callback_attach(mw_tls *t);
 void mw_peer_fill_outputs(SSL *ssl, mw_sslinfo *info);
 /* tls_session.c: offer the SSLInfo's cached session to the same peer and

@@ -116,28 +116,47 @@ int mw_pin_set(mw_sslinfo *ssl, const char *value) {
 
 /* ---- the verification callback ---- */
 
+/* Keep the refused certificate, so the error can say which one failed
+ * (mw_tls_handshake_error). The verify result is the last refusal's, so
+ * the last one is kept. */
+static void note_failure(mw_tls *t, X509_STORE_CTX *store) {
+  X509 *cert = X509_STORE_CTX_get_current_cert(store);
+  int depth = X509_STORE_CTX_get_error_depth(store);
+  X509_free(t->failed_cert);
+  t->failed_cert = cert && X509_up_ref(cert) == 1 ? cert : NULL;
+  t->failed_depth = depth;
+  t->failed_error = X509_STORE_CTX_get_error(store);
+  /* Past the certificates the server sent, it came from the trust store. */
+  t->failed_anchor =
+      depth > 0 && depth >= X509_STORE_CTX_get_num_untrusted(store);
+}
+
 static int verify_trampoline(int preverify_ok, X509_STORE_CTX *store) {
   SSL *ssl =
       X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
   mw_tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
   mw_sslinfo *info = t ? t->info : NULL;
-  if (!info || !info->verify_cb)
-    return preverify_ok;
-  X509 *cert = X509_STORE_CTX_get_current_cert(store);
-  char subject[512] = "";
-  if (cert)
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
-  long error = X509_STORE_CTX_get_error(store);
-  /* An accepted error stays the verify result, so the log still shows it;
-   * a refusal of what OpenSSL accepted needs an error of its own. */
-  int ok = info->verify_cb(info->verify_ud, preverify_ok, error, subject);
-  if (!ok && preverify_ok)
-    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-  return ok ? 1 : 0;
+  int ok = preverify_ok;
+  if (info && info->verify_cb) {
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    char subject[512] = "";
+    if (cert)
+      X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+    long error = X509_STORE_CTX_get_error(store);
+    /* An accepted error stays the verify result, so the log still shows
+     * it; a refusal of what OpenSSL accepted needs an error of its own. */
+    ok =
+        info->verify_cb(info->verify_ud, preverify_ok, error, subject) ? 1 : 0;
+    if (!ok && preverify_ok)
+      X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  }
+  if (!ok && t)
+    note_failure(t, store);
+  return ok;
 }
 
 void mw_verify_callback_attach(mw_tls *t) {
-  if (t->info->verify_cb && !t->info->no_verify)
+  if (!t->info->no_verify)
     SSL_set_verify(t->ssl, SSL_VERIFY_PEER, verify_trampoline);
 }
 
