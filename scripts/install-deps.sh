@@ -23,11 +23,11 @@ REVOCATION_PACKAGES=(python3-cryptography python3-openssl)
 # Python binding and its tests.
 PYTHON_PACKAGES=(
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel
-  python3-pytest
+  python3-pytest python3-mypy
 )
 # Lua binding and its tests.
 LUA_PACKAGES=(
-  lua5.4 liblua5.4-dev luarocks lua-busted luajit libluajit-5.1-dev
+  lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson luajit libluajit-5.1-dev
 )
 PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${REVOCATION_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
   "${LUA_PACKAGES[@]}")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - every test: installs what is missing, builds build/ and
-# build-asan/ (ASan+UBSan), and runs the C suites with ctest in both.
+# build-asan/ (ASan+UBSan), and runs the C suites with ctest in both; then
+# build-tsan/ (ThreadSanitizer, clang): the library and the thread stress
+# test only (tests/c/itest_stress.c, about a minute).
 # Exits non-zero if anything failed. Run as root (the tests start Postfix
 # and Dovecot on loopback).
 set -u
@@ -37,6 +39,8 @@ step "dependencies"
 
 run_c_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_c_suite build-asan -DMW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+run_c_suite build-tsan -DMW_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang
 
 # --- libFuzzer targets (fuzz/), a short bounded run each; fuzz/README.md
 # says how to run them long. ---

@@ -15,6 +15,10 @@
  *        a list of text strings in (recipients)
  *   (const long *MW_LONGLIST, size_t MW_LONGLIST_LEN)
  *        a list of integers in (array options of SSLInfo)
+ *   (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+ *    size_t *MW_LONGLIST_OUT_LEN)
+ *        a list of integers out (array options read back; at most
+ *        MW_LONGLIST_OUT_MAX of them)
  *   (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN)
  *        a list of message numbers in (the POP3 batch calls)
  *   (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN)
@@ -32,6 +36,8 @@
 
 %{
 #include "mailwire.h"
+/* Room for an array option read back (it holds at most 8 values). */
+#define MW_LONGLIST_OUT_MAX 16
 %}
 
 %include <stdint.i>
@@ -57,6 +63,10 @@
 };
 %apply (const mw_smtp_message *MW_MSGLIST, size_t MW_MSGLIST_LEN) {
   (const mw_smtp_message *msgs, size_t n)
+};
+%apply (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+        size_t *MW_LONGLIST_OUT_LEN) {
+  (long *values, size_t cap, size_t *n)
 };
 %apply (char **MW_BYTES_OUT, size_t *MW_BYTES_OUT_LEN) {
   (char **out, size_t *len)

@@ -79,6 +79,50 @@ local function num(v)
   return v and (toint(v) or v)
 end
 
+-- SSLInfo option names as scripts give them: SSLCAFile -> ca_file (the
+-- same names as Python's SSL_OPTIONS). Every SSLXxx constant the library
+-- knows a type for.
+local SNAKE_EXCEPTIONS = {SSLPeerSANs = "peer_sans"}
+local SSL_OPTIONS, OPTION_NAME = {}, {}
+for k, v in pairs(core) do
+  if type(k) == "string" and k:match("^SSL%u[%w]*$") and type(v) == "number"
+      and core.mw_sslinfo_option_type(v) ~= 0 then
+    local name = SNAKE_EXCEPTIONS[k] or k:sub(4)
+      :gsub("([%l%d])(%u)", "%1_%2"):gsub("(%u)(%u%l)", "%1_%2"):lower()
+    SSL_OPTIONS[name] = num(v)
+    OPTION_NAME[k] = name
+  end
+end
+M.SSL_OPTIONS = SSL_OPTIONS
+
+-- Error texts of the library name options by their constants (SSLCAFile);
+-- say at the end which name scripts give them: "... (By name: SSLCAFile is
+-- ca_file=.)", as Python does. The library's text stays whole, as from C.
+local function option_names(text)
+  if not text:find("SSL", 1, true) then return text end
+  local seen, parts = {}, {}
+  for at, word in text:gmatch("()(SSL%u[%w]*)") do
+    local before = at > 1 and text:sub(at - 1, at - 1) or ""
+    local name = OPTION_NAME[word]
+    if name and not seen[word] and not before:match("[%w_]") then
+      seen[word] = true
+      parts[#parts + 1] = word .. " is " .. name .. "="
+    end
+  end
+  if #parts == 0 then return text end
+  return text .. " (By name: " .. table.concat(parts, ", ") .. ".)"
+end
+
+--- A value as the bindings' messages show it: strings in double quotes,
+-- else the value itself (the same words from Python and Lua).
+local function describe(v)
+  local t = type(v)
+  if t == "string" then return '"' .. v .. '"' end
+  if t == "nil" then return "nothing" end
+  if t == "number" or t == "boolean" then return tostring(v) end
+  return "a " .. t
+end
+
 -- An error object from a C ErrorInfo (light userdata).
 local function error_from_info(ei, operation)
   local number = num(core.mw_errorinfo_number(ei))
@@ -88,7 +132,7 @@ local function error_from_info(ei, operation)
     name = core.mw_eex_name(number),
     code = code,
     code_name = core.mw_err_name(code),
-    text = core.mw_errorinfo_text(ei) or "",
+    text = option_names(core.mw_errorinfo_text(ei) or ""),
     os_error = num(core.mw_errorinfo_os_error(ei)),
     verify_result = num(core.mw_errorinfo_verify_result(ei)),
     reply_code = num(core.mw_errorinfo_reply_code(ei)),
@@ -98,14 +142,50 @@ local function error_from_info(ei, operation)
   }, Error)
 end
 
--- An error object made by this layer (bad arguments, closed objects).
+-- An error object made by this layer (bad arguments, closed objects);
+-- binding marks it for extended_error.
 local function new_error(code, number, text, operation)
   return setmetatable({
     number = number, name = core.mw_eex_name(number),
     code = code, code_name = core.mw_err_name(code),
     text = text, os_error = 0, verify_result = 0, reply_code = 0,
     enhanced_status = "", server_text = "", operation = operation,
+    binding = true,
   }, Error)
+end
+
+--- ErrorInfo: what extended_error() returns, a snapshot of the last call's
+-- outcome (Python's mailwire.ErrorInfo): code, number, name, code_name,
+-- text, os_error, verify_result, reply_code, enhanced_status, server_text;
+-- number eexNone after a success. e:exception() is the error object it
+-- raises (mailwire.Error).
+local ErrorInfo = {}
+ErrorInfo.__index = ErrorInfo
+ErrorInfo.__name = "mailwire.ErrorInfo"
+M.ErrorInfo = ErrorInfo
+local errorinfo_fields = {"number", "name", "code", "code_name", "text",
+  "os_error", "verify_result", "reply_code", "enhanced_status", "server_text"}
+
+local function errorinfo_of(e)
+  local info = {}
+  for _, k in ipairs(errorinfo_fields) do info[k] = e[k] end
+  return setmetatable(info, ErrorInfo)
+end
+
+function ErrorInfo.exception(info)
+  local e = {}
+  for _, k in ipairs(errorinfo_fields) do e[k] = info[k] end
+  return setmetatable(e, Error)
+end
+
+function ErrorInfo.__tostring(info)
+  return string.format("mailwire.ErrorInfo(%s %d, %s)", info.name,
+    info.number, info.text)
+end
+
+--- Is v an ErrorInfo (from extended_error())?
+function M.is_errorinfo(v)
+  return getmetatable(v) == ErrorInfo
 end
 
 local function raise(e)
@@ -116,19 +196,19 @@ local function invalid(what, operation)
   raise(new_error(errInvalidArgument, eexInvalidArgument, what, operation))
 end
 
--- A text argument: a string (numbers are converted), never with NUL: C
--- strings end at NUL, so the C checks could not see the rest of it.
--- CR and LF are refused by the C library before anything is sent.
+-- A text argument: a string (a number is refused, as in Python), never
+-- with NUL: C strings end at NUL, so the C checks could not see the rest
+-- of it. CR and LF are refused by the C library before anything is sent.
 local function text_arg(v, what, operation, optional)
   if v == nil and optional then
     return nil
   end
-  if type(v) == "number" then
-    v = tostring(v)
+  if v == nil then
+    invalid(string.format("The %s is missing.", what), operation)
   end
   if type(v) ~= "string" then
-    invalid(string.format("The %s must be a string, not %s.", what, type(v)),
-      operation)
+    invalid(string.format("The %s must be a string, not %s.", what,
+      describe(v)), operation)
   end
   if v:find("\0", 1, true) then
     invalid(string.format("The %s contains a NUL byte; remove it (NUL, CR "
@@ -144,15 +224,24 @@ local function bool_arg(v, what, operation)
   if type(v) == "number" then
     return v ~= 0 and 1 or 0
   end
-  invalid(string.format("The %s must be a boolean, not %s.", what, type(v)),
-    operation)
+  invalid(string.format("The %s must be a boolean, not %s.", what,
+    describe(v)), operation)
+end
+
+-- A TCP port: the same refusal, with the same words, as Python.
+local function port_arg(v, operation)
+  if type(v) ~= "number" or v ~= math.floor(v) or v < 0 or v > 65535 then
+    invalid("The port must be a whole number from 0 to 65535 (0: the "
+      .. "usual port), not " .. describe(v) .. ".", operation)
+  end
+  return toint(v) or v
 end
 
 local function number_arg(v, what, operation, min)
   if type(v) ~= "number" or v ~= v or (min and v < min) or v ~= math.floor(v)
   then
     invalid(string.format("The %s must be a whole number%s, not %s.", what,
-      min and (" >= " .. min) or "", tostring(v)), operation)
+      min and (" >= " .. min) or "", describe(v)), operation)
   end
   return v
 end
@@ -200,10 +289,15 @@ local function after_invoke(h, operation, r)
   return unpack(r, 4, r.n)
 end
 
+-- The binding's own refusal of a client's last call, by handle (weak):
+-- extended_error() gives it until the next call reaches the library.
+local binding_errors = setmetatable({}, {__mode = "k"})
+
 -- Run fn(ptr, ...) on the handle inside the glue's frame; fn returns the
 -- base code first. A failure raises the handle's ErrorInfo as an error
 -- object; success returns fn's other results.
 local function call(h, operation, fn, ...)
+  binding_errors[h] = nil
   local kind = core.handle_kind(h)
   local exterr = extended_error_fn[kind]
   local r = pack(core.handle_invoke(h, function(p, ...)
@@ -228,7 +322,27 @@ end
 
 local function snapshot_error(h)
   local kind = core.handle_kind(h)
-  return error_from_info(extended_error_fn[kind](ptr(h, "extended_error")))
+  local p = ptr(h, "extended_error") -- a closed object raises errState
+  local e = binding_errors[h] or error_from_info(extended_error_fn[kind](p))
+  return errorinfo_of(e)
+end
+
+-- Wrap the methods of a client so that the binding's own refusals (a
+-- wrong type, a closed client ...) reach extended_error(), as the
+-- library's do (Python does the same).
+local function recording(f)
+  return function(self, ...)
+    local r = pack(pcall(f, self, ...))
+    if not r[1] then
+      local e = r[2]
+      if getmetatable(e) == Error and e.binding and type(self) == "table"
+          and rawget(self, "_h") then
+        binding_errors[rawget(self, "_h")] = e
+      end
+      error(e, 0)
+    end
+    return unpack(r, 2, r.n)
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -241,12 +355,32 @@ local ssl_methods = {}
 
 local OPT_BOOL, OPT_INT, OPT_STR, OPT_ARRAY = 98, 105, 115, 97 -- b i s a
 
+local OPTION_BY_INDEX = {}
+for name, index in pairs(SSL_OPTIONS) do OPTION_BY_INDEX[index] = name end
+
+local function option_index(index, op)
+  if type(index) ~= "number" or index ~= math.floor(index) then
+    invalid("An SSLInfo option index must be a number (such as "
+      .. "mailwire.SSLCAFile), not " .. describe(index) .. ".", op)
+  end
+  return toint(index) or index
+end
+
+-- "option 40 (ca_file=)", as Python's messages say it.
+local function option_label(index)
+  local name = OPTION_BY_INDEX[index]
+  if not name then return "option " .. tostring(index) end
+  return string.format("option %d (%s=)", index, name)
+end
+
 local function ssl_get_option(self, index)
   local op = "SSLInfo.option[" .. tostring(index) .. "]"
-  number_arg(index, "option index", op)
+  index = option_index(index, op)
   local t = core.mw_sslinfo_option_type(index)
   if t == OPT_STR then
     return call(self._h, op, core.mw_sslinfo_get_option_str, index)
+  elseif t == OPT_ARRAY then
+    return call(self._h, op, core.mw_sslinfo_get_option_array, index)
   end
   local v = call(self._h, op, core.mw_sslinfo_get_option_int, index)
   v = num(v)
@@ -258,26 +392,31 @@ end
 
 local function ssl_set_option(self, index, value)
   local op = "SSLInfo.option[" .. tostring(index) .. "]"
-  number_arg(index, "option index", op)
+  index = option_index(index, op)
   local t = core.mw_sslinfo_option_type(index)
+  local what = "value of " .. option_label(index)
   if t == OPT_BOOL then
     call(self._h, op, core.mw_sslinfo_set_option_int, index,
-      bool_arg(value, "value of a boolean option", op))
+      bool_arg(value, what, op))
   elseif t == OPT_STR then
     call(self._h, op, core.mw_sslinfo_set_option_str, index,
-      text_arg(value, "value of a string option", op, true))
+      text_arg(value, what, op, true))
   elseif t == OPT_ARRAY then
-    if type(value) ~= "table" then
-      invalid("The value of an array option must be a table of numbers.", op)
+    local ok = type(value) == "table"
+    for i = 1, ok and #value or 0 do
+      ok = ok and type(value[i]) == "number" and
+        value[i] == math.floor(value[i])
+    end
+    if not ok then
+      invalid("The " .. what .. " must be a list of numbers" ..
+        (type(value) == "table" and "." or (", not " .. describe(value) ..
+        ".")), op)
     end
     call(self._h, op, core.mw_sslinfo_set_option_array, index, value)
   else
     -- Numbers, and unknown indexes: the library says what is wrong.
-    if type(value) == "boolean" then
-      value = value and 1 or 0
-    end
     call(self._h, op, core.mw_sslinfo_set_option_int, index,
-      number_arg(value, "value of a number option", op))
+      number_arg(value, what, op))
   end
 end
 
@@ -290,30 +429,69 @@ local option_mt = {
   end,
 }
 
-local ssl_keys = {mode = true, options = true, ca_file = true,
-  ca_path = true, server_name = true}
+--- The order options given together are applied in, the same in every
+-- binding: by index, except that the client certificate is loaded last,
+-- after its password and directory (it is loaded when set). pairs() order
+-- is undefined, so a table of options is never applied in it.
+local function option_order(indexes)
+  table.sort(indexes, function(a, b)
+    local ca, cb = a == M.SSLClientCertificateName,
+      b == M.SSLClientCertificateName
+    if ca ~= cb then return cb end
+    return a < b
+  end)
+  return indexes
+end
+
+local function known_names()
+  local names = {}
+  for name in pairs(SSL_OPTIONS) do names[#names + 1] = name end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
 
 --- SSLInfo{mode = mailwire.MODE_STARTTLS, options = {[index] = value},
--- ca_file = ..., ca_path = ..., server_name = ...}
+-- and any option by name: ca_file = ..., server_name = ...,
+-- client_certificate_name = ... (the names of mailwire.SSL_OPTIONS, as in
+-- Python). All are applied in one defined order (see option_order).
 function SSLInfo.new(opts)
   opts = opts or {}
+  local op = "SSLInfo"
   local self = setmetatable({_h = core.handle_new("ssl")}, SSLInfo)
   rawset(self, "option", setmetatable({_ssl = self}, option_mt))
-  for k in pairs(opts) do
-    if not ssl_keys[k] then
-      invalid("SSLInfo has no setting '" .. tostring(k) .. "'.", "SSLInfo")
+  local given, indexes = {}, {}
+  local function add(index, value, name)
+    if given[index] ~= nil then
+      invalid(string.format("SSLInfo option %d is given twice (%s).", index,
+        name), op)
+    end
+    given[index] = value
+    indexes[#indexes + 1] = index
+  end
+  for k, v in pairs(opts) do
+    if k == "options" then
+      if type(v) ~= "table" then
+        invalid("SSLInfo options must be a table {[index] = value}, not "
+          .. describe(v) .. ".", op)
+      end
+      for index, value in pairs(v) do
+        number_arg(index, "option index", op)
+        add(index, value, "options[" .. tostring(index) .. "]")
+      end
+    elseif k ~= "mode" then
+      local index = SSL_OPTIONS[k]
+      if not index then
+        invalid("SSLInfo has no setting '" .. tostring(k) .. "' (known: "
+          .. known_names() .. ").", op)
+      end
+      add(index, v, k)
     end
   end
   if opts.mode ~= nil then
     self.mode = opts.mode
   end
-  for index, value in pairs(opts.options or {}) do
-    self.option[index] = value
-  end
-  if opts.ca_file then self.option[M.SSLCAFile] = opts.ca_file end
-  if opts.ca_path then self.option[M.SSLCAPath] = opts.ca_path end
-  if opts.server_name then
-    self.option[M.SSLServerName] = opts.server_name
+  for _, index in ipairs(option_order(indexes)) do
+    self.option[index] = given[index]
   end
   return self
 end
@@ -569,14 +747,46 @@ M.SOCKS5ProxyInfo = M.SOCK5ProxyInfo
 -- What both clients share
 ---------------------------------------------------------------------------
 
-local function handler_of(obj, operation)
+-- The handle of an advanced handler; a plain function becomes a
+-- LogHandler (as in Python). what names the setting in the message.
+local function handler_of(obj, operation, what)
+  if type(obj) == "function" then
+    obj = LogHandler.new(obj)
+  end
   local mt = getmetatable(obj)
   if mt ~= SSLInfo and mt ~= LogHandler and mt ~= ProxyInfo then
-    invalid("set_advanced_handler takes an SSLInfo, a LogHandler or a "
-      .. "ProxyInfo.",
-      operation)
+    invalid((what or "set_advanced_handler") .. " takes an SSLInfo, a "
+      .. "ProxyInfo, a LogHandler or a function(severity, facility, "
+      .. "message), not " .. describe(obj) .. ".", operation)
   end
   return obj._h
+end
+
+-- client.tls_option[i]: the TLS results of this client's connection (the
+-- SSLInfo output indexes), read-only; with several clients sharing an
+-- SSLInfo, ssl.option[i] shows the most recent handshake of any of them.
+local function tls_option_reader(client, prefix)
+  local get_str = core["mw_" .. prefix .. "_tls_option_str"]
+  local get_int = core["mw_" .. prefix .. "_tls_option_int"]
+  return setmetatable({}, {
+    __index = function(_, index)
+      local op = "tls_option[" .. tostring(index) .. "]"
+      number_arg(index, "option index", op)
+      local t = core.mw_sslinfo_option_type(index)
+      if t == OPT_STR then
+        return call(client._h, op, get_str, index)
+      end
+      local v = num(call(client._h, op, get_int, index))
+      if t == OPT_BOOL then
+        return v ~= 0
+      end
+      return v
+    end,
+    __newindex = function(_, index)
+      invalid("tls_option is read-only: the results of the connection.",
+        "tls_option[" .. tostring(index) .. "]")
+    end,
+  })
 end
 
 local function make_client(kind, prefix, C)
@@ -590,21 +800,32 @@ local function make_client(kind, prefix, C)
       (core.handle_ptr(self._h) and "" or " (closed)")
   end
 
-  function C.__close(self)
+  --- A to-be-closed variable: leaving its block normally sends QUIT
+  -- (POP3: deletions are committed) and closes; leaving it by an error
+  -- closes without QUIT (POP3: nothing is deleted), as Python's with.
+  function C.__close(self, err)
+    local p = core.handle_ptr(self._h)
+    if err == nil and p and fn("is_connected")(p) ~= 0 then
+      local ok, e = pcall(self.quit, self)
+      self:close()
+      if not ok then error(e, 0) end
+      return
+    end
     self:close()
   end
 
   function methods.set_server(self, host, port)
     local op = "set_server"
     host = text_arg(host, "server name", op)
-    port = number_arg(port or 0, "port", op, 0)
+    port = port_arg(port or 0, op)
     call(self._h, op, fn("set_server"), host, port)
   end
 
   function methods.set_timeout(self, seconds)
     local op = "set_timeout"
-    if type(seconds) ~= "number" or seconds <= 0 then
-      invalid("The timeout is a number of seconds > 0.", op)
+    if type(seconds) ~= "number" or not (seconds > 0) then
+      invalid("The timeout is a number of seconds > 0, not " ..
+        describe(seconds) .. ".", op)
     end
     call(self._h, op, fn("set_timeout"), math.floor(seconds * 1000 + 0.5))
   end
@@ -627,10 +848,11 @@ local function make_client(kind, prefix, C)
     call(self._h, op, fn("set_allow_plaintext_auth"), bool_arg(allow, op, op))
   end
 
-  --- SetAdvancedHandler: an SSLInfo, a LogHandler or a ProxyInfo.
-  function methods.set_advanced_handler(self, obj)
-    local op = "set_advanced_handler"
-    local r = pack(core.client_set_handler(self._h, handler_of(obj, op)))
+  --- SetAdvancedHandler: an SSLInfo, a LogHandler (or a plain function,
+  -- made a LogHandler) or a ProxyInfo.
+  function methods.set_advanced_handler(self, obj, op, what)
+    op = op or "set_advanced_handler"
+    local r = pack(core.client_set_handler(self._h, handler_of(obj, op, what)))
     if r[1] == false then
       if r[2] == "busy" then raise(busy_error(self._h, op)) end
       if core.handle_ptr(self._h) then
@@ -651,8 +873,8 @@ local function make_client(kind, prefix, C)
     end
   end
 
-  --- ExtendedError: the ErrorInfo of the last call, as an error object
-  -- (number eexNone after a success); not raised.
+  --- ExtendedError: a mailwire.ErrorInfo of the last call (number eexNone
+  -- after a success; the binding's own refusals too); not raised.
   function methods.extended_error(self)
     return snapshot_error(self._h)
   end
@@ -727,8 +949,20 @@ local function make_client(kind, prefix, C)
 end
 
 local client_common_keys = {server = true, port = true, timeout = true,
-  ssl = true, log = true, proxy = true, user = true, password = true,
-  auth_mechanism = true, allow_plaintext_auth = true}
+  ssl = true, log_handler = true, log = true, proxy = true, user = true,
+  password = true, auth_mechanism = true, allow_plaintext_auth = true}
+
+-- The deprecated names of settings (Lua's before they became Python's).
+local function alias(opts, name, old, op)
+  if opts[old] ~= nil then
+    if opts[name] ~= nil then
+      invalid(string.format("Give %s or %s (its old name), not both.", name,
+        old), op)
+    end
+    return opts[old]
+  end
+  return opts[name]
+end
 
 local function configure(self, opts, extra_keys, name)
   for k in pairs(opts) do
@@ -736,13 +970,26 @@ local function configure(self, opts, extra_keys, name)
       invalid(name .. " has no setting '" .. tostring(k) .. "'.", name)
     end
   end
-  if opts.server ~= nil or opts.port ~= nil then
-    self:set_server(opts.server or "localhost", opts.port)
+  if opts.server ~= nil then
+    self:set_server(opts.server, opts.port)
+  elseif opts.port ~= nil then
+    -- A port without a server is checked, not taken for localhost:
+    -- connect says no server is set (as in Python).
+    port_arg(opts.port, name)
   end
   if opts.timeout ~= nil then self:set_timeout(opts.timeout) end
-  if opts.ssl ~= nil then self:set_advanced_handler(opts.ssl) end
-  if opts.log ~= nil then self:set_advanced_handler(opts.log) end
-  if opts.proxy ~= nil then self:set_advanced_handler(opts.proxy) end
+  if opts.ssl ~= nil then
+    local ssl = opts.ssl
+    if type(ssl) == "number" then -- a mode, as in Python
+      ssl = SSLInfo.new{mode = ssl}
+    end
+    self:set_advanced_handler(ssl, name, "ssl")
+  end
+  local log = alias(opts, "log_handler", "log", name)
+  if log ~= nil then self:set_advanced_handler(log, name, "log_handler") end
+  if opts.proxy ~= nil then
+    self:set_advanced_handler(opts.proxy, name, "proxy")
+  end
   if opts.user ~= nil or opts.password ~= nil then
     self:set_credentials(opts.user, opts.password)
   end
@@ -763,14 +1010,18 @@ M.SMTPClient = SMTPClient
 local smtp = make_client("smtp", "smtp", SMTPClient)
 
 --- SMTPClient{server=, port=, timeout= (seconds), ssl= (SSLInfo),
--- log= (LogHandler), user=, password=, auth_mechanism=,
--- allow_plaintext_auth=, helo=, allow_partial=, pipelining=, chunking=}
+-- log_handler= (LogHandler or function), user=, password=,
+-- auth_mechanism=, allow_plaintext_auth=, helo_name=, allow_partial=,
+-- pipelining=, chunking=}. log= and helo= are the deprecated old names of
+-- log_handler= and helo_name=.
 function SMTPClient.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("smtp")}, SMTPClient)
-  configure(self, opts, {helo = true, allow_partial = true, pipelining = true,
-    chunking = true}, "SMTPClient")
-  if opts.helo ~= nil then self:set_helo_name(opts.helo) end
+  rawset(self, "tls_option", tls_option_reader(self, "smtp"))
+  configure(self, opts, {helo_name = true, helo = true, allow_partial = true,
+    pipelining = true, chunking = true}, "SMTPClient")
+  local helo = alias(opts, "helo_name", "helo", "SMTPClient")
+  if helo ~= nil then self:set_helo_name(helo) end
   if opts.allow_partial ~= nil then self:set_allow_partial(opts.allow_partial) end
   if opts.pipelining ~= nil then self:set_pipelining(opts.pipelining) end
   if opts.chunking ~= nil then self:set_chunking(opts.chunking) end
@@ -821,8 +1072,9 @@ local function recipient_list(to, op)
   if type(to) == "string" then
     to = {to}
   end
-  if type(to) ~= "table" or #to == 0 then
-    invalid("The recipients must be an address or a list of addresses.", op)
+  if type(to) ~= "table" then
+    invalid("The recipients must be an address or a list of addresses, not "
+      .. describe(to) .. ".", op)
   end
   local list = {}
   for i = 1, #to do
@@ -836,33 +1088,46 @@ end
 -- function (LTN12 style: returns the next chunk, nil at the end; false or
 -- nil plus an error aborts with errAborted; an error it raises aborts and
 -- reaches the caller). opts: {size = bytes hint for SIZE, flags = MW_SEND_*}.
--- The per-recipient results are in :recipients().
+-- Returns the per-recipient results (as :recipients(), and as Python's
+-- send); an error raised by the send carries them as e.results.
 function smtp.send(self, from, to, message, opts)
   local op = "send"
   from = text_arg(from, "sender address", op)
   local rcpts = recipient_list(to, op)
   opts = opts or {}
+  local run
   if type(message) == "string" then
-    call(self._h, op, core.mw_smtp_send, from, rcpts, message)
+    run = function() call(self._h, op, core.mw_smtp_send, from, rcpts,
+      message) end
   elseif type(message) == "function" then
     local hint = opts.size and number_arg(opts.size, "size", op, 0) or 0
     local flags = opts.flags and number_arg(opts.flags, "flags", op, 0) or 0
-    call(self._h, op, function(p)
+    run = function() call(self._h, op, function(p)
       local rc, extra = core.smtp_send_stream(p, from, rcpts, hint, flags,
         message)
       if extra ~= nil then
         error(extra, 0) -- the source raised (or returned nonsense)
       end
       return rc
-    end)
+    end) end
   else
-    invalid("The message must be a string or a source function.", op)
+    invalid("The message must be a string or a source function, not "
+      .. describe(message) .. ".", op)
   end
+  rawset(self, "_rcpts", rcpts)
+  local ok, err = pcall(run)
+  local results = core.handle_ptr(self._h) and self:recipients() or {}
+  if not ok then
+    if M.is_error(err) then err.results = results end
+    error(err, 0)
+  end
+  return results
 end
 
 --- The results of the last send, one per recipient in the order given:
 -- {address = ..., code = 250, enhanced_status = "2.1.5", text = "Ok"}.
 function smtp.recipients(self, to)
+  to = to or rawget(self, "_rcpts")
   local p = ptr(self._h, "recipients")
   local list = {}
   for i = 0, num(core.mw_smtp_rcpt_count(p)) - 1 do
@@ -1016,12 +1281,13 @@ local POP3Client = {}
 M.POP3Client = POP3Client
 local pop3 = make_client("pop3", "pop3", POP3Client)
 
---- POP3Client{server=, port=, timeout=, ssl=, log=, user=, password=,
+--- POP3Client{server=, port=, timeout=, ssl=, log_handler=, user=, password=,
 -- auth_mechanism= ("USER", "APOP", "PLAIN" ...), allow_plaintext_auth=,
 -- max_message_size=, pipelining=}
 function POP3Client.new(opts)
   opts = opts or {}
   local self = setmetatable({_h = core.handle_new("pop3")}, POP3Client)
+  rawset(self, "tls_option", tls_option_reader(self, "pop3"))
   configure(self, opts, {max_message_size = true, pipelining = true},
     "POP3Client")
   if opts.max_message_size ~= nil then
@@ -1271,6 +1537,18 @@ end
 --- The results of the last batch call.
 function pop3.batch_results(self)
   return copy_list(rawget(self, "_batch_results") or {})
+end
+
+-- The binding's own refusals reach extended_error() (see recording).
+for _, methods in ipairs({smtp, pop3}) do
+  local names = {}
+  for name in pairs(methods) do
+    if name ~= "extended_error" and name ~= "close" and name ~= "is_closed"
+    then
+      names[#names + 1] = name
+    end
+  end
+  for _, name in ipairs(names) do methods[name] = recording(methods[name]) end
 end
 
 ---------------------------------------------------------------------------

@@ -17,15 +17,58 @@
  *
  * Conventions
  * - Every handle is opaque, made by mw_X_new() and released by mw_X_free()
- *   (NULL-safe). SSLInfo and LogHandler are reference counted: a client
- *   that holds one keeps it alive after the caller frees its own reference.
+ *   (NULL-safe). SSLInfo, LogHandler and ProxyInfo are reference counted: a
+ *   client that holds one keeps it alive after the caller frees its own
+ *   reference.
  * - Every fallible call returns a base error code (MW_OK is 0, see mw_err)
  *   and leaves the details in the handle's ErrorInfo until the next call.
  * - Strings are NUL-terminated UTF-8 unless a length is given. Strings
  *   returned by the library are owned by the handle and stay valid until the
- *   next call on that handle.
- * - A handle is used by one thread at a time; different handles may run in
- *   parallel.
+ *   next call on that handle (exceptions are said where they apply).
+ *
+ * Threads
+ * - A client (mw_smtp, mw_pop3) is used by one thread at a time; different
+ *   clients run in parallel on any threads. mw_X_cancel may be called from
+ *   any thread.
+ * - An SSLInfo, LogHandler or ProxyInfo may be shared by any number of
+ *   clients on any threads (their reference counts are atomic).
+ * - SSLInfo: its configuration (mode, input options, verification
+ *   callback) cannot change while any client using it is connected:
+ *   setters fail with errState/eexSSLConnected, so set it up first. The
+ *   session cache (resumption) is shared, under the SSLInfo's lock. What a
+ *   handshake produced (the output options 20..39, SSLRevocationStatus,
+ *   SSLRevocationDetail) belongs to the connection: read it from the client
+ *   with mw_smtp_tls_option_int/str or mw_pop3_tls_option_int/str. Read from
+ *   the SSLInfo, an output is that of the most recent handshake completed
+ *   with it by any client (for the revocation outputs: also refused); it is
+ *   cleared when a client starts connecting while no other client using the
+ *   SSLInfo is connected, which for one client is the reference's "last
+ *   connection". The SSLInfo's own calls may come from any thread (each
+ *   runs under its lock); mw_sslinfo_extended_error gives the calling
+ *   thread's record of its last call on an SSLInfo, which other threads
+ *   never change (read it before this thread calls another SSLInfo).
+ * - ProxyInfo: a client takes a copy of its settings when it connects, so a
+ *   change applies to the next connection. LogHandler: level and facility
+ *   changes apply to the next message.
+ * - A LogHandler's callback (and an SSLInfo's verification callback) is
+ *   called on the thread of the client that logs, so from several threads
+ *   at once when clients on several threads share it: make it thread-safe.
+ *   The Python binding calls Python with the GIL held (messages are never
+ *   dropped); a Lua state is never shared between threads, so in Lua the
+ *   clients of one state share handlers on that state's thread only.
+ *
+ * fork()
+ * - A client made before fork() belongs to the parent: in the child every
+ *   call on it fails with errState/eexForked, mw_X_is_connected is 0, and
+ *   mw_X_free / mw_X_disconnect only release the child's memory and its
+ *   copy of the socket, never writing to the connection (no TLS
+ *   close_notify, no QUIT), so the parent's session goes on. An SSLInfo,
+ *   LogHandler or ProxyInfo copied into the child works for new clients
+ *   made there; the parent's connected clients do not count in the child.
+ *   As POSIX says of threaded programs, fork() while another thread is in
+ *   the middle of a call on the same SSLInfo or ProxyInfo may leave its
+ *   lock held in the child: fork when no other thread is connecting with
+ *   them (a pool that forks its workers first is fine).
  */
 #ifndef MAILWIRE_H
 #define MAILWIRE_H
@@ -159,6 +202,9 @@ typedef enum mw_err {
     "The server does not accept internationalised (UTF-8) addresses")         \
   X(eexBinaryMIMEUnsupported, 1121, errUnsupported,                           \
     "The server does not accept binary messages (CHUNKING, BINARYMIME)")      \
+  X(eexForked, 1130, errState,                                                \
+    "The client was made in another process (before fork()); make a new "     \
+    "one in this process")                                                    \
   X(eexPopServer, 1201, errServer, "The POP3 server has reported an error")   \
   X(eexSmtpServer, 1301, errServer, "The SMTP server has reported an error")  \
   X(eexSSLW32, 1401, errTLS, "An error has occurred during an SSL operation") \
@@ -414,14 +460,31 @@ MW_EXTERN int mw_sslinfo_set_option_str(mw_sslinfo *ssl, int index,
 MW_EXTERN int mw_sslinfo_set_option_array(mw_sslinfo *ssl, int index,
                                           const long *values, size_t n);
 /* value = Option(i). Outputs before any handshake fail with errState
- * (eexSSLNocontext). */
+ * (eexSSLNocontext). With several clients an output is that of the most
+ * recent handshake with this SSLInfo (see "Threads" at the top); read a
+ * client's own with mw_smtp_tls_option_*. A string output returned here is
+ * a copy of the calling thread's: valid until this thread reads the same
+ * option index again (from any SSLInfo) or ends, whatever other threads do.
+ * Other strings stay valid until the option is set again. */
 MW_EXTERN int mw_sslinfo_get_option_int(mw_sslinfo *ssl, int index,
                                         long *value);
 MW_EXTERN int mw_sslinfo_get_option_str(mw_sslinfo *ssl, int index,
                                         const char **value);
+/* The values of an array option (SSLConnectionProtocolIn,
+ * SSLConnectionCipherIn): up to cap of them into values, and their number
+ * into *n (it may be more than cap: call again with room for *n). They
+ * read back as in effect, in a fixed order: protocols from SSL_TLS1 up;
+ * ciphers SSL_AES (all four AES suites allowed), else SSL_AES_128 or
+ * SSL_AES_128_GCM, SSL_AES_256 or SSL_AES_256_GCM, then SSL_CHACHA20.
+ * Empty (*n 0): the library chooses. Another index fails as the other
+ * getters do (errInvalidArgument, eexInvalidArgument). */
+MW_EXTERN int mw_sslinfo_get_option_array(mw_sslinfo *ssl, int index,
+                                          long *values, size_t cap, size_t *n);
 /* Which type an option has: 'b' bool, 'i' number, 's' string, 'a' array,
  * 0 unknown index. Lets bindings pick the right setter. */
 MW_EXTERN int mw_sslinfo_option_type(int index);
+/* The ErrorInfo of the calling thread's last call on an SSLInfo (see
+ * "Threads" at the top): other threads' calls never change it. */
 MW_EXTERN const mw_errorinfo *mw_sslinfo_extended_error(const mw_sslinfo *s);
 /* A verification callback for callers who decide themselves. OpenSSL's
  * checks (chain, dates, the host name) run as always; for each certificate
@@ -439,7 +502,9 @@ MW_EXTERN int mw_sslinfo_set_verify_callback(mw_sslinfo *ssl, mw_verify_cb cb,
                                              void *ud);
 
 /* ------------------------------------------------------------------------
- * LogHandler: diagnostic messages through a callback.
+ * LogHandler: diagnostic messages through a callback. One LogHandler may
+ * serve clients on several threads: its callback is then called from those
+ * threads, possibly at the same time (see "Threads" at the top).
  * ---------------------------------------------------------------------- */
 typedef struct mw_loghandler mw_loghandler;
 
@@ -538,7 +603,8 @@ MW_EXTERN int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host,
 MW_EXTERN const char *mw_proxyinfo_server(const mw_proxyinfo *p);
 MW_EXTERN unsigned mw_proxyinfo_port(const mw_proxyinfo *p);
 /* NULL user: no credentials. SOCKS5: user/password; SOCKS4/4a: the user
- * id (the password is not used); HTTP: Basic. */
+ * id (the password is not used); HTTP: Basic. POP3 and SMTP proxies take
+ * none (errInvalidArgument, eexInvalidArgument). */
 MW_EXTERN int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
                                            const char *password);
 /* SOCKS5: 1 (default) the proxy resolves the mail server's name, 0 it is
@@ -701,6 +767,20 @@ MW_EXTERN void mw_smtp_cancel(mw_smtp *c);
 MW_EXTERN int mw_smtp_last_reply_code(const mw_smtp *c);
 MW_EXTERN const char *mw_smtp_last_reply_text(const mw_smtp *c);
 
+/* The TLS results of this client's last connection: the SSLInfo output
+ * options (20..39: protocol, cipher, hash, exchange, the peer's subject,
+ * issuer, serial, dates, SANs, fingerprint and PEMs, SSLSessionResumed;
+ * SSLRevocationStatus 52 and SSLRevocationDetail 53), read as with
+ * mw_sslinfo_get_option_int/str but from this connection only, whatever
+ * other clients sharing the SSLInfo did. Defined after a completed
+ * handshake until the next connect (the revocation outputs also after a
+ * refused one); before that errState/eexSSLNocontext; an index that is no
+ * output errInvalidArgument. Strings stay valid until this client's next
+ * connect or its free. */
+MW_EXTERN int mw_smtp_tls_option_int(mw_smtp *c, int index, long *value);
+MW_EXTERN int mw_smtp_tls_option_str(mw_smtp *c, int index,
+                                     const char **value);
+
 /* ------------------------------------------------------------------------
  * POP3Client.
  * ---------------------------------------------------------------------- */
@@ -777,6 +857,10 @@ MW_EXTERN int mw_pop3_quit(mw_pop3 *c);
 MW_EXTERN void mw_pop3_disconnect(mw_pop3 *c);
 /* As mw_smtp_cancel. */
 MW_EXTERN void mw_pop3_cancel(mw_pop3 *c);
+/* As mw_smtp_tls_option_int / _str. */
+MW_EXTERN int mw_pop3_tls_option_int(mw_pop3 *c, int index, long *value);
+MW_EXTERN int mw_pop3_tls_option_str(mw_pop3 *c, int index,
+                                     const char **value);
 /* The status text of the last +OK / -ERR line. */
 MW_EXTERN const char *mw_pop3_last_reply_text(const mw_pop3 *c);
 

@@ -3,7 +3,6 @@
  * memory BIOs and the socket. */
 #include "driver.h"
 #include "proxy.h"
-#include "revocation.h"
 #include "tls.h"
 
 #include <openssl/err.h>
@@ -22,6 +21,9 @@ void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
   c->err = err;
   c->log = log;
   c->peer[0] = '\0';
+  c->pid = getpid();
+  c->live_ssl = NULL;
+  c->out = NULL;
 }
 
 int mw_conn_open(mw_conn *c, const char *host, unsigned port) {
@@ -223,6 +225,7 @@ static int handshake(mw_conn *c) {
  * plaintext afterwards: close it. */
 static int start_tls_failed(mw_conn *c, int rc) {
   mw_log(c->log, LOG_S_FATAL, LOG_F_SSL, "%s", c->err->text);
+  mw_tls_keep_outcome(c->tls, c->out); /* readable after a refusal too */
   mw_tls_free(c->tls);
   c->tls = NULL;
   ERR_clear_error();
@@ -248,13 +251,11 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
          ssl->no_verify ? " (certificate validation disabled)" : "");
   rc = handshake(c);
-  /* The outcome is readable on the SSLInfo after a refusal too. */
-  mw_revocation_publish(ssl->rev, c->tls->rev);
   if (rc == MW_OK) /* checks on the negotiated session (tls_policy.c) */
     rc = mw_tls_after_handshake(c->tls, ssl, c->err);
   if (rc != MW_OK)
     return start_tls_failed(c, rc);
-  mw_tls_fill_outputs(c->tls, ssl, c->log);
+  mw_tls_fill_outputs(c->tls, ssl, c->out, c->log);
   return MW_OK;
 }
 
@@ -327,7 +328,13 @@ int mw_conn_read(mw_conn *c, void *buf, size_t cap, size_t *got) {
 void mw_conn_close(mw_conn *c) {
   if (!c)
     return;
-  if (c->tls && c->fd >= 0) {
+  if (c->live_ssl) {
+    mw_sslinfo_release(c->live_ssl, c->pid);
+    c->live_ssl = NULL;
+  }
+  /* A connection copied by fork() still carries the parent's TLS session:
+   * a close_notify from here would end the parent's connection. */
+  if (c->tls && c->fd >= 0 && c->pid == getpid()) {
     /* close_notify, best effort: one send, no waiting for the reply. */
     SSL_shutdown(c->tls->ssl);
     char buf[512];

@@ -18,10 +18,12 @@
 
 #include "mailwire.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define MW_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -46,10 +48,18 @@
 #define MW_MAGIC_LOG 0x4d574c47u     /* "MWLG" */
 #define MW_MAGIC_PROXY 0x4d575058u   /* "MWPX" */
 
+/* The reference count is atomic: any number of clients on any threads
+ * share one handler, and each takes and drops its reference on its own
+ * thread. The magic is written once, before the handler is shared. */
 typedef struct mw_handler_hdr {
   uint32_t magic;
-  int refs;
+  atomic_int refs;
 } mw_handler_hdr;
+
+void mw_hdr_init(mw_handler_hdr *h, uint32_t magic);
+void mw_hdr_ref(mw_handler_hdr *h);
+/* Drop one reference; 1 when it was the last (the caller frees). */
+int mw_hdr_unref(mw_handler_hdr *h);
 
 /* ------------------------------------------------------------------------
  * error.c: ErrorInfo records.
@@ -86,12 +96,17 @@ void mw_error_copy(mw_errorinfo *dst, const mw_errorinfo *src);
 /* ------------------------------------------------------------------------
  * loghandler.c: logging. lh may be NULL everywhere (no logging).
  * ---------------------------------------------------------------------- */
+/* cb and userdata are fixed at creation; level and facilities may change
+ * while other threads log, so they are atomic (a change applies to the
+ * messages after it). release_ud, when set by a binding, frees userdata
+ * with the last reference. */
 struct mw_loghandler {
   mw_handler_hdr hdr;
   mw_log_cb cb;
   void *userdata;
-  int level;
-  int facilities;
+  void (*release_ud)(void *userdata);
+  atomic_int level;
+  atomic_int facilities;
 };
 
 void mw_loghandler_ref(mw_loghandler *lh);
@@ -154,25 +169,57 @@ void mw_free_secret(char *s);
 /* ------------------------------------------------------------------------
  * sslinfo.c: SSLInfo.
  * ---------------------------------------------------------------------- */
+/* What one TLS handshake produced (the output options 20..39, 52, 53).
+ * Each connection fills its own (mw_session.tls_out); the SSLInfo keeps a
+ * copy of the most recent one (mw_sslinfo.last). Strings are malloc'd or
+ * NULL (read as ""). */
+typedef struct mw_tls_outputs {
+  int have;     /* a handshake completed: 20..39 are defined */
+  int have_rev; /* a handshake was checked (also a refused one): 52, 53 */
+  long protocol_out, cipher_out, cipher_strength, hash, hash_strength,
+      exchange, exchange_strength;
+  char protocol_name[32];
+  char cipher_name[96];
+  char group_name[32];
+  char *peer_subject, *peer_issuer;
+  int session_resumed;
+  char *peer_serial, *peer_not_before, *peer_not_after, *peer_sans,
+      *peer_sha256, *peer_pem, *peer_chain_pem;
+  long rev_status;
+  char *rev_detail;
+} mw_tls_outputs;
+
+/* tls_outputs.c */
+void mw_tls_outputs_clear(mw_tls_outputs *o); /* frees, back to "none" */
+/* dst = a deep copy of src; -1 (dst cleared) when out of memory. */
+int mw_tls_outputs_copy(mw_tls_outputs *dst, const mw_tls_outputs *src);
+int mw_tls_outputs_is_output(int index);
+/* Read output index of o: MW_OK, or the error (eexInvalidArgument for an
+ * index that is no output, eexSSLNocontext when o has no value for it)
+ * filled into err. Strings point into o. */
+int mw_tls_outputs_int(const mw_tls_outputs *o, int index, long *value,
+                       mw_errorinfo *err);
+int mw_tls_outputs_str(const mw_tls_outputs *o, int index, const char **value,
+                       mw_errorinfo *err);
+
+/* The SSLInfo. Its configuration is written by its setters under `lock`,
+ * and refused while `live` clients using it are connected in this process
+ * (live_pid: a count copied by fork() belongs to the parent); so the
+ * connecting clients read the configuration without the lock. The session
+ * cache and `last` change while clients run, and are only touched under
+ * `lock`. */
 struct mw_sslinfo {
   mw_handler_hdr hdr;
+  pthread_mutex_t lock; /* recursive: setters call helpers that lock */
+  int live;             /* clients connected with it, in live_pid */
+  pid_t live_pid;
   int mode;
   int no_name_check;
   int no_verify;
   char *ca_file;
   char *ca_path;
   char *server_name;
-  /* The connection using it (set by mw_session_open): while that is open,
-   * inputs are frozen (eexSSLConnected). */
-  const struct mw_conn *live_conn;
-  int have_outputs; /* outputs describe the last handshake */
-  long protocol_out, cipher_out, cipher_strength, hash, hash_strength,
-      exchange, exchange_strength;
-  char protocol_name[32];
-  char cipher_name[96];
-  char group_name[32];
-  char *peer_subject;
-  char *peer_issuer;
+  mw_tls_outputs last; /* the most recent handshake's outputs */
   /* tls_policy.c: protocol and cipher control; 0 = the library chooses. */
   unsigned protocols_in; /* SSL_TLS1 .. SSL_TLS1_3 bits */
   unsigned ciphers_in;   /* MW_CIPHER_* bits */
@@ -184,16 +231,13 @@ struct mw_sslinfo {
   struct evp_pkey_st *cc_key;
   struct stack_st_X509 *cc_chain;
   /* tls_peer.c, tls_session.c: pinning, the verification callback, the
-   * cached session, and the chain outputs (32..39). */
+   * cached session (under lock). */
   char *pinned_key;
   mw_verify_cb verify_cb;
   void *verify_ud;
   struct ssl_session_st *cached_session;
   char *cached_session_key;
-  int session_resumed;
-  char *peer_serial, *peer_not_before, *peer_not_after, *peer_sans,
-      *peer_sha256, *peer_pem, *peer_chain_pem;
-  struct mw_revocation *rev; /* revocation.c: options, outcome, CRL cache */
+  struct mw_revocation *rev; /* revocation.c: options, CRL cache */
   mw_errorinfo err;
 };
 
@@ -219,6 +263,10 @@ int mw_policy_set_int(mw_sslinfo *ssl, int index, long value);
 int mw_policy_get_int(const mw_sslinfo *ssl, int index, long *value);
 int mw_policy_set_array(mw_sslinfo *ssl, int index, const long *values,
                         size_t n);
+/* The values in effect of array option index (mailwire.h,
+ * mw_sslinfo_get_option_array): up to cap into out; returns their number. */
+size_t mw_policy_get_array(const mw_sslinfo *ssl, int index, long *out,
+                           size_t cap);
 /* tls_clientcert.c: SSLClientCertificateName (13), ...Password (43),
  * ...Dir (44). Setting one loads the certificate and key with the new
  * combination (eexSSLConfig on failure, nothing changed). */
@@ -227,17 +275,29 @@ int mw_clientcert_set_str(mw_sslinfo *ssl, int index, const char *value);
 const char *mw_clientcert_get_str(const mw_sslinfo *ssl, int index);
 void mw_clientcert_clear(mw_sslinfo *ssl); /* frees all of it */
 /* tls_peer.c: SSLPinnedPublicKey (45) is checked when set (syntax:
- * eexInvalidArgument); the outputs SSLSessionResumed..SSLPeerChainPEM. */
+ * eexInvalidArgument). */
 int mw_pin_set(mw_sslinfo *ssl, const char *value);
-int mw_peer_owns_output(int index);
-const char *mw_peer_output_str(const mw_sslinfo *ssl, int index);
-void mw_peer_outputs_clear(mw_sslinfo *ssl);
-/* tls_session.c: drop the cached session (any setting changed). */
+/* tls_session.c: drop the cached session (any setting changed). Takes the
+ * lock itself. */
 void mw_session_cache_forget(mw_sslinfo *ssl);
 
 void mw_sslinfo_ref(mw_sslinfo *ssl);
-/* Forget the outputs of an earlier connection (called at connect). */
-void mw_sslinfo_reset_outputs(mw_sslinfo *ssl);
+void mw_sslinfo_lock(mw_sslinfo *ssl);
+void mw_sslinfo_unlock(mw_sslinfo *ssl);
+/* End of a public SSLInfo call made under the lock: its ErrorInfo (err)
+ * becomes the calling thread's (mw_sslinfo_extended_error), the lock is
+ * released, rc returned. */
+int mw_sslinfo_return(mw_sslinfo *ssl, int rc);
+/* Is a client using ssl connected in this process? (The setters refuse
+ * then: eexSSLConnected.) Call with the lock held. */
+int mw_sslinfo_is_live(mw_sslinfo *ssl);
+/* A client starts connecting with ssl (counted live until released), and
+ * stops. Release counts only in the process that held: a client copied by
+ * fork() never lowers the child's count. */
+void mw_sslinfo_hold(mw_sslinfo *ssl);
+void mw_sslinfo_release(mw_sslinfo *ssl, pid_t holder);
+/* A connection's handshake outcome becomes the SSLInfo's "last" outputs. */
+void mw_sslinfo_publish(mw_sslinfo *ssl, const mw_tls_outputs *o);
 
 /* ------------------------------------------------------------------------
  * conn.c (+ driver.c, tls.c): the transport. Every failure fills *err and
@@ -261,6 +321,13 @@ typedef struct mw_conn {
   mw_errorinfo *err;  /* where failures go (owned by the client) */
   mw_loghandler *log; /* may be NULL */
   char peer[64];      /* "127.0.0.1:25" for messages */
+  /* The process that opened it (mw_conn_init): in a child made by fork()
+   * the TLS session is the parent's, and closing must not touch it. */
+  pid_t pid;
+  /* The SSLInfo counting this connection live (mw_sslinfo_hold), released
+   * by mw_conn_close; NULL when none. */
+  mw_sslinfo *live_ssl;
+  mw_tls_outputs *out; /* where the handshake's outputs go (the client's) */
 } mw_conn;
 
 void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
@@ -375,7 +442,10 @@ typedef struct mw_session {
   int allow_plain_auth;
   int busy; /* inside a call: re-entry from a callback is refused */
   atomic_int cancelled; /* set by mw_X_cancel, consumed by the pump */
-  int drop; /* the engine failed out of step: close even on errServer */
+  int drop;  /* the engine failed out of step: close even on errServer */
+  pid_t pid; /* the process that made the client */
+  struct mw_proxyinfo *conn_proxy; /* copy of proxy for this connection */
+  mw_tls_outputs tls_out; /* this client's last handshake (tls_option) */
 } mw_session;
 
 void mw_session_init(mw_session *s);
@@ -386,6 +456,13 @@ void mw_session_clear_handlers(mw_session *s);
 /* mw_smtp_cancel / mw_pop3_cancel: the running (or next) pump fails with
  * errAborted/eexAborted and closes the connection. */
 void mw_session_cancel(mw_session *s);
+/* A client copied into a child by fork(): every call is refused with
+ * errState/eexForked (filled into s->err; returns the base code), else
+ * MW_OK. */
+int mw_session_check_process(mw_session *s);
+/* mw_X_tls_option_int/str: the outputs of this client's last handshake. */
+int mw_session_tls_option_int(mw_session *s, int index, long *value);
+int mw_session_tls_option_str(mw_session *s, int index, const char **value);
 /* The user name to log in with: the POP3 proxy convention's
  * "user@server[:port]" during a connection through a POP3 proxy, else the
  * configured user. */

@@ -1,6 +1,9 @@
 /* loghandler.c - LogHandler: level and facility filters over a callback.
  * Protocol lines are escaped and cut, and secrets are cut before they can
- * reach the callback. */
+ * reach the callback. One LogHandler may serve clients on several threads:
+ * the callback is then called from those threads at once (each message is
+ * formatted in the caller's stack), the filters are atomic, and nothing
+ * here holds a lock while the callback runs. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -13,23 +16,24 @@ mw_loghandler *mw_loghandler_new(mw_log_cb cb, void *userdata) {
   mw_loghandler *lh = calloc(1, sizeof *lh);
   if (!lh)
     return NULL;
-  lh->hdr.magic = MW_MAGIC_LOG;
-  lh->hdr.refs = 1;
+  mw_hdr_init(&lh->hdr, MW_MAGIC_LOG);
   lh->cb = cb;
   lh->userdata = userdata;
-  lh->level = LOG_S_INFORMATION;
-  lh->facilities = LOG_F_ALL;
+  atomic_init(&lh->level, LOG_S_INFORMATION);
+  atomic_init(&lh->facilities, LOG_F_ALL);
   return lh;
 }
 
 void mw_loghandler_ref(mw_loghandler *lh) {
   if (lh)
-    lh->hdr.refs++;
+    mw_hdr_ref(&lh->hdr);
 }
 
 void mw_loghandler_free(mw_loghandler *lh) {
-  if (!lh || --lh->hdr.refs > 0)
+  if (!lh || !mw_hdr_unref(&lh->hdr))
     return;
+  if (lh->release_ud)
+    lh->release_ud(lh->userdata);
   lh->hdr.magic = 0;
   free(lh);
 }
@@ -37,28 +41,28 @@ void mw_loghandler_free(mw_loghandler *lh) {
 int mw_loghandler_set_level(mw_loghandler *lh, int level) {
   if (!lh || level < LOG_S_FATAL || level > LOG_S_INFORMATION)
     return errInvalidArgument;
-  lh->level = level;
+  atomic_store(&lh->level, level);
   return MW_OK;
 }
 
 int mw_loghandler_level(const mw_loghandler *lh) {
-  return lh ? lh->level : 0;
+  return lh ? atomic_load(&lh->level) : 0;
 }
 
 int mw_loghandler_set_facility_flags(mw_loghandler *lh, int flags) {
   if (!lh || (flags & ~LOG_F_ALL))
     return errInvalidArgument;
-  lh->facilities = flags;
+  atomic_store(&lh->facilities, flags);
   return MW_OK;
 }
 
 int mw_loghandler_facility_flags(const mw_loghandler *lh) {
-  return lh ? lh->facilities : 0;
+  return lh ? atomic_load(&lh->facilities) : 0;
 }
 
 int mw_log_enabled(const mw_loghandler *lh, int severity, int facility) {
-  return lh && lh->cb && severity <= lh->level &&
-         (lh->facilities & facility) != 0;
+  return lh && lh->cb && severity <= atomic_load(&lh->level) &&
+         (atomic_load(&lh->facilities) & facility) != 0;
 }
 
 static void deliver(mw_loghandler *lh, int severity, int facility,

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define P3_DEFAULT_PORT 110
 #define P3_DEFAULT_TLS_PORT 995
@@ -48,6 +49,9 @@ static int enter(mw_pop3 *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
+  int rc = mw_session_check_process(&c->s); /* refused after fork() */
+  if (rc != MW_OK)
+    return rc;
   c->s.busy = 1;
   return MW_OK;
 }
@@ -262,12 +266,42 @@ int mw_pop3_connect(mw_pop3 *c) {
   return leave(c, rc);
 }
 
+/* A copy made by fork() is not connected in this process: the connection
+ * is the parent's. */
+static int ours(const mw_pop3 *c) {
+  return c->s.pid == getpid();
+}
+
 int mw_pop3_is_connected(const mw_pop3 *c) {
-  return c && connected(c);
+  return c && ours(c) && connected(c);
 }
 
 int mw_pop3_is_secure(const mw_pop3 *c) {
-  return c && connected(c) && mw_conn_is_secure(&c->s.conn);
+  return c && ours(c) && connected(c) && mw_conn_is_secure(&c->s.conn);
+}
+
+/* ---- this client's TLS results ---- */
+
+int mw_pop3_tls_option_int(mw_pop3 *c, int index, long *value) {
+  if (value)
+    *value = 0;
+  if (!c || !value)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  return leave(c, mw_session_tls_option_int(&c->s, index, value));
+}
+
+int mw_pop3_tls_option_str(mw_pop3 *c, int index, const char **value) {
+  if (value)
+    *value = NULL;
+  if (!c || !value)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  return leave(c, mw_session_tls_option_str(&c->s, index, value));
 }
 
 int mw_pop3_has_capability(const mw_pop3 *c, const char *keyword) {

@@ -10,9 +10,13 @@
 #define MW_PROXY_MAX_FIELD 255 /* user, password, host: one length byte */
 #define MW_PROXY_MAX_HTTP 8192 /* HTTP CONNECT reply headers, all lines */
 
-/* ProxyInfo (proxyinfo.c). */
+/* ProxyInfo (proxyinfo.c). Clients on other threads may be connecting
+ * with it while its setters run: the setters change the fields under
+ * `lock`, and a connecting client works from a snapshot taken under it
+ * (so a change applies to the next connection). */
 struct mw_proxyinfo {
   mw_handler_hdr hdr;
+  pthread_mutex_t lock;
   int kind;
   char *host;
   unsigned port;
@@ -23,6 +27,11 @@ struct mw_proxyinfo {
 };
 
 void mw_proxyinfo_ref(mw_proxyinfo *p);
+/* A consistent copy of p's settings for one connection (no reference
+ * count, no lock, no ErrorInfo): -1 when out of memory. Free with
+ * mw_proxyinfo_snapshot_free. */
+int mw_proxyinfo_snapshot(mw_proxyinfo *p, mw_proxyinfo *copy);
+void mw_proxyinfo_snapshot_free(mw_proxyinfo *copy);
 const char *mw_proxy_kind_name(int kind);
 /* Does this kind tunnel bytes (SOCKS, HTTP) rather than speak the mail
  * protocol itself (POP3, SMTP)? */

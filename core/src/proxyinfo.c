@@ -15,8 +15,11 @@ mw_proxyinfo *mw_proxyinfo_new(int kind) {
   mw_proxyinfo *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
-  p->hdr.magic = MW_MAGIC_PROXY;
-  p->hdr.refs = 1;
+  if (pthread_mutex_init(&p->lock, NULL) != 0) {
+    free(p);
+    return NULL;
+  }
+  mw_hdr_init(&p->hdr, MW_MAGIC_PROXY);
   p->kind = kind;
   p->remote_dns = 1;
   mw_error_init(&p->err);
@@ -24,18 +27,43 @@ mw_proxyinfo *mw_proxyinfo_new(int kind) {
 }
 
 void mw_proxyinfo_ref(mw_proxyinfo *p) {
-  p->hdr.refs++;
+  mw_hdr_ref(&p->hdr);
 }
 
 void mw_proxyinfo_free(mw_proxyinfo *p) {
-  if (!p || --p->hdr.refs > 0)
+  if (!p || !mw_hdr_unref(&p->hdr))
     return;
   free(p->host);
   free(p->user);
   mw_free_secret(p->pass);
   mw_error_clear(&p->err);
+  pthread_mutex_destroy(&p->lock);
   p->hdr.magic = 0;
   free(p);
+}
+
+int mw_proxyinfo_snapshot(mw_proxyinfo *p, mw_proxyinfo *copy) {
+  memset(copy, 0, sizeof *copy);
+  pthread_mutex_lock(&p->lock);
+  copy->kind = p->kind;
+  copy->port = p->port;
+  copy->remote_dns = p->remote_dns;
+  copy->host = mw_strdup(p->host);
+  copy->user = mw_strdup(p->user);
+  copy->pass = mw_strdup(p->pass);
+  int failed = (p->host && !copy->host) || (p->user && !copy->user) ||
+               (p->pass && !copy->pass);
+  pthread_mutex_unlock(&p->lock);
+  if (failed)
+    mw_proxyinfo_snapshot_free(copy);
+  return failed ? -1 : 0;
+}
+
+void mw_proxyinfo_snapshot_free(mw_proxyinfo *copy) {
+  free(copy->host);
+  free(copy->user);
+  mw_free_secret(copy->pass);
+  memset(copy, 0, sizeof *copy);
 }
 
 int mw_proxyinfo_kind(const mw_proxyinfo *p) {
@@ -71,9 +99,11 @@ int mw_proxyinfo_set_server(mw_proxyinfo *p, const char *host, unsigned port) {
   char *copy = mw_strdup(host);
   if (!copy)
     return mw_error_set(&p->err, eexNoMemory, 0, NULL);
+  pthread_mutex_lock(&p->lock);
   free(p->host);
   p->host = copy;
   p->port = port ? port : default_port(p->kind);
+  pthread_mutex_unlock(&p->lock);
   return MW_OK;
 }
 
@@ -91,11 +121,21 @@ int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
     return errInvalidArgument;
   mw_error_clear(&p->err);
   if (!user) { /* no credentials */
+    pthread_mutex_lock(&p->lock);
     free(p->user);
     mw_free_secret(p->pass);
     p->user = p->pass = NULL;
+    pthread_mutex_unlock(&p->lock);
     return MW_OK;
   }
+  /* The application-level proxies take the mail credentials (POP3:
+   * user@server); a proxy login of their own would be silently unused. */
+  if (p->kind == MW_PROXY_POP3 || p->kind == MW_PROXY_SMTP)
+    return mw_error_set(&p->err, eexInvalidArgument, 0,
+                        "A%s proxy takes no user name or password of its "
+                        "own: the client's credentials go to the mail "
+                        "server through it.",
+                        p->kind == MW_PROXY_POP3 ? " POP3" : "n SMTP");
   /* RFC 1929 gives each one length byte. */
   int rc =
       mw_check_arg(&p->err, "proxy user name", user, 0, MW_PROXY_MAX_FIELD);
@@ -110,10 +150,12 @@ int mw_proxyinfo_set_credentials(mw_proxyinfo *p, const char *user,
     mw_free_secret(pw);
     return mw_error_set(&p->err, eexNoMemory, 0, NULL);
   }
+  pthread_mutex_lock(&p->lock);
   free(p->user);
   mw_free_secret(p->pass);
   p->user = u;
   p->pass = pw;
+  pthread_mutex_unlock(&p->lock);
   return MW_OK;
 }
 
@@ -121,7 +163,9 @@ int mw_proxyinfo_set_remote_dns(mw_proxyinfo *p, int remote) {
   if (!p)
     return errInvalidArgument;
   mw_error_clear(&p->err);
+  pthread_mutex_lock(&p->lock);
   p->remote_dns = remote != 0;
+  pthread_mutex_unlock(&p->lock);
   return MW_OK;
 }
 

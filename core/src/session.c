@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MW_READ_CHUNK 65536 /* large reads: fewer calls per message */
 
@@ -13,16 +14,43 @@ void mw_session_init(mw_session *s) {
   memset(s, 0, sizeof *s);
   mw_error_init(&s->err);
   s->timeout_ms = MW_DEFAULT_TIMEOUT_MS;
+  s->pid = getpid();
   mw_conn_init(&s->conn, &s->err, NULL, s->timeout_ms);
+  s->conn.out = &s->tls_out;
 }
 
+int mw_session_check_process(mw_session *s) {
+  if (s->pid == getpid())
+    return MW_OK;
+  return mw_error_set(&s->err, eexForked, 0,
+                      "This client was made in process %ld, and this is "
+                      "process %ld, a child made by fork(): its connection "
+                      "belongs to the parent, so it cannot be used here. "
+                      "Make a new client in this process (freeing this one "
+                      "leaves the parent's connection alone).",
+                      (long)s->pid, (long)getpid());
+}
+
+/* A closed connection may still hold the SSLInfo live (closed by a failed
+ * handshake, not by mw_conn_close): drop that before the SSLInfo goes. */
 static void release_ssl(mw_session *s) {
   if (!s->ssl)
     return;
-  if (s->ssl->live_conn == &s->conn)
-    s->ssl->live_conn = NULL;
+  if (s->conn.live_ssl == s->ssl) {
+    mw_sslinfo_release(s->ssl, s->conn.pid);
+    s->conn.live_ssl = NULL;
+  }
   mw_sslinfo_free(s->ssl);
   s->ssl = NULL;
+}
+
+/* The ProxyInfo as it was when the connection was made. */
+static void drop_proxy_snapshot(mw_session *s) {
+  if (!s->conn_proxy)
+    return;
+  mw_proxyinfo_snapshot_free(s->conn_proxy);
+  free(s->conn_proxy);
+  s->conn_proxy = NULL;
 }
 
 void mw_session_clear_handlers(mw_session *s) {
@@ -42,6 +70,8 @@ void mw_session_free(mw_session *s) {
   free(s->login_user);
   mw_free_secret(s->pass);
   free(s->mech);
+  drop_proxy_snapshot(s);
+  mw_tls_outputs_clear(&s->tls_out);
   mw_error_clear(&s->err);
   memset(s, 0, sizeof *s);
 }
@@ -80,6 +110,14 @@ int mw_session_set_handler(mw_session *s, void *handler) {
                         "SetAdvancedHandler was given an object that is not "
                         "a mailwire advanced handler.");
   }
+}
+
+int mw_session_tls_option_int(mw_session *s, int index, long *value) {
+  return mw_tls_outputs_int(&s->tls_out, index, value, &s->err);
+}
+
+int mw_session_tls_option_str(mw_session *s, int index, const char **value) {
+  return mw_tls_outputs_str(&s->tls_out, index, value, &s->err);
 }
 
 void mw_session_cancel(mw_session *s) {
@@ -121,7 +159,7 @@ static int make_pop3_proxy_login(mw_session *s, const char *host) {
 
 /* A POP3 proxy serves POP3 clients only, an SMTP proxy SMTP clients. */
 static int check_app_proxy(mw_session *s, const char *host, int pop3) {
-  int kind = s->proxy->kind;
+  int kind = s->conn_proxy->kind;
   if (kind == (pop3 ? MW_PROXY_POP3 : MW_PROXY_SMTP))
     return pop3 ? make_pop3_proxy_login(s, host) : MW_OK;
   return mw_error_set(&s->err, eexInvalidArgument, 0,
@@ -136,14 +174,14 @@ static int check_app_proxy(mw_session *s, const char *host, int pop3) {
  * the server. */
 static int connect_to(mw_session *s, const char *host, unsigned port,
                       int pop3) {
-  if (!s->proxy)
+  if (!s->conn_proxy)
     return mw_conn_open(&s->conn, host, port);
-  if (!mw_proxy_is_tunnel(s->proxy->kind)) {
+  if (!mw_proxy_is_tunnel(s->conn_proxy->kind)) {
     int rc = check_app_proxy(s, host, pop3);
     if (rc != MW_OK)
       return rc;
   }
-  return mw_conn_open_proxy(&s->conn, s->proxy, host, port);
+  return mw_conn_open_proxy(&s->conn, s->conn_proxy, host, port);
 }
 
 /* An internationalised server name goes to DNS, the proxy and TLS as its
@@ -163,11 +201,25 @@ static int open_transport(mw_session *s, unsigned port, int pop3) {
   return rc;
 }
 
+/* Another thread may change the shared ProxyInfo at any time: this
+ * connection works from a copy taken now. */
+static int snapshot_proxy(mw_session *s) {
+  drop_proxy_snapshot(s);
+  if (!s->proxy)
+    return MW_OK;
+  s->conn_proxy = malloc(sizeof *s->conn_proxy);
+  if (s->conn_proxy && mw_proxyinfo_snapshot(s->proxy, s->conn_proxy) == 0)
+    return MW_OK;
+  free(s->conn_proxy);
+  s->conn_proxy = NULL;
+  return mw_error_set(&s->err, eexNoMemory, 0, NULL);
+}
+
 /* The name the certificate must carry: the mail server's, except through
  * a POP3/SMTP proxy, where TLS ends at the proxy. */
 static const char *tls_peer_name(const mw_session *s) {
-  if (s->proxy && !mw_proxy_is_tunnel(s->proxy->kind))
-    return s->proxy->host;
+  if (s->conn_proxy && !mw_proxy_is_tunnel(s->conn_proxy->kind))
+    return s->conn_proxy->host;
   return s->host;
 }
 
@@ -181,15 +233,20 @@ int mw_session_open(mw_session *s, unsigned default_port,
                         "No server is set; set the server name first.");
   atomic_store(&s->cancelled, 0); /* a stale cancel never hits a new
                                      connection */
+  mw_conn_close(&s->conn); /* drops a live hold a failed handshake left */
+  mw_conn_init(&s->conn, &s->err, s->log, s->timeout_ms);
+  s->conn.out = &s->tls_out;
+  mw_tls_outputs_clear(&s->tls_out);
+  if (s->ssl) { /* from here its settings are frozen: read them safely */
+    mw_sslinfo_hold(s->ssl);
+    s->conn.live_ssl = s->ssl;
+  }
   int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
   unsigned port =
       s->port ? s->port : (channel ? default_tls_port : default_port);
-  mw_conn_init(&s->conn, &s->err, s->log, s->timeout_ms);
-  if (s->ssl) {
-    mw_sslinfo_reset_outputs(s->ssl);
-    s->ssl->live_conn = &s->conn;
-  }
-  int rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
+  int rc = snapshot_proxy(s);
+  if (rc == MW_OK)
+    rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
   if (rc == MW_OK && channel)
     rc = mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
   if (rc == MW_OK && cancelled(s))

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MW_SMTP_PORT 25
 #define MW_SMTPS_PORT 465
@@ -37,12 +38,18 @@ const mw_errorinfo *mw_smtp_extended_error(const mw_smtp *c) {
   return c ? &c->s.err : NULL;
 }
 
+/* A copy made by fork() is not connected in this process: the connection
+ * is the parent's. */
+static int ours(const mw_smtp *c) {
+  return c->s.pid == getpid();
+}
+
 int mw_smtp_is_connected(const mw_smtp *c) {
-  return c && c->e.ready && mw_conn_is_open(&c->s.conn);
+  return c && ours(c) && c->e.ready && mw_conn_is_open(&c->s.conn);
 }
 
 int mw_smtp_is_secure(const mw_smtp *c) {
-  return c && mw_conn_is_secure(&c->s.conn);
+  return c && ours(c) && mw_conn_is_secure(&c->s.conn);
 }
 
 /* ---- the frame of every operation ---- */
@@ -54,7 +61,7 @@ static int enter(mw_smtp *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
-  return MW_OK;
+  return mw_session_check_process(&c->s); /* refused after fork() */
 }
 
 /* The connection may have been closed by the pump (transport errors,
@@ -304,6 +311,30 @@ const char *mw_smtp_last_reply_text(const mw_smtp *c) {
   if (!c || !c->e.last_text.data)
     return "";
   return c->e.last_text.data;
+}
+
+/* ---- this client's TLS results ---- */
+
+int mw_smtp_tls_option_int(mw_smtp *c, int index, long *value) {
+  if (value)
+    *value = 0;
+  int rc = check_handle(c);
+  if (rc != MW_OK || !value)
+    return errInvalidArgument;
+  if ((rc = enter(c)) != MW_OK)
+    return rc;
+  return mw_session_tls_option_int(&c->s, index, value);
+}
+
+int mw_smtp_tls_option_str(mw_smtp *c, int index, const char **value) {
+  if (value)
+    *value = NULL;
+  int rc = check_handle(c);
+  if (rc != MW_OK || !value)
+    return errInvalidArgument;
+  if ((rc = enter(c)) != MW_OK)
+    return rc;
+  return mw_session_tls_option_str(&c->s, index, value);
 }
 
 /* ---- operations ---- */

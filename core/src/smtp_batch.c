@@ -14,6 +14,7 @@
  *
  * Partial delivery per message: a message goes to the recipients the
  * server accepted (its refused ones are in the per-recipient results). */
+#include "address.h"
 #include "smtp_engine.h"
 
 #include <stdio.h>
@@ -129,18 +130,31 @@ static int no_memory(mw_smtp_engine *e) {
 
 /* ---- the producer ---- */
 
+/* Is an address of m (what goes inside <...>, not a display name) not
+ * ASCII? */
+static int addresses_8bit(const mw_smtp_message *m) {
+  size_t n;
+  const char *a = mw_address_path(m->from, &n);
+  int u = mw_has_8bit(a, n);
+  for (size_t j = 0; j < m->nrcpts; j++) {
+    a = mw_address_path(m->rcpts[j], &n);
+    u |= mw_has_8bit(a, n);
+  }
+  return u;
+}
+
 static int queue_mail(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   const mw_smtp_message *m = &b->msgs[b->pm];
   mw_buf line;
   mw_buf_init(&line);
-  int bad = mw_buf_appendf(&line, "MAIL FROM:<%s>", m->from);
+  size_t n;
+  const char *from = mw_address_path(m->from, &n);
+  int bad = mw_buf_appendf(&line, "MAIL FROM:<%.*s>", (int)n, from);
   if (b->size_ext && m->len)
     bad |= mw_buf_appendf(&line, " SIZE=%zu", m->len);
   if (b->eightbit && mw_has_8bit(m->data, m->len))
     bad |= mw_buf_append_str(&line, " BODY=8BITMIME");
-  int utf8 = mw_has_8bit(m->from, strlen(m->from));
-  for (size_t j = 0; j < m->nrcpts; j++)
-    utf8 |= mw_has_8bit(m->rcpts[j], strlen(m->rcpts[j]));
+  int utf8 = addresses_8bit(m);
   if (utf8)
     bad |= mw_buf_append_str(&line, " SMTPUTF8");
   bad = bad || mw_smtpe_send_line(e, line.data) != 0;
@@ -156,9 +170,10 @@ static int queue_mail(mw_smtp_engine *e, struct mw_smtp_batch *b) {
 static int queue_rcpt(mw_smtp_engine *e, struct mw_smtp_batch *b) {
   mw_buf line;
   mw_buf_init(&line);
-  int bad =
-      mw_buf_appendf(&line, "RCPT TO:<%s>", b->msgs[b->pm].rcpts[b->pr]) ||
-      mw_smtpe_send_line(e, line.data) != 0;
+  size_t n;
+  const char *to = mw_address_path(b->msgs[b->pm].rcpts[b->pr], &n);
+  int bad = mw_buf_appendf(&line, "RCPT TO:<%.*s>", (int)n, to) ||
+            mw_smtpe_send_line(e, line.data) != 0;
   mw_buf_free(&line);
   if (bad)
     return -1;
@@ -404,10 +419,7 @@ static int check_messages(mw_smtp_engine *e, const mw_smtp_message *msgs,
                           "Message %zu is NULL but its length is %zu; "
                           "nothing was sent.",
                           i + 1, m->len);
-    int u = mw_has_8bit(m->from, strlen(m->from));
-    for (size_t j = 0; j < m->nrcpts; j++)
-      u |= mw_has_8bit(m->rcpts[j], strlen(m->rcpts[j]));
-    *utf8 |= u;
+    *utf8 |= addresses_8bit(m);
   }
   if (*utf8 && !mw_smtp_engine_has_extension(e, "SMTPUTF8"))
     return mw_error_set(&e->s->err, eexUTF8Unsupported, 0,

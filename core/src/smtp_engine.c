@@ -6,6 +6,7 @@
  * function that changes state (set_state), a perform_<cmd> that sends a
  * command and enters the state waiting for its reply, a state_<cmd>_resp
  * that handles that reply, and one switch (handle_reply) between them. */
+#include "address.h"
 #include "smtp_engine.h"
 
 #include <stdio.h>
@@ -1197,24 +1198,26 @@ int mw_smtp_engine_begin_quit(mw_smtp_engine *e) {
 }
 
 /* A path is sent inside <...>: an angle bracket or a control character
- * in it would end the path early and smuggle parameters or commands. */
+ * in it would end the path early and smuggle parameters or commands.
+ * "Name <addr>" gives its address (address.c). */
 static int check_path(mw_errorinfo *err, const char *what, const char *a,
                       int allow_empty) {
-  int rc = mw_check_arg(err, what, a, allow_empty, MW_SMTP_MAX_ADDR);
-  if (rc != MW_OK)
-    return rc;
-  for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-    if (*p == '<' || *p == '>' || *p < 0x20 || *p == 0x7f)
-      return mw_error_set(err, eexInvalidArgument, 0,
-                          "The %s contains '%s', which would end the "
-                          "address early in MAIL FROM/RCPT TO; nothing was "
-                          "sent to the server.",
-                          what,
-                          *p == '<'   ? "<"
-                          : *p == '>' ? ">"
-                                      : "a control "
-                                        "character");
-  return MW_OK;
+  const char *addr;
+  size_t len;
+  return mw_address_extract(err, what, a, allow_empty, MW_SMTP_MAX_ADDR, &addr,
+                            &len);
+}
+
+/* A copy of the address to send for a, which check_path accepted. */
+static char *path_copy(const char *a) {
+  size_t len;
+  const char *addr = mw_address_path(a, &len);
+  char *copy = malloc(len + 1);
+  if (copy) {
+    memcpy(copy, addr, len);
+    copy[len] = '\0';
+  }
+  return copy;
 }
 
 static int check_addresses(mw_smtp_engine *e, const char *from,
@@ -1239,14 +1242,14 @@ static int check_addresses(mw_smtp_engine *e, const char *from,
 
 static int copy_addresses(mw_smtp_engine *e, const char *from,
                           const char *const *rcpts, size_t nrcpts) {
-  e->from = mw_strdup(from);
+  e->from = path_copy(from);
   e->rcpts = calloc(nrcpts, sizeof *e->rcpts);
   e->results = calloc(nrcpts, sizeof *e->results);
   if (!e->from || !e->rcpts || !e->results)
     return -1;
   e->nrcpts = e->nresults = nrcpts;
   for (size_t i = 0; i < nrcpts; i++)
-    if (!(e->rcpts[i] = mw_strdup(rcpts[i])))
+    if (!(e->rcpts[i] = path_copy(rcpts[i])))
       return -1;
   return 0;
 }

@@ -1,6 +1,7 @@
 /* tls.c - the TLS filter: OpenSSL over memory BIOs, so it can start
  * mid-stream after STARTTLS/STLS; builds its SSL_CTX from an SSLInfo and
- * fills the SSLInfo's outputs. */
+ * fills the connection's outputs (and the SSLInfo's copy of the most
+ * recent ones). */
 #include "tls.h"
 
 #include "revocation.h"
@@ -382,35 +383,35 @@ static long peer_key_bits(mw_tls *t) {
 
 /* Key exchange from the server's ephemeral key: the same for TLS 1.2 and
  * 1.3. */
-static void exchange_value(mw_tls *t, const SSL_CIPHER *c, mw_sslinfo *info) {
+static void exchange_value(mw_tls *t, const SSL_CIPHER *c,
+                           mw_tls_outputs *out) {
   EVP_PKEY *tmp = NULL;
   if (SSL_CIPHER_get_kx_nid(c) == NID_kx_rsa) {
-    info->exchange = SSL_RSA;
-    info->exchange_strength = peer_key_bits(t);
+    out->exchange = SSL_RSA;
+    out->exchange_strength = peer_key_bits(t);
   }
   if (SSL_get_peer_tmp_key(t->ssl, &tmp) == 1 && tmp) {
     switch (EVP_PKEY_get_id(tmp)) {
     case EVP_PKEY_X25519:
-      info->exchange = SSL_X25519;
+      out->exchange = SSL_X25519;
       break;
     case EVP_PKEY_X448:
-      info->exchange = SSL_X448;
+      out->exchange = SSL_X448;
       break;
     case EVP_PKEY_DH:
-      info->exchange = SSL_DH;
+      out->exchange = SSL_DH;
       break;
     default:
-      info->exchange = SSL_ECDHE;
+      out->exchange = SSL_ECDHE;
     }
-    info->exchange_strength = EVP_PKEY_get_bits(tmp);
+    out->exchange_strength = EVP_PKEY_get_bits(tmp);
     EVP_PKEY_free(tmp);
   }
   int group = SSL_get_negotiated_group(t->ssl);
   const char *gname = group ? SSL_group_to_name(t->ssl, group) : NULL;
-  if (!gname && info->exchange == SSL_RSA)
+  if (!gname && out->exchange == SSL_RSA)
     gname = "RSA";
-  snprintf(info->group_name, sizeof info->group_name, "%s",
-           gname ? gname : "");
+  snprintf(out->group_name, sizeof out->group_name, "%s", gname ? gname : "");
 }
 
 static char *name_line(const X509_NAME *name) {
@@ -433,39 +434,77 @@ static char *name_line(const X509_NAME *name) {
   return s;
 }
 
-void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log) {
-  mw_sslinfo_reset_outputs(info);
+/* Copy the revocation outcome of t's handshake into out (nothing when no
+ * check ran). */
+static void mw_rev_outcome(mw_tls *t, mw_tls_outputs *out) {
+  int status = 0;
+  const char *detail = NULL;
+  if (!mw_rev_check_outcome(t->rev, &status, &detail))
+    return;
+  out->have_rev = 1;
+  out->rev_status = status;
+  free(out->rev_detail);
+  out->rev_detail = mw_strdup(detail);
+}
+
+void mw_tls_keep_outcome(mw_tls *t, mw_tls_outputs *out) {
+  if (!t)
+    return;
+  mw_tls_outputs scratch;
+  memset(&scratch, 0, sizeof scratch);
+  mw_tls_outputs *o = out ? out : &scratch;
+  mw_rev_outcome(t, o);
+  if (o->have_rev)
+    mw_sslinfo_publish(t->info, o);
+  mw_tls_outputs_clear(&scratch);
+}
+
+/* The connection's own outputs, then the SSLInfo's copy: the copy is made
+ * under the SSLInfo's lock, so a thread reading it sees one handshake. */
+static void fill_outputs(mw_tls *t, mw_sslinfo *info, mw_tls_outputs *out,
+                         mw_loghandler *log) {
+  mw_tls_outputs_clear(out);
   const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
-  info->protocol_out = protocol_value(SSL_version(t->ssl));
-  snprintf(info->protocol_name, sizeof info->protocol_name, "%s",
+  out->protocol_out = protocol_value(SSL_version(t->ssl));
+  snprintf(out->protocol_name, sizeof out->protocol_name, "%s",
            SSL_get_version(t->ssl));
   if (c) {
-    info->cipher_out = cipher_value(SSL_CIPHER_get_cipher_nid(c));
-    info->cipher_strength = SSL_CIPHER_get_bits(c, NULL);
-    snprintf(info->cipher_name, sizeof info->cipher_name, "%s",
+    out->cipher_out = cipher_value(SSL_CIPHER_get_cipher_nid(c));
+    out->cipher_strength = SSL_CIPHER_get_bits(c, NULL);
+    snprintf(out->cipher_name, sizeof out->cipher_name, "%s",
              SSL_CIPHER_get_name(c));
-    hash_value(c, &info->hash, &info->hash_strength);
-    exchange_value(t, c, info);
+    hash_value(c, &out->hash, &out->hash_strength);
+    exchange_value(t, c, out);
   }
   X509 *peer = SSL_get0_peer_certificate(t->ssl);
   if (peer) {
-    info->peer_subject = name_line(X509_get_subject_name(peer));
-    info->peer_issuer = name_line(X509_get_issuer_name(peer));
+    out->peer_subject = name_line(X509_get_subject_name(peer));
+    out->peer_issuer = name_line(X509_get_issuer_name(peer));
   }
-  info->have_outputs = 1;
-  mw_peer_fill_outputs(t->ssl, info);
+  out->have = 1;
+  mw_peer_fill_outputs(t->ssl, out);
+  mw_rev_outcome(t, out);
+  mw_sslinfo_publish(info, out);
   mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
          "Server certificate: subject '%s', issuer '%s', verification: %s",
-         info->peer_subject ? info->peer_subject : "(none)",
-         info->peer_issuer ? info->peer_issuer : "(none)",
+         out->peer_subject ? out->peer_subject : "(none)",
+         out->peer_issuer ? out->peer_issuer : "(none)",
          info->no_verify
              ? "skipped (SSLNoServerCertificateValidation)"
              : X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
   mw_log(log, LOG_S_INFORMATION, LOG_F_SSL,
          "TLS established: %s, cipher %s (%ld bits), hash %ld bits, key "
          "exchange %s (%ld bits)",
-         info->protocol_name, info->cipher_name, info->cipher_strength,
-         info->hash_strength, info->group_name[0] ? info->group_name : "?",
-         info->exchange_strength);
+         out->protocol_name, out->cipher_name, out->cipher_strength,
+         out->hash_strength, out->group_name[0] ? out->group_name : "?",
+         out->exchange_strength);
   mw_revocation_log(t->rev, log);
+}
+
+void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_tls_outputs *out,
+                         mw_loghandler *log) {
+  mw_tls_outputs scratch; /* a bare mw_conn (tests) keeps none of its own */
+  memset(&scratch, 0, sizeof scratch);
+  fill_outputs(t, info, out ? out : &scratch, log);
+  mw_tls_outputs_clear(&scratch);
 }

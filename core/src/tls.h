@@ -40,8 +40,13 @@ unsigned long mw_tls_take_error(char *buf, size_t len);
 /* number, or eexNoMemory when code (from mw_tls_take_error) says an
  * allocation failed. */
 int mw_tls_number(unsigned long code, int number);
-/* Fill the SSLInfo outputs from the live connection and log them. */
-void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_loghandler *log);
+/* After a completed handshake: fill the connection's outputs (*out), copy
+ * them to the SSLInfo's "most recent" view, and log them. */
+void mw_tls_fill_outputs(mw_tls *t, mw_sslinfo *info, mw_tls_outputs *out,
+                         mw_loghandler *log);
+/* After a refused handshake: keep its revocation outcome in *out (the
+ * other outputs stay empty), and in the SSLInfo's view. t may be NULL. */
+void mw_tls_keep_outcome(mw_tls *t, mw_tls_outputs *out);
 
 /* tls_policy.c: SSLConnectionProtocolIn/CipherIn, Min/MaxCipherStrength
  * on the context (eexSSLConfig when no suite is left), and the checks
@@ -57,7 +62,7 @@ int mw_pin_verify(SSL *ssl, const mw_sslinfo *info, mw_errorinfo *err);
 /* The verify callback: records which certificate failed (t->failed_*) and
  * runs the caller's callback, if any. */
 void mw_verify_callback_attach(mw_tls *t);
-void mw_peer_fill_outputs(SSL *ssl, mw_sslinfo *info);
+void mw_peer_fill_outputs(SSL *ssl, mw_tls_outputs *out);
 /* tls_session.c: offer the SSLInfo's cached session to the same peer and
  * name (peer is "address:port"), and keep new ones. */
 void mw_session_cache_prepare(mw_tls *t, mw_sslinfo *info, const char *peer);

@@ -164,16 +164,20 @@ int mw_sslinfo_set_verify_callback(mw_sslinfo *ssl, mw_verify_cb cb,
                                    void *ud) {
   if (!ssl)
     return errInvalidArgument;
+  mw_sslinfo_lock(ssl);
   mw_error_clear(&ssl->err);
-  if (ssl->live_conn && mw_conn_is_open(ssl->live_conn))
-    return mw_error_set(&ssl->err, eexSSLConnected, 0,
-                        "The SSLInfo is in use by a live connection; "
-                        "disconnect before changing its verification "
-                        "callback.");
-  ssl->verify_cb = cb;
-  ssl->verify_ud = cb ? ud : NULL;
-  mw_session_cache_forget(ssl);
-  return MW_OK;
+  int rc = MW_OK;
+  if (mw_sslinfo_is_live(ssl)) {
+    rc = mw_error_set(&ssl->err, eexSSLConnected, 0,
+                      "The SSLInfo is in use by a live connection; "
+                      "disconnect every client using it before changing "
+                      "its verification callback.");
+  } else {
+    ssl->verify_cb = cb;
+    ssl->verify_ud = cb ? ud : NULL;
+    mw_session_cache_forget(ssl);
+  }
+  return mw_sslinfo_return(ssl, rc);
 }
 
 /* ---- the chain outputs ---- */
@@ -246,67 +250,20 @@ static char *pem_of(STACK_OF(X509) * chain, int all) {
   return bio_string(b);
 }
 
-void mw_peer_outputs_clear(mw_sslinfo *ssl) {
-  char **all[] = {&ssl->peer_serial,    &ssl->peer_not_before,
-                  &ssl->peer_not_after, &ssl->peer_sans,
-                  &ssl->peer_sha256,    &ssl->peer_pem,
-                  &ssl->peer_chain_pem};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-    free(*all[i]);
-    *all[i] = NULL;
-  }
-  ssl->session_resumed = 0;
-}
-
-void mw_peer_fill_outputs(SSL *ssl, mw_sslinfo *info) {
-  mw_peer_outputs_clear(info);
-  info->session_resumed = SSL_session_reused(ssl) == 1;
+void mw_peer_fill_outputs(SSL *ssl, mw_tls_outputs *out) {
+  out->session_resumed = SSL_session_reused(ssl) == 1;
   X509 *leaf = SSL_get0_peer_certificate(ssl);
   STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* leaf first */
   if (!leaf)
     return;
-  info->peer_serial = serial_hex(leaf);
-  info->peer_not_before = iso_time(X509_get0_notBefore(leaf));
-  info->peer_not_after = iso_time(X509_get0_notAfter(leaf));
-  info->peer_sans = sans(leaf);
-  info->peer_sha256 = fingerprint(leaf);
+  out->peer_serial = serial_hex(leaf);
+  out->peer_not_before = iso_time(X509_get0_notBefore(leaf));
+  out->peer_not_after = iso_time(X509_get0_notAfter(leaf));
+  out->peer_sans = sans(leaf);
+  out->peer_sha256 = fingerprint(leaf);
   if (chain && sk_X509_num(chain) > 0) {
-    info->peer_pem = pem_of(chain, 0);
-    info->peer_chain_pem = pem_of(chain, 1);
+    out->peer_pem = pem_of(chain, 0);
+    out->peer_chain_pem = pem_of(chain, 1);
   }
   ERR_clear_error();
-}
-
-int mw_peer_owns_output(int index) {
-  return index >= SSLSessionResumed && index <= SSLPeerChainPEM;
-}
-
-const char *mw_peer_output_str(const mw_sslinfo *ssl, int index) {
-  const char *v = NULL;
-  switch (index) {
-  case SSLPeerSerial:
-    v = ssl->peer_serial;
-    break;
-  case SSLPeerNotBefore:
-    v = ssl->peer_not_before;
-    break;
-  case SSLPeerNotAfter:
-    v = ssl->peer_not_after;
-    break;
-  case SSLPeerSANs:
-    v = ssl->peer_sans;
-    break;
-  case SSLPeerFingerprintSHA256:
-    v = ssl->peer_sha256;
-    break;
-  case SSLPeerCertificatePEM:
-    v = ssl->peer_pem;
-    break;
-  case SSLPeerChainPEM:
-    v = ssl->peer_chain_pem;
-    break;
-  default:
-    break;
-  }
-  return v ? v : "";
 }

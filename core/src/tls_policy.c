@@ -148,6 +148,43 @@ int mw_policy_check_ciphers(const long *values, size_t n, unsigned *mask,
   return MW_OK;
 }
 
+/* The values in effect, back from the masks: an SSL_* value for each
+ * group of bits it selects, so that setting them again gives the same
+ * masks. */
+size_t mw_policy_get_array(const mw_sslinfo *ssl, int index, long *out,
+                           size_t cap) {
+  long v[8];
+  size_t n = 0;
+  if (index == SSLConnectionProtocolIn) {
+    static const long order[] = {SSL_TLS1, SSL_TLS1_1, SSL_TLS1_2, SSL_TLS1_3};
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+      if (ssl->protocols_in & (unsigned)order[i])
+        v[n++] = order[i];
+  } else {
+    unsigned m = ssl->ciphers_in;
+    unsigned all = (unsigned)cipher_bits(SSL_AES);
+    unsigned a128 = (unsigned)cipher_bits(SSL_AES_128);
+    unsigned a256 = (unsigned)cipher_bits(SSL_AES_256);
+    if ((m & all) == all) {
+      v[n++] = SSL_AES;
+    } else {
+      if ((m & a128) == a128)
+        v[n++] = SSL_AES_128;
+      else if (m & MW_CIPHER_AES128_GCM)
+        v[n++] = SSL_AES_128_GCM;
+      if ((m & a256) == a256)
+        v[n++] = SSL_AES_256;
+      else if (m & MW_CIPHER_AES256_GCM)
+        v[n++] = SSL_AES_256_GCM;
+    }
+    if (m & MW_CIPHER_CHACHA20)
+      v[n++] = SSL_CHACHA20;
+  }
+  for (size_t i = 0; i < n && i < cap && out; i++)
+    out[i] = v[i];
+  return n;
+}
+
 /* ---- the context (tls.c, before the handshake) ---- */
 
 static unsigned suite_bit(const SSL_CIPHER *c) {

@@ -4,23 +4,35 @@
  * same name checked). Any change to the SSLInfo's options, mode or
  * verification callback forgets it, so a session is never resumed under
  * different security settings; a connection that fails a check after the
- * handshake forgets it too. SSLSessionResumed tells whether it was used. */
+ * handshake forgets it too. SSLSessionResumed tells whether it was used.
+ *
+ * Clients on several threads share the cache: it is read and replaced only
+ * under the SSLInfo's lock, and each user takes its own reference to the
+ * SSL_SESSION (OpenSSL's counts are atomic), so the cache may drop or
+ * replace the session while a handshake still offers it. */
 #include "tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void mw_session_cache_forget(mw_sslinfo *ssl) {
+/* With the lock held. */
+static void forget_locked(mw_sslinfo *ssl) {
   SSL_SESSION_free(ssl->cached_session);
   ssl->cached_session = NULL;
   free(ssl->cached_session_key);
   ssl->cached_session_key = NULL;
 }
 
+void mw_session_cache_forget(mw_sslinfo *ssl) {
+  mw_sslinfo_lock(ssl);
+  forget_locked(ssl);
+  mw_sslinfo_unlock(ssl);
+}
+
 /* OpenSSL calls this when the server hands out a session: at the end of a
- * TLS 1.2 handshake, or when a TLS 1.3 ticket arrives after it. We keep
- * the newest and take ownership (return 1). */
+ * TLS 1.2 handshake, or when a TLS 1.3 ticket arrives after it. The newest
+ * wins; we take ownership of OpenSSL's reference (return 1). */
 static int new_session(SSL *s, SSL_SESSION *sess) {
   mw_tls *t = SSL_get_app_data(s);
   if (!t || !t->info || !SSL_SESSION_is_resumable(sess))
@@ -29,23 +41,40 @@ static int new_session(SSL *s, SSL_SESSION *sess) {
   char *copy = mw_strdup(t->session_key);
   if (!copy)
     return 0;
-  mw_session_cache_forget(info);
+  mw_sslinfo_lock(info);
+  forget_locked(info);
   info->cached_session = sess;
   info->cached_session_key = copy;
+  mw_sslinfo_unlock(info);
   return 1;
+}
+
+/* The cached session for key with a reference of the caller's own, or
+ * NULL. A session cached for another server is dropped: start afresh. */
+static SSL_SESSION *take_cached(mw_sslinfo *info, const char *key) {
+  SSL_SESSION *sess = NULL;
+  mw_sslinfo_lock(info);
+  if (info->cached_session && info->cached_session_key &&
+      strcmp(info->cached_session_key, key) == 0) {
+    if (SSL_SESSION_up_ref(info->cached_session) == 1)
+      sess = info->cached_session;
+  } else if (info->cached_session) {
+    forget_locked(info);
+  }
+  mw_sslinfo_unlock(info);
+  return sess;
 }
 
 /* key is "peer|name": the address connected to and the name checked. */
 void mw_session_cache_prepare(mw_tls *t, mw_sslinfo *info, const char *peer) {
   snprintf(t->session_key, sizeof t->session_key, "%s|%s", peer, t->name);
-  const char *key = t->session_key;
   SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
                                              SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(t->ctx, new_session);
-  if (!info->cached_session)
+  SSL_SESSION *sess = take_cached(info, t->session_key);
+  if (!sess)
     return;
-  if (!info->cached_session_key || strcmp(info->cached_session_key, key) != 0)
-    mw_session_cache_forget(info); /* another server: start afresh */
-  else if (SSL_set_session(t->ssl, info->cached_session) != 1)
+  if (SSL_set_session(t->ssl, sess) != 1) /* it keeps a reference if set */
     mw_session_cache_forget(info);
+  SSL_SESSION_free(sess);
 }

@@ -89,7 +89,7 @@ static int refuse_arg(mw_errorinfo *e, const char *what, const char *why) {
 int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
                    size_t len, size_t max) {
   if (!s)
-    return refuse_arg(e, what, "is missing (NULL)");
+    return refuse_arg(e, what, "is missing");
   if (len > max) {
     char why[64];
     snprintf(why, sizeof why, "is longer than %zu bytes", max);
@@ -109,7 +109,7 @@ int mw_check_arg_n(mw_errorinfo *e, const char *what, const char *s,
 int mw_check_arg(mw_errorinfo *e, const char *what, const char *s,
                  int allow_empty, size_t max) {
   if (!s)
-    return refuse_arg(e, what, "is missing (NULL)");
+    return refuse_arg(e, what, "is missing");
   if (!allow_empty && !*s)
     return refuse_arg(e, what, "is empty");
   return mw_check_arg_n(e, what, s, strlen(s), max);
@@ -161,4 +161,24 @@ void mw_free_secret(char *s) {
 
 void mw_free(void *p) {
   free(p);
+}
+
+/* ---- the handler header's reference count ---- */
+
+void mw_hdr_init(mw_handler_hdr *h, uint32_t magic) {
+  h->magic = magic;
+  atomic_init(&h->refs, 1);
+}
+
+void mw_hdr_ref(mw_handler_hdr *h) {
+  atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+}
+
+/* Release order on the way down and acquire on the last one, so the
+ * thread that frees sees every write the other holders made. */
+int mw_hdr_unref(mw_handler_hdr *h) {
+  if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_release) != 1)
+    return 0;
+  atomic_thread_fence(memory_order_acquire);
+  return 1;
 }

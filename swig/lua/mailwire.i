@@ -85,6 +85,25 @@
   free(mwlongs$argnum);
 }
 
+/* A list of integers out: the values read back, as a sequence. */
+%typemap(in, numinputs=0) (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+                           size_t *MW_LONGLIST_OUT_LEN)
+    (long mwvals[MW_LONGLIST_OUT_MAX], size_t mwcount = 0) {
+  $1 = mwvals;
+  $2 = MW_LONGLIST_OUT_MAX;
+  $3 = &mwcount;
+}
+%typemap(argout) (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+                  size_t *MW_LONGLIST_OUT_LEN) {
+  size_t mwk = *$3 < $2 ? *$3 : $2;
+  lua_createtable(L, (int)mwk, 0);
+  for (size_t i = 0; i < mwk; i++) {
+    lua_pushinteger(L, (lua_Integer)$1[i]);
+    lua_rawseti(L, -2, (lua_Integer)(i + 1));
+  }
+  SWIG_arg++;
+}
+
 /* A list of message numbers: whole numbers in 0 .. 2^32-1 (the core
  * refuses 0 with errInvalidArgument). */
 %typemap(in) (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN)

@@ -120,6 +120,31 @@ static int mwpy_text_arg(PyObject *o, const char **out) {
   Py_XDECREF(tuple$argnum);
 }
 
+/* A list of integers out: the values read back, as a list of int. */
+%typemap(in, numinputs=0) (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+                           size_t *MW_LONGLIST_OUT_LEN)
+    (long vals[MW_LONGLIST_OUT_MAX], size_t count = 0) {
+  $1 = vals;
+  $2 = MW_LONGLIST_OUT_MAX;
+  $3 = &count;
+}
+%typemap(argout) (long *MW_LONGLIST_OUT, size_t MW_LONGLIST_OUT_CAP,
+                  size_t *MW_LONGLIST_OUT_LEN) {
+  size_t k = *$3 < $2 ? *$3 : $2;
+  PyObject *o = PyList_New((Py_ssize_t)k);
+  if (!o)
+    SWIG_fail;
+  for (size_t i = 0; i < k; i++) {
+    PyObject *v = PyLong_FromLong($1[i]);
+    if (!v) {
+      Py_DECREF(o);
+      SWIG_fail;
+    }
+    PyList_SET_ITEM(o, (Py_ssize_t)i, v);
+  }
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+
 /* A list of message numbers (non-negative int). */
 %typemap(in) (const unsigned long *MW_ULONGLIST, size_t MW_ULONGLIST_LEN)
     (PyObject *tuple = NULL, unsigned long *vec = NULL) {

@@ -237,7 +237,7 @@ static void test_tls12_client_vs_default_server(void) {
   char page[65536];
   CHECK_INT(fetch_page(s.port, ssl, &e, page, sizeof page), MW_OK);
   check_against_server(ssl, page);
-  CHECK_STR(ssl->protocol_name, "TLSv1.2");
+  CHECK_STR(ssl->last.protocol_name, "TLSv1.2");
   s_server_stop(&s);
   mw_error_clear(&e);
   mw_sslinfo_free(ssl);
@@ -261,7 +261,7 @@ static void cipher_case(const char *server_version, long cipher_in,
   char page[65536];
   CHECK_INT(fetch_page(s.port, ssl, &e, page, sizeof page), MW_OK);
   check_against_server(ssl, page);
-  CHECK_STR(ssl->cipher_name, expect_suite);
+  CHECK_STR(ssl->last.cipher_name, expect_suite);
   CHECK_INT(out_int(ssl, SSLConnectionCipherOut), expect_out);
   CHECK_INT(out_int(ssl, SSLCipherStrength), expect_bits);
   s_server_stop(&s);
@@ -292,7 +292,7 @@ static void test_strength_changes_the_suite(void) {
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLMaxCipherStrength, 128), MW_OK);
   CHECK_INT(fetch_page(s.port, ssl, &e, page, sizeof page), MW_OK);
   check_against_server(ssl, page);
-  CHECK_STR(ssl->cipher_name, "TLS_AES_128_GCM_SHA256");
+  CHECK_STR(ssl->last.cipher_name, "TLS_AES_128_GCM_SHA256");
   CHECK_INT(out_int(ssl, SSLCipherStrength), 128);
   /* The server saw only 128-bit suites offered. */
   const char *common = strstr(page, "Ciphers common between both SSL end");
@@ -329,7 +329,7 @@ static void test_no_common_cipher(void) {
             MW_OK);
   CHECK_INT(fetch_page(s.port, ssl, &e, page, sizeof page), MW_OK);
   check_against_server(ssl, page);
-  CHECK_STR(ssl->cipher_name, "ECDHE-RSA-AES256-GCM-SHA384");
+  CHECK_STR(ssl->last.cipher_name, "ECDHE-RSA-AES256-GCM-SHA384");
   s_server_stop(&s);
   mw_error_clear(&e);
   mw_sslinfo_free(ssl);

@@ -118,32 +118,36 @@ static int s_client(unsigned port, s_client_view *v) {
 }
 
 static void check_outputs(const mw_sslinfo *ssl, unsigned port) {
-  CHECK(ssl->have_outputs);
-  CHECK(ssl->protocol_out == SSL_TLS1_3 || ssl->protocol_out == SSL_TLS1_2);
-  CHECK(ssl->cipher_out != SSL_NONE);
-  CHECK(ssl->cipher_strength >= 128);
-  CHECK(ssl->hash == SSL_SHA256 || ssl->hash == SSL_SHA384);
-  CHECK(ssl->hash_strength >= 256);
-  CHECK(ssl->exchange == SSL_X25519 || ssl->exchange == SSL_ECDHE ||
-        ssl->exchange == SSL_DH);
-  CHECK(ssl->exchange_strength > 0);
-  CHECK(ssl->protocol_name[0] && ssl->cipher_name[0] && ssl->group_name[0]);
-  CHECK(ssl->peer_subject && strstr(ssl->peer_subject, "CN=localhost"));
-  CHECK(ssl->peer_issuer && strstr(ssl->peer_issuer, "CN=mailwire test CA"));
+  CHECK(ssl->last.have);
+  CHECK(ssl->last.protocol_out == SSL_TLS1_3 ||
+        ssl->last.protocol_out == SSL_TLS1_2);
+  CHECK(ssl->last.cipher_out != SSL_NONE);
+  CHECK(ssl->last.cipher_strength >= 128);
+  CHECK(ssl->last.hash == SSL_SHA256 || ssl->last.hash == SSL_SHA384);
+  CHECK(ssl->last.hash_strength >= 256);
+  CHECK(ssl->last.exchange == SSL_X25519 || ssl->last.exchange == SSL_ECDHE ||
+        ssl->last.exchange == SSL_DH);
+  CHECK(ssl->last.exchange_strength > 0);
+  CHECK(ssl->last.protocol_name[0] && ssl->last.cipher_name[0] &&
+        ssl->last.group_name[0]);
+  CHECK(ssl->last.peer_subject &&
+        strstr(ssl->last.peer_subject, "CN=localhost"));
+  CHECK(ssl->last.peer_issuer &&
+        strstr(ssl->last.peer_issuer, "CN=mailwire test CA"));
   s_client_view v;
   CHECK(s_client(port, &v) == 0);
-  CHECK_STR(ssl->protocol_name, v.protocol);
-  CHECK_STR(ssl->cipher_name, v.cipher);
-  CHECK_INT(ssl->protocol_out,
+  CHECK_STR(ssl->last.protocol_name, v.protocol);
+  CHECK_STR(ssl->last.cipher_name, v.cipher);
+  CHECK_INT(ssl->last.protocol_out,
             strcmp(v.protocol, "TLSv1.3") == 0 ? SSL_TLS1_3 : SSL_TLS1_2);
-  if (ssl->exchange == SSL_X25519) {
-    CHECK_INT(ssl->exchange_strength, 253);
-    CHECK_STR(ssl->group_name, "x25519");
+  if (ssl->last.exchange == SSL_X25519) {
+    CHECK_INT(ssl->last.exchange_strength, 253);
+    CHECK_STR(ssl->last.group_name, "x25519");
   }
-  if (strcmp(ssl->cipher_name, "TLS_AES_256_GCM_SHA384") == 0) {
-    CHECK_INT(ssl->cipher_out, SSL_AES_256_GCM);
-    CHECK_INT(ssl->cipher_strength, 256);
-    CHECK_INT(ssl->hash, SSL_SHA384);
+  if (strcmp(ssl->last.cipher_name, "TLS_AES_256_GCM_SHA384") == 0) {
+    CHECK_INT(ssl->last.cipher_out, SSL_AES_256_GCM);
+    CHECK_INT(ssl->last.cipher_strength, 256);
+    CHECK_INT(ssl->last.hash, SSL_SHA384);
   }
 }
 
@@ -178,7 +182,7 @@ static void test_implicit_tls_by_ip(void) {
   mw_error_init(&e);
   mw_sslinfo *ssl = make_ssl(&o);
   CHECK_INT(implicit_tls(tl_env_port("SMTPS_PORT"), &o, 1, &e, ssl), MW_OK);
-  CHECK(ssl->have_outputs);
+  CHECK(ssl->last.have);
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -197,7 +201,7 @@ static void test_untrusted_ca(void) {
     CHECK(tl_contains(e.text, strlen(e.text),
                       X509_verify_cert_error_string(e.verify)));
     CHECK(e.os_error != 0);
-    CHECK(!ssl->have_outputs);
+    CHECK(!ssl->last.have);
     mw_sslinfo_free(ssl);
     mw_error_clear(&e);
   }
@@ -222,8 +226,9 @@ static void test_no_verify_accepts_untrusted(void) {
   mw_error_init(&e);
   mw_sslinfo *ssl = make_ssl(&o);
   CHECK_INT(implicit_tls(tl_env_port("POP3S_PORT"), &o, 0, &e, ssl), MW_OK);
-  CHECK(ssl->have_outputs);
-  CHECK(ssl->peer_subject && strstr(ssl->peer_subject, "CN=localhost"));
+  CHECK(ssl->last.have);
+  CHECK(ssl->last.peer_subject &&
+        strstr(ssl->last.peer_subject, "CN=localhost"));
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -238,7 +243,7 @@ static void test_wrong_name(void) {
   CHECK_INT(e.verify, X509_V_ERR_HOSTNAME_MISMATCH);
   CHECK(tl_contains(e.text, strlen(e.text), "'wrong.example'"));
   CHECK(tl_contains(e.text, strlen(e.text), "SSLNoServerNameCheck"));
-  CHECK(!ssl->have_outputs);
+  CHECK(!ssl->last.have);
   mw_sslinfo_free(ssl);
 
   /* no_name_check lets the same connection through; the chain is still
@@ -246,7 +251,7 @@ static void test_wrong_name(void) {
   o.no_name_check = 1;
   ssl = make_ssl(&o);
   CHECK_INT(implicit_tls(tl_env_port("SMTPS_PORT"), &o, 1, &e, ssl), MW_OK);
-  CHECK(ssl->have_outputs);
+  CHECK(ssl->last.have);
   mw_sslinfo_free(ssl);
   o.ca_file = tl_env("OTHER_CA_FILE");
   ssl = make_ssl(&o);
@@ -282,7 +287,7 @@ static void test_tls_to_plaintext_port(void) {
     CHECK_ERR(rc, &e, errConnect, eexSSLProtocol);
     CHECK(tl_contains(e.text, strlen(e.text), "465"));
     CHECK(tl_contains(e.text, strlen(e.text), "995"));
-    CHECK(!ssl->have_outputs);
+    CHECK(!ssl->last.have);
     mw_sslinfo_free(ssl);
     mw_error_clear(&e);
   }
@@ -328,8 +333,9 @@ static void test_starttls_postfix(void) {
   CHECK_INT(mw_conn_write(&c, "QUIT\r\n", 6), MW_OK);
   CHECK_INT(read_reply(&c, buf, sizeof buf, 1), MW_OK);
   CHECK(strncmp(buf, "221", 3) == 0);
-  CHECK(ssl->have_outputs);
-  CHECK(ssl->protocol_out == SSL_TLS1_3 || ssl->protocol_out == SSL_TLS1_2);
+  CHECK(ssl->last.have);
+  CHECK(ssl->last.protocol_out == SSL_TLS1_3 ||
+        ssl->last.protocol_out == SSL_TLS1_2);
   mw_conn_close(&c);
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <unistd.h>
 
 /* Every row of the reference's ErrorInfo.Number table, name and value. */
@@ -41,6 +42,7 @@ static void reference_extended_numbers(void) {
       {1405, "eexSSLCertName"},
       {1406, "eexSSLProtocol"},
       {1407, "eexSSLCertificate"},
+      {1130, "eexForked"},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     CHECK_STR(mw_eex_name(rows[i].value), rows[i].name);
@@ -53,6 +55,7 @@ static void reference_extended_numbers(void) {
   CHECK_INT(mw_eex_base(eexSSLCertName), errConnect);
   CHECK_INT(mw_eex_base(eexSmtpServer), errServer);
   CHECK_INT(mw_eex_base(eexTimeout), errTimeout);
+  CHECK_INT(mw_eex_base(eexForked), errState);
   CHECK_STR(mw_err_name(errTimeout), "errTimeout");
   CHECK_STR(mw_eex_name(4242), "eexUnknown");
 }
@@ -283,29 +286,90 @@ static void sslinfo_options(void) {
   CHECK_INT(mw_sslinfo_option_type(SSLConnectionProtocolIn), 'a');
   CHECK_INT(mw_sslinfo_option_type(SSLServerName), 's');
 
-  /* A live connection freezes the inputs (eexSSLConnected). */
-  int sv[2];
-  CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  mw_errorinfo e;
-  mw_error_init(&e);
-  mw_conn conn;
-  mw_conn_init(&conn, &e, NULL, 1000);
-  conn.fd = sv[0];
-  ssl->live_conn = &conn;
+  /* Any live connection freezes the inputs (eexSSLConnected): two clients
+   * hold it; it thaws only when both released. */
+  mw_sslinfo_hold(ssl);
+  mw_sslinfo_hold(ssl);
   CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0),
             mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
   CHECK_ERR(mw_sslinfo_set_mode(ssl, MODE_CHANNEL),
             mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
   CHECK_INT(ssl->no_name_check, 1);
-  mw_conn_close(&conn);
-  close(sv[1]);
+  mw_sslinfo_release(ssl, getpid());
+  CHECK_ERR(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0),
+            mw_sslinfo_extended_error(ssl), errState, eexSSLConnected);
+  /* A hold taken by another process (a parent before fork()) neither
+   * counts nor is released here. */
+  mw_sslinfo_release(ssl, getpid() + 1);
+  CHECK_INT(ssl->live, 1);
+  mw_sslinfo_release(ssl, getpid());
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0), MW_OK);
-  ssl->live_conn = NULL;
+  mw_sslinfo_hold(ssl);
+  ssl->live_pid = getpid() + 1; /* as if copied from the parent */
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 1), MW_OK);
+  mw_sslinfo_hold(ssl); /* the first hold here starts the child's count */
+  CHECK_INT(ssl->live, 1);
+  mw_sslinfo_release(ssl, getpid());
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLNoServerNameCheck, 0), MW_OK);
 
   /* Reference counting: a holder keeps it alive. */
   mw_sslinfo_ref(ssl);
   mw_sslinfo_free(ssl);
   CHECK_INT(ssl->hdr.magic, MW_MAGIC_SSLINFO);
+  mw_sslinfo_free(ssl);
+}
+
+/* A client's own TLS results: none before a handshake, only output
+ * indexes, each with its type; the SSLInfo's view answers alike. */
+static void client_tls_options(void) {
+  mw_smtp *c = mw_smtp_new();
+  mw_pop3 *p = mw_pop3_new();
+  long v = 7;
+  const char *str = "x";
+  CHECK_ERR(mw_smtp_tls_option_int(c, SSLConnectionProtocolOut, &v),
+            mw_smtp_extended_error(c), errState, eexSSLNocontext);
+  CHECK_INT(v, 0);
+  CHECK_ERR(mw_pop3_tls_option_str(p, SSLPeerSubject, &str),
+            mw_pop3_extended_error(p), errState, eexSSLNocontext);
+  CHECK(str == NULL);
+  CHECK_ERR(mw_pop3_tls_option_int(p, SSLRevocationStatus, &v),
+            mw_pop3_extended_error(p), errState, eexSSLNocontext);
+  /* Inputs are not results; a string output is not read as a number. */
+  CHECK_ERR(mw_smtp_tls_option_int(c, SSLNoServerNameCheck, &v),
+            mw_smtp_extended_error(c), errInvalidArgument, eexInvalidArgument);
+  CHECK_ERR(mw_smtp_tls_option_str(c, SSLCAFile, &str),
+            mw_smtp_extended_error(c), errInvalidArgument, eexInvalidArgument);
+  CHECK_ERR(mw_pop3_tls_option_int(p, SSLPeerSubject, &v),
+            mw_pop3_extended_error(p), errInvalidArgument, eexInvalidArgument);
+  CHECK_ERR(mw_pop3_tls_option_str(p, 999, &str), mw_pop3_extended_error(p),
+            errInvalidArgument, eexInvalidArgument);
+  CHECK_INT(mw_smtp_tls_option_int(NULL, SSLHash, &v), errInvalidArgument);
+  CHECK_INT(mw_pop3_tls_option_str(p, SSLPeerSubject, NULL),
+            errInvalidArgument);
+  mw_smtp_free(c);
+  mw_pop3_free(p);
+}
+
+/* Each thread has its own record of its SSLInfo calls. */
+static void *fail_on_other_thread(void *ssl) {
+  CHECK_ERR(mw_sslinfo_set_mode(ssl, 7), mw_sslinfo_extended_error(ssl),
+            errInvalidArgument, eexInvalidArgument);
+  return NULL;
+}
+
+static void sslinfo_error_per_thread(void) {
+  mw_sslinfo *ssl = mw_sslinfo_new();
+  CHECK_ERR(mw_sslinfo_set_option_int(ssl, 999, 1),
+            mw_sslinfo_extended_error(ssl), errInvalidArgument,
+            eexInvalidArgument);
+  CHECK(strstr(mw_errorinfo_text(mw_sslinfo_extended_error(ssl)), "999"));
+  pthread_t t;
+  CHECK_INT(pthread_create(&t, NULL, fail_on_other_thread, ssl), 0);
+  pthread_join(t, NULL);
+  /* Still this thread's own failure, not the other thread's. */
+  CHECK(strstr(mw_errorinfo_text(mw_sslinfo_extended_error(ssl)), "999"));
+  CHECK_INT(mw_sslinfo_set_mode(ssl, MODE_STARTTLS), MW_OK);
+  CHECK_INT(mw_errorinfo_number(mw_sslinfo_extended_error(ssl)), eexNone);
   mw_sslinfo_free(ssl);
 }
 
@@ -365,5 +429,7 @@ int main(void) {
   RUN(loghandler_filters);
   RUN(sslinfo_options);
   RUN(set_handler_types);
+  RUN(client_tls_options);
+  RUN(sslinfo_error_per_thread);
   return tl_finish();
 }

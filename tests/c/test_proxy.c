@@ -442,6 +442,15 @@ static void test_proxyinfo_object(void) {
   CHECK_INT(mw_proxyinfo_set_credentials(p, NULL, NULL), MW_OK);
   CHECK_INT(mw_proxyinfo_set_remote_dns(p, 0), MW_OK);
   CHECK_INT(mw_proxyinfo_remote_dns(p), 0);
+  /* POP3/SMTP proxies: the client's own credentials go through them. */
+  for (int kind = MW_PROXY_POP3; kind <= MW_PROXY_SMTP; kind++) {
+    mw_proxyinfo *a = mw_proxyinfo_new(kind);
+    CHECK_ERR(mw_proxyinfo_set_credentials(a, "u", "p"),
+              mw_proxyinfo_extended_error(a), errInvalidArgument,
+              eexInvalidArgument);
+    CHECK_INT(mw_proxyinfo_set_credentials(a, NULL, NULL), MW_OK);
+    mw_proxyinfo_free(a);
+  }
   mw_proxyinfo *h = mw_proxyinfo_new(MW_PROXY_HTTP);
   CHECK_INT(mw_proxyinfo_set_server(h, "localhost", 0), MW_OK);
   CHECK_INT(mw_proxyinfo_port(h), 8080);

@@ -252,7 +252,62 @@ static void test_no_suite_left(void) {
   mw_sslinfo_free(ssl);
 }
 
+/* SSLConnectionProtocolIn and SSLConnectionCipherIn read back (#18 item
+ * 17): the values in effect, in a fixed order; the other getters say it
+ * is an array. */
+static void test_arrays_read_back(void) {
+  mw_sslinfo *s = mw_sslinfo_new();
+  long v[8];
+  size_t n = 99;
+  CHECK_INT(mw_sslinfo_get_option_array(s, SSLConnectionProtocolIn, v, 8, &n),
+            MW_OK);
+  CHECK_INT(n, 0); /* the library's choice */
+  long protos[] = {SSL_TLS1_3, SSL_TLS1_2};
+  CHECK_INT(mw_sslinfo_set_option_array(s, SSLConnectionProtocolIn, protos, 2),
+            MW_OK);
+  CHECK_INT(mw_sslinfo_get_option_array(s, SSLConnectionProtocolIn, v, 8, &n),
+            MW_OK);
+  CHECK_INT(n, 2);
+  CHECK_INT(v[0], SSL_TLS1_2);
+  CHECK_INT(v[1], SSL_TLS1_3);
+  /* Too little room: the number is still told. */
+  CHECK_INT(mw_sslinfo_get_option_array(s, SSLConnectionProtocolIn, v, 1, &n),
+            MW_OK);
+  CHECK_INT(n, 2);
+  long ciphers[] = {SSL_CHACHA20, SSL_AES_256_GCM, SSL_AES_128};
+  CHECK_INT(mw_sslinfo_set_option_array(s, SSLConnectionCipherIn, ciphers, 3),
+            MW_OK);
+  CHECK_INT(mw_sslinfo_get_option_array(s, SSLConnectionCipherIn, v, 8, &n),
+            MW_OK);
+  CHECK_INT(n, 3);
+  CHECK_INT(v[0], SSL_AES_128);
+  CHECK_INT(v[1], SSL_AES_256_GCM);
+  CHECK_INT(v[2], SSL_CHACHA20);
+  long both[] = {SSL_AES_128, SSL_AES_256};
+  CHECK_INT(mw_sslinfo_set_option_array(s, SSLConnectionCipherIn, both, 2),
+            MW_OK);
+  CHECK_INT(mw_sslinfo_get_option_array(s, SSLConnectionCipherIn, v, 8, &n),
+            MW_OK);
+  CHECK_INT(n, 1);
+  CHECK_INT(v[0], SSL_AES);
+  /* Read as a number: the error says it is an array. */
+  long x;
+  CHECK_ERR(mw_sslinfo_get_option_int(s, SSLConnectionCipherIn, &x),
+            mw_sslinfo_extended_error(s), errInvalidArgument,
+            eexInvalidArgument);
+  CHECK(strstr(mw_errorinfo_text(mw_sslinfo_extended_error(s)), "array"));
+  /* Not an array option. */
+  CHECK_ERR(mw_sslinfo_get_option_array(s, SSLCAFile, v, 8, &n),
+            mw_sslinfo_extended_error(s), errInvalidArgument,
+            eexInvalidArgument);
+  CHECK_INT(n, 0);
+  CHECK_INT(mw_sslinfo_get_option_array(NULL, SSLConnectionCipherIn, v, 8, &n),
+            errInvalidArgument);
+  mw_sslinfo_free(s);
+}
+
 int main(void) {
+  RUN(test_arrays_read_back);
   RUN(test_protocols_accepted);
   RUN(test_protocols_refused);
   RUN(test_ciphers);

@@ -489,7 +489,7 @@ static void test_tls_to_plaintext_speaker(void) {
   CHECK(e.os_error != 0); /* the OpenSSL error code */
   CHECK(!mw_conn_is_open(&c));
   CHECK(!mw_conn_is_secure(&c));
-  CHECK(!ssl->have_outputs);
+  CHECK(!ssl->last.have);
   CHECK_INT(ERR_peek_error(), 0); /* the error queue was cleared */
   mw_conn_close(&c);
   peer_end(&p);
@@ -516,7 +516,7 @@ static void test_tls_handshake_timeout(void) {
   CHECK_ERR(rc, &e, errTimeout, eexTimeout);
   CHECK(took >= 490 && took < 2500);
   CHECK(!mw_conn_is_open(&c));
-  CHECK(!ssl->have_outputs);
+  CHECK(!ssl->last.have);
   mw_conn_close(&c);
   peer_end(&p);
   CHECK(p.got_len > 5 && (unsigned char)p.got[0] == 0x16); /* ClientHello */
@@ -615,19 +615,21 @@ static void test_tls_success_outputs(void) {
   CHECK_INT(rc, MW_OK);
   CHECK(p.tls_ok);
   CHECK_STR(p.sni, "localhost");
-  CHECK(ssl->have_outputs);
-  CHECK_INT(ssl->protocol_out, SSL_TLS1_3); /* both ends are OpenSSL 3 */
-  CHECK_STR(ssl->protocol_name, "TLSv1.3");
-  CHECK_STR(ssl->cipher_name, "TLS_AES_256_GCM_SHA384");
-  CHECK_INT(ssl->cipher_out, SSL_AES_256_GCM);
-  CHECK_INT(ssl->cipher_strength, 256);
-  CHECK_INT(ssl->hash, SSL_SHA384);
-  CHECK_INT(ssl->hash_strength, 384);
-  CHECK_INT(ssl->exchange, SSL_X25519);
-  CHECK_INT(ssl->exchange_strength, 253);
-  CHECK_STR(ssl->group_name, "x25519");
-  CHECK(ssl->peer_subject && strstr(ssl->peer_subject, "CN=localhost"));
-  CHECK(ssl->peer_issuer && strstr(ssl->peer_issuer, "CN=localhost"));
+  CHECK(ssl->last.have);
+  CHECK_INT(ssl->last.protocol_out, SSL_TLS1_3); /* both ends are OpenSSL 3 */
+  CHECK_STR(ssl->last.protocol_name, "TLSv1.3");
+  CHECK_STR(ssl->last.cipher_name, "TLS_AES_256_GCM_SHA384");
+  CHECK_INT(ssl->last.cipher_out, SSL_AES_256_GCM);
+  CHECK_INT(ssl->last.cipher_strength, 256);
+  CHECK_INT(ssl->last.hash, SSL_SHA384);
+  CHECK_INT(ssl->last.hash_strength, 384);
+  CHECK_INT(ssl->last.exchange, SSL_X25519);
+  CHECK_INT(ssl->last.exchange_strength, 253);
+  CHECK_STR(ssl->last.group_name, "x25519");
+  CHECK(ssl->last.peer_subject &&
+        strstr(ssl->last.peer_subject, "CN=localhost"));
+  CHECK(ssl->last.peer_issuer &&
+        strstr(ssl->last.peer_issuer, "CN=localhost"));
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -654,14 +656,14 @@ static void test_tls12_outputs(void) {
   if (rc == MW_OK)
     rc = mw_conn_start_tls(&c, ssl, tc.host); /* IP checked as an IP */
   CHECK_INT(rc, MW_OK);
-  CHECK_INT(ssl->protocol_out, SSL_TLS1_2);
-  CHECK_STR(ssl->protocol_name, "TLSv1.2");
-  CHECK_INT(ssl->cipher_out, SSL_AES_128_GCM);
-  CHECK_INT(ssl->cipher_strength, 128);
-  CHECK_INT(ssl->hash, SSL_SHA256);
-  CHECK_INT(ssl->exchange, SSL_ECDHE);
-  CHECK_INT(ssl->exchange_strength, 256);
-  CHECK_STR(ssl->group_name, "secp256r1");
+  CHECK_INT(ssl->last.protocol_out, SSL_TLS1_2);
+  CHECK_STR(ssl->last.protocol_name, "TLSv1.2");
+  CHECK_INT(ssl->last.cipher_out, SSL_AES_128_GCM);
+  CHECK_INT(ssl->last.cipher_strength, 128);
+  CHECK_INT(ssl->last.hash, SSL_SHA256);
+  CHECK_INT(ssl->last.exchange, SSL_ECDHE);
+  CHECK_INT(ssl->last.exchange_strength, 256);
+  CHECK_STR(ssl->last.group_name, "secp256r1");
   mw_conn_close(&c);
   peer_end(&p);
   CHECK(p.tls_ok);
@@ -682,7 +684,7 @@ static void test_tls_untrusted(void) {
         e.verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
   CHECK(tl_contains(e.text, strlen(e.text),
                     X509_verify_cert_error_string(e.verify)));
-  CHECK(!ssl->have_outputs);
+  CHECK(!ssl->last.have);
   CHECK_INT(ERR_peek_error(), 0);
   mw_sslinfo_free(ssl);
 
@@ -690,7 +692,7 @@ static void test_tls_untrusted(void) {
   tls_case loose = {"localhost", NULL, NULL, 1, 0};
   rc = tls_attempt(&loose, PEER_TLS, &e, &ssl, &p);
   CHECK_INT(rc, MW_OK);
-  CHECK(ssl->have_outputs);
+  CHECK(ssl->last.have);
   mw_sslinfo_free(ssl);
   mw_error_clear(&e);
 }
@@ -838,7 +840,7 @@ static void test_starttls_midstream(void) {
   CHECK_ERR(mw_conn_start_tls(&c, ssl, "localhost"), &e, errState, eexState);
   CHECK_INT(mw_conn_read(&c, buf, sizeof buf, &got), MW_OK);
   CHECK(got == 7 && memcmp(buf, "hello\r\n", 7) == 0);
-  CHECK(ssl->have_outputs && ssl->protocol_out == SSL_TLS1_3);
+  CHECK(ssl->last.have && ssl->last.protocol_out == SSL_TLS1_3);
   mw_conn_close(&c);
   peer_end(&p);
   CHECK(p.tls_ok);

@@ -6,13 +6,15 @@ raises exceptions from the ErrorInfo, and manages the handle's lifetime.
 
 import builtins
 import collections
+import functools
 import io
 import sys
 import threading
 
 from . import _mailwire as _mw
-from ._errors import Error, ErrorInfo, binding_error
-from ._handlers import LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _text
+from ._errors import Error, ErrorInfo, binding_error, describe, type_error
+from ._handlers import (LoggingHandler, LogHandler, ProxyInfo, SSLInfo, _port,
+                        _seconds, _text, _whole)
 
 __all__ = ["SMTPClient", "POP3Client", "RecipientResult", "POP3Message",
            "SMTPBatchResult", "POP3BatchResult"]
@@ -42,16 +44,60 @@ class SMTPBatchResult(collections.namedtuple(
                 and all(r.code // 100 == 2 for r in self.recipients))
 
 
-def _as_log_handler(obj):
+def _as_log_handler(obj, what="set_advanced_handler"):
     if isinstance(obj, LogHandler):
         return obj
     if hasattr(obj, "log") and hasattr(obj, "getChild"):  # a logging.Logger
         return LoggingHandler(obj)
     if callable(obj):
         return LogHandler(obj)
-    raise TypeError("expected a LogHandler, a logging.Logger or a callable")
+    raise type_error("%s takes an SSLInfo, a ProxyInfo, a LogHandler or a "
+                     "function(severity, facility, message) (or a "
+                     "logging.Logger), not %s." % (what, describe(obj)))
 
 
+class _TLSOptionReader:
+    """``client.tls_option[i]``: this connection's SSLInfo outputs."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getitem__(self, index):
+        return self._client._tls_option(index)
+
+
+def _recording(fn):
+    """Wrap a method so that a refusal of the binding's own checks (a wrong
+    type, a closed client ...) reaches extended_error, as the library's
+    refusals do."""
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except Error as e:
+            if getattr(e, "_binding", False):
+                self._binding_error = ErrorInfo.of(e)
+            raise
+    return method
+
+
+def _records_binding_errors(cls):
+    """Class decorator: _recording on every public method and setter."""
+    for name, attr in list(vars(cls).items()):
+        if name.startswith("_") and name not in ("__enter__", "__iter__",
+                                                 "__len__"):
+            continue
+        if isinstance(attr, property) and attr.fset is not None:
+            setattr(cls, name, property(attr.fget, _recording(attr.fset),
+                                        attr.fdel, attr.__doc__))
+        elif callable(attr) and not isinstance(attr, (staticmethod, type)):
+            setattr(cls, name, _recording(attr))
+    return cls
+
+
+@_records_binding_errors
 class _Client:
     """What both clients share: the handle, its lock, handlers, closing.
 
@@ -68,11 +114,13 @@ class _Client:
     _c_clear_handlers = _c_connect = _c_is_connected = _c_is_secure = None
     _c_quit = _c_disconnect = _c_noop = _c_rset = None
     _c_auth_used = _c_capabilities = None
+    _c_tls_int = _c_tls_str = None
     _default_timeout = 30.0
 
     def __init__(self, server, port, timeout, ssl, user, password,
                  auth_mechanism, allow_plaintext_auth, log_handler,
                  proxy=None):
+        self._binding_error = None
         self._lock = threading.RLock()
         self._depth = 0
         self._close_pending = False
@@ -88,6 +136,8 @@ class _Client:
         self._allow_plaintext_auth = False
         if server is not None:
             self.set_server(server, port)
+        elif port:  # kept for a later server; connect says none is set
+            self._port = _port(port)
         if timeout is not None:
             self.timeout = timeout
         if ssl is not None:
@@ -99,7 +149,9 @@ class _Client:
         if allow_plaintext_auth:
             self.allow_plaintext_auth = True
         if log_handler is not None:
-            self.set_advanced_handler(log_handler)
+            self.set_advanced_handler(_as_log_handler(log_handler, "log_handler")
+                                      if not isinstance(log_handler, (SSLInfo, ProxyInfo))
+                                      else log_handler)
         if proxy is not None:
             self.set_advanced_handler(proxy)
 
@@ -115,6 +167,7 @@ class _Client:
         Returns the rest of the result (outputs), if any."""
         with self._lock:
             h = self._live()
+            self._binding_error = None
             self._depth += 1
             try:
                 res = fn(h, *args)
@@ -136,8 +189,9 @@ class _Client:
     def set_server(self, server, port=0):
         """Server name or address, and port (0: the default for the TLS mode)."""
         server = _text(server, "server name")
-        self._call(self._c_set_server, server, int(port))
-        self._server, self._port = server, int(port)
+        port = _port(port)
+        self._call(self._c_set_server, server, port)
+        self._server, self._port = server, port
 
     @property
     def server(self):
@@ -155,6 +209,9 @@ class _Client:
 
     @port.setter
     def port(self, value):
+        if self._server is None:  # no server yet: kept for set_server
+            self._port = _port(value)
+            return
         self.set_server(self._server, value)
 
     @property
@@ -164,6 +221,7 @@ class _Client:
 
     @timeout.setter
     def timeout(self, seconds):
+        seconds = _seconds(seconds)
         self._call(self._c_set_timeout, max(1, int(round(float(seconds) * 1000))))
         self._timeout = float(seconds)
 
@@ -240,8 +298,9 @@ class _Client:
 
     @ssl.setter
     def ssl(self, value):
-        if isinstance(value, bool):
-            raise TypeError("ssl must be an SSLInfo or MODE_CHANNEL/MODE_STARTTLS")
+        if isinstance(value, bool) or not isinstance(value, (SSLInfo, int)):
+            raise type_error("ssl must be an SSLInfo or MODE_CHANNEL/"
+                             "MODE_STARTTLS, not %s." % describe(value))
         if not isinstance(value, SSLInfo):
             value = SSLInfo(value)
         self.set_advanced_handler(value)
@@ -257,8 +316,13 @@ class _Client:
 
     @property
     def extended_error(self):
-        """The ErrorInfo of the last call (the reference's ExtendedError)."""
-        return ErrorInfo(_mw.mwpy_errorinfo(self._query(self._c_error)))
+        """The ErrorInfo of the last call (the reference's ExtendedError),
+        also when the binding refused its arguments before calling C."""
+        with self._lock:
+            h = self._live()  # a closed client raises StateError
+            if self._binding_error is not None:
+                return self._binding_error
+            return ErrorInfo(_mw.mwpy_errorinfo(self._c_error(h)))
 
     # ---- session ----
     def connect(self, server=None, port=None):
@@ -284,6 +348,22 @@ class _Client:
     def auth_mechanism_used(self):
         """The mechanism the login used, or None."""
         return self._query(self._c_auth_used)
+
+    @property
+    def tls_option(self):
+        """The TLS results of this client's last connection, by SSLInfo
+        output index: ``client.tls_option[mailwire.SSLConnectionCipherName]``.
+        Unlike ``ssl.option[i]``, which with several clients sharing the
+        SSLInfo shows the most recent handshake of any of them, these are
+        always this connection's. Read-only; before a handshake, raises
+        with ``eexSSLNocontext``."""
+        return _TLSOptionReader(self)
+
+    def _tls_option(self, index):
+        kind = _mw.mw_sslinfo_option_type(index)
+        fn = self._c_tls_str if kind == ord("s") else self._c_tls_int
+        value = self._call(fn, int(index))[0]
+        return bool(value) if kind == ord("b") else value
 
     def noop(self):
         """NOOP: check that the server still answers."""
@@ -345,16 +425,14 @@ class _Client:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        """Leaving ``with`` normally sends QUIT (POP3: deletions are
+        committed) and closes; leaving it by an exception closes without
+        QUIT (POP3: nothing is deleted), as Lua's ``<close>`` does."""
         try:
-            if self.is_connected:
-                try:
-                    self.quit()
-                except Exception:
-                    if exc_type is None:
-                        raise
+            if exc_type is None and self.is_connected:
+                self.quit()
         finally:
             self.close()
-        return False
 
     def __repr__(self):
         state = ("closed" if self._h is None else
@@ -363,6 +441,7 @@ class _Client:
                                             self._port, state)
 
 
+@_records_binding_errors
 class SMTPClient(_Client):
     """Sends mail over SMTP (the reference's SMTPClient).
 
@@ -372,7 +451,8 @@ class SMTPClient(_Client):
     ...     smtp.send("me@example.com", ["you@example.com"], message)
 
     ``ssl`` is an SSLInfo or a mode; ``timeout`` is in seconds. ``with``
-    connects (if a server is set), and sends QUIT and closes at the end.
+    connects (if a server is set); at a normal end it sends QUIT and
+    closes, when an exception leaves it it closes without QUIT.
     """
 
     _c_new = staticmethod(_mw.mw_smtp_new)
@@ -395,6 +475,8 @@ class SMTPClient(_Client):
     _c_rset = staticmethod(_mw.mw_smtp_rset)
     _c_auth_used = staticmethod(_mw.mw_smtp_auth_mechanism_used)
     _c_capabilities = staticmethod(_mw.mw_smtp_capabilities)
+    _c_tls_int = staticmethod(_mw.mw_smtp_tls_option_int)
+    _c_tls_str = staticmethod(_mw.mw_smtp_tls_option_str)
 
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
                  user=None, password=None, auth_mechanism=None,
@@ -502,9 +584,7 @@ class SMTPClient(_Client):
         AuthError, ...) when the server refuses.
         """
         from_addr = _text(from_addr, "sender address")
-        if isinstance(to_addrs, (str, bytes)):
-            to_addrs = [to_addrs]
-        rcpts = [_text(r, "recipient address") for r in to_addrs]
+        rcpts = _recipients(to_addrs)
         data = _message_bytes(message)
         try:
             if data is not None:
@@ -513,9 +593,15 @@ class SMTPClient(_Client):
                 flags = _mw.MW_SEND_8BIT if eight_bit else 0
                 self._call(_mw.mwpy_smtp_send_stream, from_addr, rcpts,
                            int(size_hint or 0), flags, _message_reader(message))
-        finally:
+        except Error as e:
             self._results = self._recipient_results(rcpts)
-        return self._results
+            e.results = list(self._results)
+            raise
+        except BaseException:
+            self._results = self._recipient_results(rcpts)
+            raise
+        self._results = self._recipient_results(rcpts)
+        return list(self._results)
 
     def send_message(self, msg, from_addr=None, to_addrs=None, **kwargs):
         """Send an email.message.Message, taking the sender from Sender/From
@@ -580,7 +666,7 @@ class SMTPClient(_Client):
         batch_results, until the next batch.
         """
         if isinstance(messages, (str, bytes, dict)) or _is_email_message(messages):
-            raise TypeError("send_batch takes a list of messages")
+            raise type_error("send_batch takes a list of messages")
         try:
             batch = [_batch_message(m, i) for i, m in enumerate(messages)]
         except Error as e:  # refused before anything was sent
@@ -623,6 +709,20 @@ class SMTPClient(_Client):
         return list(getattr(self, "_batch_results", []))
 
 
+def _recipients(to_addrs):
+    """An address or a list of them, as a list of str (the same refusals
+    as the Lua binding)."""
+    if isinstance(to_addrs, (str, bytes)):
+        to_addrs = [to_addrs]
+    elif isinstance(to_addrs, dict) or not hasattr(to_addrs, "__iter__"):
+        raise type_error("The recipients must be an address or a list of "
+                         "addresses, not %s." % describe(to_addrs))
+    rcpts = [_text(r, "recipient address") for r in to_addrs]
+    if any(r is None for r in rcpts):
+        raise type_error("The recipient address must be a string, not nothing.")
+    return rcpts
+
+
 def _is_email_message(obj):
     """Is obj an email.message.Message? The email package is imported only
     by programs that use it (it is a third of mailwire's import time)."""
@@ -655,28 +755,28 @@ def _batch_message(m, i):
     elif isinstance(m, dict):
         unknown = set(m) - {"from", "to", "data", "from_addr", "to_addrs", "message"}
         if unknown:
-            raise TypeError("message %d of the batch has unknown keys: %s"
+            raise type_error("message %d of the batch has unknown keys: %s"
                             % (i + 1, ", ".join(sorted(map(str, unknown)))))
         try:
             from_addr = m["from"] if "from" in m else m["from_addr"]
             to_addrs = m["to"] if "to" in m else m["to_addrs"]
             data = m["data"] if "data" in m else m["message"]
         except KeyError as e:
-            raise TypeError("message %d of the batch has no %s" % (i + 1, e)) from None
+            raise type_error("message %d of the batch has no %s" % (i + 1, e)) from None
     elif isinstance(m, (tuple, builtins.list)) and len(m) == 3:
         from_addr, to_addrs, data = m
     else:
-        raise TypeError("message %d of the batch must be a (from_addr, to_addrs, "
+        raise type_error("message %d of the batch must be a (from_addr, to_addrs, "
                         "message) tuple, a dict or an email.message.Message, not %s"
                         % (i + 1, type(m).__name__))
     from_addr = _text(from_addr, "sender address")
     if from_addr is None:
-        raise TypeError("message %d of the batch has no sender" % (i + 1))
+        raise type_error("message %d of the batch has no sender" % (i + 1))
     if isinstance(to_addrs, (str, bytes)):
         to_addrs = [to_addrs]
     rcpts = [_text(r, "recipient address") for r in to_addrs]
     if any(r is None for r in rcpts):
-        raise TypeError("message %d of the batch has a recipient None" % (i + 1))
+        raise type_error("message %d of the batch has a recipient None" % (i + 1))
     body = _message_bytes(data)
     if body is None:
         read = _message_reader(data)
@@ -721,7 +821,7 @@ def _message_reader(message):
     try:
         chunks = iter(message)
     except TypeError:
-        raise TypeError("message must be bytes, str, an email.message.Message, "
+        raise type_error("message must be bytes, str, an email.message.Message, "
                         "a file, an iterable of bytes or a callable, not %s"
                         % type(message).__name__) from None
     return lambda n: next(chunks, b"")
@@ -761,9 +861,10 @@ def _writer(into):
         return into.write
     if callable(into):
         return into
-    raise TypeError("into must be a file object with write() or a callable")
+    raise type_error("into must be a file object with write() or a callable")
 
 
+@_records_binding_errors
 class POP3Client(_Client):
     """Retrieves mail over POP3 (the reference's POP3Client).
 
@@ -772,8 +873,9 @@ class POP3Client(_Client):
     ...     for msg in pop:
     ...         data = pop.retr(msg.number)
 
-    Messages are never deleted unless dele() is called; QUIT (at the end of
-    ``with``) commits the deletions.
+    Messages are never deleted unless dele() is called; QUIT (at the normal
+    end of ``with``) commits the deletions. An exception leaving ``with``
+    closes without QUIT, so nothing is deleted.
     """
 
     _c_new = staticmethod(_mw.mw_pop3_new)
@@ -795,6 +897,8 @@ class POP3Client(_Client):
     _c_noop = staticmethod(_mw.mw_pop3_noop)
     _c_rset = staticmethod(_mw.mw_pop3_rset)
     _c_auth_used = staticmethod(_mw.mw_pop3_auth_mechanism_used)
+    _c_tls_int = staticmethod(_mw.mw_pop3_tls_option_int)
+    _c_tls_str = staticmethod(_mw.mw_pop3_tls_option_str)
     _c_capabilities = staticmethod(_mw.mw_pop3_capabilities)
 
     def __init__(self, server=None, port=0, *, timeout=None, ssl=None,
@@ -831,8 +935,9 @@ class POP3Client(_Client):
 
     @max_message_size.setter
     def max_message_size(self, size):
-        self._call(_mw.mw_pop3_set_max_message_size, int(size))
-        self._max_message_size = int(size)
+        size = _whole(size, "size", 0)
+        self._call(_mw.mw_pop3_set_max_message_size, size)
+        self._max_message_size = size
 
     def has_capability(self, keyword):
         """Did CAPA list this capability ("UIDL", "SASL" ...)?"""
@@ -875,7 +980,7 @@ class POP3Client(_Client):
     def list(self, number=None):
         """LIST: [(number, size), ...], or the size of one message."""
         if number is not None:
-            return self._call(_mw.mw_pop3_list_one, int(number))[0]
+            return self._call(_mw.mw_pop3_list_one, _whole(number, "message number", 1))[0]
         with self._lock:
             self._call(_mw.mw_pop3_list)
             return self._entries("size")
@@ -883,7 +988,7 @@ class POP3Client(_Client):
     def uidl(self, number=None):
         """UIDL: [(number, uid), ...], or the UID of one message."""
         if number is not None:
-            return self._call(_mw.mw_pop3_uidl_one, int(number))[0]
+            return self._call(_mw.mw_pop3_uidl_one, _whole(number, "message number", 1))[0]
         with self._lock:
             self._call(_mw.mw_pop3_uidl)
             return self._entries("uid")
@@ -893,22 +998,25 @@ class POP3Client(_Client):
         into (a file object or a callable taking bytes), streamed in constant
         memory (returns None). An exception raised by into stops the transfer
         and is raised here."""
+        number = _whole(number, "message number", 1)
         if into is None:
-            return self._call(_mw.mw_pop3_retr, int(number))[0]
-        self._call(_mw.mwpy_pop3_retr_stream, int(number), _writer(into))
+            return self._call(_mw.mw_pop3_retr, number)[0]
+        self._call(_mw.mwpy_pop3_retr_stream, number, _writer(into))
         return None
 
     def top(self, number, lines, into=None):
         """TOP: the headers and the first lines of the body, as retr()."""
+        number = _whole(number, "message number", 1)
+        lines = _whole(lines, "number of lines", 0)
         if into is None:
-            return self._call(_mw.mw_pop3_top, int(number), int(lines))[0]
-        self._call(_mw.mwpy_pop3_top_stream, int(number), int(lines), _writer(into))
+            return self._call(_mw.mw_pop3_top, number, lines)[0]
+        self._call(_mw.mwpy_pop3_top_stream, number, lines, _writer(into))
         return None
 
     def dele(self, number):
         """Mark a message for deletion; QUIT deletes it, RSET or a dropped
         connection keeps it."""
-        self._call(_mw.mw_pop3_dele, int(number))
+        self._call(_mw.mw_pop3_dele, _whole(number, "message number", 1))
 
     # ---- batches ----
     def _batch(self, fn, numbers, args, value):
@@ -916,14 +1024,12 @@ class POP3Client(_Client):
         entry i's value. Returns the values, or raises with the
         POP3BatchResults attached as ``results``."""
         if isinstance(numbers, (str, bytes)):
-            raise TypeError("expected a list of message numbers")
-        nums = [int(n) for n in numbers]
-        if any(n < 0 for n in nums):
-            e = binding_error("eexInvalidArgument",
-                              "Message numbers start at 1 (got %d); nothing was "
-                              "sent to the server." % min(nums))
+            raise type_error("expected a list of message numbers")
+        try:
+            nums = [_whole(n, "message number", 1) for n in numbers]
+        except Error as e:  # refused before anything was sent
             self._batch_results = e.results = []
-            raise e
+            raise
         with self._lock:
             try:
                 self._call(fn, nums, *args)
@@ -958,7 +1064,7 @@ class POP3Client(_Client):
     def _retrieve_batch(self, fn, numbers, args, into):
         if into is not None:
             if not callable(into):
-                raise TypeError("into must be a callable(number, chunk)")
+                raise type_error("into must be a callable(number, chunk)")
 
             def write(i, number, chunk):
                 into(number, chunk)
@@ -1002,7 +1108,7 @@ class POP3Client(_Client):
         """TOP for several messages (the headers and the first lines of the
         body), as retr_batch."""
         return self._retrieve_batch(_mw.mwpy_pop3_top_batch, numbers,
-                                    (int(lines),), into)
+                                    (_whole(lines, "number of lines", 0),), into)
 
     def dele_batch(self, numbers):
         """Mark several messages for deletion, pipelined; QUIT deletes them.

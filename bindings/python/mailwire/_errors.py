@@ -11,7 +11,8 @@ __all__ = [
     "Error", "ConnectError", "DNSError", "NetworkError", "MailTimeoutError",
     "AuthError", "ServerError", "ProtocolError", "TLSError",
     "TLSHandshakeError", "CertificateError", "CertificateNameError",
-    "ProxyError", "InvalidArgumentError", "NotConnectedError", "StateError",
+    "ProxyError", "InvalidArgumentError", "InvalidArgumentTypeError",
+    "NotConnectedError", "StateError",
     "UnsupportedError", "AbortedError", "NoMemoryError", "ErrorInfo",
 ]
 
@@ -36,6 +37,8 @@ class Error(Exception):
         enhanced_status: the RFC 3463 status of an SMTP refusal ("5.7.8"), or "".
         server_text: what the server said when it refused, or "".
         verify_result: OpenSSL's X509_V_* result for certificate failures, or 0.
+        results: what the call had done per recipient (send) or message
+            (the batch calls); else empty.
     """
 
     def __init__(self, number, text, os_error=0, code=None,
@@ -50,6 +53,10 @@ class Error(Exception):
         self.server_text = server_text
         self.reply_code = reply_code
         self.verify_result = verify_result
+        # What the call had done per recipient or message: RecipientResults
+        # for send(), SMTPBatchResults / POP3BatchResults for the batch
+        # calls; empty for other calls.
+        self.results = []
         if isinstance(self, OSError):  # errno is the OS's, not ours
             self.errno = os_error or None
             self.strerror = text
@@ -124,6 +131,12 @@ class InvalidArgumentError(Error, ValueError):
     Also a ValueError."""
 
 
+class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type (a number where an address goes, a
+    string where a port goes): an InvalidArgumentError that is also a
+    TypeError."""
+
+
 class NotConnectedError(Error):
     """The client is not connected (errNotConnected)."""
 
@@ -194,11 +207,21 @@ class ErrorInfo:
     """
 
     __slots__ = ("code", "number", "text", "os_error", "reply_code",
-                 "enhanced_status", "server_text", "verify_result")
+                 "enhanced_status", "server_text", "verify_result", "_cls")
 
     def __init__(self, record):
         (self.code, self.number, self.text, self.os_error, self.reply_code,
          self.enhanced_status, self.server_text, self.verify_result) = record
+        self.text = option_names(self.text)
+
+    @classmethod
+    def of(cls, e):
+        """The ErrorInfo an Error carries (for the binding's own refusals,
+        which reach extended_error this way)."""
+        info = cls((e.code, e.number, e.text, e.os_error, e.reply_code,
+                    e.enhanced_status, e.server_text, e.verify_result))
+        info._cls = type(e)
+        return info
 
     @property
     def name(self):
@@ -206,7 +229,7 @@ class ErrorInfo:
 
     def exception(self):
         """The exception this ErrorInfo raises."""
-        cls = error_class(self.code, self.number)
+        cls = getattr(self, "_cls", None) or error_class(self.code, self.number)
         return cls(self.number, self.text, self.os_error, self.code,
                    self.enhanced_status, self.server_text, self.reply_code,
                    self.verify_result)
@@ -220,9 +243,63 @@ def raise_for(errorinfo_ptr):
     raise ErrorInfo(_mw.mwpy_errorinfo(errorinfo_ptr)).exception()
 
 
-def binding_error(eex_name, text):
+def binding_error(eex_name, text, type_error=False):
     """An exception raised by the binding itself, for an extended number
-    given by name (e.g. NUL in an argument, which C cannot see)."""
+    given by name (e.g. NUL in an argument, which C cannot see). With
+    type_error, an InvalidArgumentTypeError (also a TypeError)."""
     number = _EEX_NUMBER[eex_name]
     code = _mw.mw_eex_base(number)
-    return error_class(code, number)(number, text, code=code)
+    cls = InvalidArgumentTypeError if type_error else error_class(code, number)
+    e = cls(number, text, code=code)
+    e._binding = True
+    return e
+
+
+def type_error(text):
+    """A wrong type refused by the binding: errInvalidArgument,
+    eexInvalidArgument, as InvalidArgumentTypeError."""
+    return binding_error("eexInvalidArgument", text, type_error=True)
+
+
+def describe(value):
+    """A value as the bindings' messages show it: strings in double quotes,
+    else the value itself (the same words from Python and Lua)."""
+    if isinstance(value, str):
+        return '"%s"' % value
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "a " + type(value).__name__
+
+
+_OPTION_NAMES = None
+_OPTION_WORD = None
+
+
+def option_names(text):
+    """Error texts of the library name SSLInfo options by their constants
+    (SSLCAFile); say at the end which name scripts give them: "... (By
+    name: SSLCAFile is ca_file=.)". The library's text stays whole, the
+    same as from C."""
+    global _OPTION_NAMES, _OPTION_WORD
+    if not text or "SSL" not in text:
+        return text
+    if _OPTION_NAMES is None:
+        import re
+        from ._handlers import SSL_OPTIONS
+        by_index = {v: k for k, v in SSL_OPTIONS.items()}
+        _OPTION_NAMES = {c: by_index[getattr(_mw, c)] for c in dir(_mw)
+                         if re.match(r"^SSL[A-Z][A-Za-z0-9]*$", c)
+                         and getattr(_mw, c) in by_index}
+        _OPTION_WORD = re.compile(r"\bSSL[A-Z][A-Za-z0-9]*\b")
+    seen = []
+    for word in _OPTION_WORD.findall(text):
+        if word in _OPTION_NAMES and word not in seen:
+            seen.append(word)
+    if not seen:
+        return text
+    return "%s (By name: %s.)" % (text, ", ".join(
+        "%s is %s=" % (w, _OPTION_NAMES[w]) for w in seen))

@@ -3,7 +3,7 @@
 import re
 
 from . import _mailwire as _mw
-from ._errors import ErrorInfo, binding_error
+from ._errors import ErrorInfo, binding_error, describe, type_error
 
 __all__ = ["SSLInfo", "LogHandler", "LoggingHandler", "SSL_OPTIONS",
            "ProxyInfo", "SOCK4ProxyInfo", "SOCK5ProxyInfo", "SOCKS4ProxyInfo",
@@ -18,15 +18,59 @@ def _text(value, what):
     if isinstance(value, bytes):
         value = value.decode("utf-8", "surrogateescape")
     if not isinstance(value, str):
-        raise TypeError("%s must be str, not %s" % (what, type(value).__name__))
+        raise type_error("The %s must be a string, not %s." % (what, describe(value)))
     if "\0" in value:
         raise binding_error("eexInvalidArgument",
                             "The %s contains a NUL character; remove it." % what)
     return value
 
 
+# Names the rule below would split badly.
+_SNAKE_EXCEPTIONS = {"SSLPeerSANs": "peer_sans"}
+# Old Python names kept working (with a DeprecationWarning).
+_DEPRECATED_OPTIONS = {"peer_sa_ns": "peer_sans"}
+
+
+def _port(value):
+    """A TCP port: a whole number 0..65535 (0: the usual one); the same
+    refusal, with the same words, as the Lua binding."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 0 <= value <= 65535:
+        raise binding_error("eexInvalidArgument",
+                            "The port must be a whole number from 0 to 65535 "
+                            "(0: the usual port), not %s." % describe(value),
+                            type_error=not isinstance(value, int))
+    return value
+
+
+def _whole(value, what, minimum=None):
+    """A whole number (message numbers, line counts, sizes): the same
+    refusal, with the same words, as the Lua binding."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or (minimum is not None and value < minimum):
+        raise binding_error("eexInvalidArgument",
+                            "The %s must be a whole number%s, not %s."
+                            % (what, "" if minimum is None else " >= %d" % minimum,
+                               describe(value)),
+                            type_error=not isinstance(value, int))
+    return value
+
+
+def _seconds(value):
+    """A timeout: a number of seconds > 0, as in Lua."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value > 0:
+        raise binding_error("eexInvalidArgument",
+                            "The timeout is a number of seconds > 0, not %s."
+                            % describe(value),
+                            type_error=not isinstance(value, (int, float)))
+    return value
+
+
 def _snake(name):
     """SSLNoServerNameCheck -> no_server_name_check, SSLCAFile -> ca_file."""
+    if name in _SNAKE_EXCEPTIONS:
+        return _SNAKE_EXCEPTIONS[name]
     name = name[3:]
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     return name.lower()
@@ -40,6 +84,13 @@ SSL_OPTIONS = {
     if re.match(r"^SSL[A-Z][A-Za-z0-9]*$", name)
     and _mw.mw_sslinfo_option_type(getattr(_mw, name)) != 0
 }
+
+
+def option_order(indexes):
+    """The order options given together are applied in, the same in every
+    binding: by index, except that the client certificate is loaded last,
+    after its password and directory (it is loaded when set)."""
+    return sorted(indexes, key=lambda i: (i == _mw.SSLClientCertificateName, i))
 
 
 class _OptionIndexer:
@@ -57,6 +108,22 @@ class _OptionIndexer:
         self._ssl._set_option(index, value)
 
 
+_OPTION_BY_INDEX = {v: k for k, v in SSL_OPTIONS.items()}
+
+
+def _option_index(index):
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise type_error("An SSLInfo option index must be a number (such as "
+                         "mailwire.SSLCAFile), not %s." % describe(index))
+    return index
+
+
+def _option_label(index):
+    name = _OPTION_BY_INDEX.get(index)
+    return "option %d" % index if name is None else \
+        "option %d (%s=)" % (index, name)
+
+
 class SSLInfo:
     """The parameters and results of a TLS connection (the reference's
     SSLInfo). Attach it with ``client.set_advanced_handler(ssl)`` or
@@ -66,8 +133,14 @@ class SSLInfo:
     ``MODE_STARTTLS``. Options are read and written by index, as in the
     reference (``ssl.option[mailwire.SSLNoServerNameCheck] = True``), or
     given by name at construction (``SSLInfo(ca_file="ca.pem")``; the name of
-    ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``). Output options
-    (``SSLConnectionProtocolOut`` ...) describe the last handshake.
+    ``SSLCAFile`` is ``ca_file``, see ``SSL_OPTIONS``); those are applied by
+    index, the client certificate last (after its password and directory),
+    as in Lua. Array options (``SSLConnectionProtocolIn``) read back as a
+    list. Output options (``SSLConnectionProtocolOut`` ...) describe the
+    most recent handshake made with this SSLInfo; a client's own are
+    ``client.tls_option[i]``. One SSLInfo may serve clients on many
+    threads; its options cannot change while any of them is connected
+    (``eexSSLConnected``).
     """
 
     _free = staticmethod(_mw.mw_sslinfo_free)
@@ -77,11 +150,20 @@ class SSLInfo:
         if self._h is None:
             raise MemoryError("mw_sslinfo_new")
         self.mode = mode
+        given = {}
         for name, value in options.items():
+            if name in _DEPRECATED_OPTIONS:
+                import warnings
+                warnings.warn("SSLInfo(%s=...) is deprecated; use %s="
+                              % (name, _DEPRECATED_OPTIONS[name]),
+                              DeprecationWarning, stacklevel=2)
+                name = _DEPRECATED_OPTIONS[name]
             if name not in SSL_OPTIONS:
-                raise TypeError("SSLInfo has no option %r (known: %s)"
-                                % (name, ", ".join(sorted(SSL_OPTIONS))))
-            self._set_option(SSL_OPTIONS[name], value)
+                raise type_error("SSLInfo has no setting '%s' (known: %s)."
+                                 % (name, ", ".join(sorted(SSL_OPTIONS))))
+            given[SSL_OPTIONS[name]] = value
+        for index in option_order(given):
+            self._set_option(index, given[index])
 
     def _check(self, rc):
         if rc:
@@ -103,23 +185,41 @@ class SSLInfo:
         return _OptionIndexer(self)
 
     def _get_option(self, index):
+        index = _option_index(index)
         kind = _mw.mw_sslinfo_option_type(index)
         if kind == ord("s"):
             rc, value = _mw.mw_sslinfo_get_option_str(self._h, index)
+        elif kind == ord("a"):
+            rc, value = _mw.mw_sslinfo_get_option_array(self._h, index)
         else:
             rc, value = _mw.mw_sslinfo_get_option_int(self._h, index)
         self._check(rc)
         return bool(value) if kind == ord("b") else value
 
     def _set_option(self, index, value):
+        index = _option_index(index)
         kind = _mw.mw_sslinfo_option_type(index)
+        what = "value of %s" % _option_label(index)
         if kind == ord("s"):
-            rc = _mw.mw_sslinfo_set_option_str(
-                self._h, index, _text(value, "SSLInfo option %d" % index))
+            rc = _mw.mw_sslinfo_set_option_str(self._h, index, _text(value, what))
         elif kind == ord("a"):
-            rc = _mw.mw_sslinfo_set_option_array(self._h, index, list(value))
-        else:  # booleans, numbers, and unknown indexes (C says why)
-            rc = _mw.mw_sslinfo_set_option_int(self._h, index, int(value))
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise type_error("The %s must be a list of numbers, not %s."
+                                 % (what, describe(value)))
+            value = list(value)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise type_error("The %s must be a list of numbers." % what)
+            rc = _mw.mw_sslinfo_set_option_array(self._h, index, value)
+        elif kind == ord("b"):
+            if not isinstance(value, (bool, int)):
+                raise type_error("The %s must be a boolean, not %s."
+                                 % (what, describe(value)))
+            rc = _mw.mw_sslinfo_set_option_int(self._h, index, 1 if value else 0)
+        else:  # numbers, and unknown indexes (C says why)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise type_error("The %s must be a whole number, not %s."
+                                 % (what, describe(value)))
+            rc = _mw.mw_sslinfo_set_option_int(self._h, index, value)
         self._check(rc)
 
     def _output(self, name):
@@ -176,7 +276,8 @@ class LogHandler:
     def __init__(self, callback=None, level=_mw.LOG_S_INFORMATION,
                  facility_flags=_mw.LOG_F_ALL):
         if callback is not None and not callable(callback):
-            raise TypeError("callback must be callable")
+            raise type_error("The log callback must be a function(severity, "
+                             "facility, message), not %s." % describe(callback))
         self._callback = callback
         self._logging = 0
         self._close_pending = False
@@ -309,7 +410,7 @@ class ProxyInfo:
                  password=None, remote_dns=None):
         kind = self._kind if kind is None else kind
         if kind is None:
-            raise TypeError("ProxyInfo needs a kind (MW_PROXY_SOCKS5, ...)")
+            raise type_error("ProxyInfo needs a kind (MW_PROXY_SOCKS5, ...).")
         self._h = _mw.mw_proxyinfo_new(int(kind))
         if self._h is None:
             raise binding_error("eexInvalidArgument",
@@ -317,7 +418,7 @@ class ProxyInfo:
                                 "MW_PROXY_* constants." % (kind,))
         if server is not None:
             self.set_server(server, port)
-        if user is not None:
+        if user is not None or password is not None:
             self.set_credentials(user, password)
         if remote_dns is not None:
             self.remote_dns = remote_dns
@@ -335,7 +436,7 @@ class ProxyInfo:
     def set_server(self, host, port=0):
         """The proxy's host name or address, and port (0: the usual one)."""
         self._check(_mw.mw_proxyinfo_set_server(
-            self._h, _text(host, "proxy server"), int(port)))
+            self._h, _text(host, "proxy server"), _port(port)))
 
     @property
     def server(self):
@@ -430,21 +531,23 @@ class HTTPProxyInfo(ProxyInfo):
 
 class POP3ProxyInfo(ProxyInfo):
     """An application-level POP3 proxy: the client logs in to it as
-    ``user@server`` and it connects on (TLS ends at the proxy)."""
+    ``user@server`` and it connects on (TLS ends at the proxy). It takes no
+    user or password of its own (InvalidArgumentError)."""
 
     _kind = _mw.MW_PROXY_POP3
 
-    def __init__(self, server=None, port=0):
-        super().__init__(None, server, port)
+    def __init__(self, server=None, port=0, *, user=None, password=None):
+        super().__init__(None, server, port, user=user, password=password)
 
 
 class SMTPProxyInfo(ProxyInfo):
-    """An SMTP relay: the client speaks SMTP to it (TLS ends at the relay)."""
+    """An SMTP relay: the client speaks SMTP to it (TLS ends at the relay).
+    It takes no user or password of its own (InvalidArgumentError)."""
 
     _kind = _mw.MW_PROXY_SMTP
 
-    def __init__(self, server=None, port=0):
-        super().__init__(None, server, port)
+    def __init__(self, server=None, port=0, *, user=None, password=None):
+        super().__init__(None, server, port, user=user, password=password)
 
 
 SOCKS4ProxyInfo = SOCK4ProxyInfo

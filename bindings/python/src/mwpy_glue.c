@@ -95,10 +95,14 @@ static PyObject *mwpy_text(const char *s) {
 }
 
 /* ------------------------------------------------------------------------
- * LogHandler.
+ * LogHandler. Clients on several threads may log through one handler at
+ * the same time: each message takes the GIL (PyGILState_Ensure works from
+ * any thread) and is delivered, so Python code sees one message at a time
+ * and none is dropped while the Python side holds the handler.
  * ---------------------------------------------------------------------- */
 typedef struct mwpy_log {
-  PyObject *target; /* borrowed; NULL once the Python side let go */
+  PyObject *target; /* borrowed; NULL once the Python side let go (both
+                       written and read with the GIL held) */
 } mwpy_log;
 
 static void mwpy_log_trampoline(void *userdata, int severity, int facility,
@@ -120,14 +124,24 @@ static void mwpy_log_trampoline(void *userdata, int severity, int facility,
   PyGILState_Release(gil);
 }
 
+/* The box lives as long as the C handler: clients on other threads may
+ * still hold it (and call the trampoline) after Python let go, so only
+ * the last reference, whichever thread drops it, frees it. */
+static void mwpy_log_box_free(void *userdata) {
+  PyMem_RawFree(userdata);
+}
+
 mw_loghandler *mwpy_loghandler_new(PyObject *target) {
   mwpy_log *box = PyMem_RawMalloc(sizeof *box);
   if (!box)
     return NULL;
   box->target = target;
   mw_loghandler *lh = mw_loghandler_new(mwpy_log_trampoline, box);
-  if (!lh)
+  if (!lh) {
     PyMem_RawFree(box);
+    return NULL;
+  }
+  lh->release_ud = mwpy_log_box_free;
   return lh;
 }
 
@@ -135,13 +149,8 @@ void mwpy_loghandler_release(mw_loghandler *lh) {
   if (!lh)
     return;
   mwpy_log *box = lh->userdata;
-  box->target = NULL;
-  /* A client still holding the handler keeps calling the trampoline, which
-   * now drops the messages; the small box then stays allocated. */
-  int last = lh->hdr.refs <= 1;
+  box->target = NULL; /* a client still holding it now drops messages */
   mw_loghandler_free(lh);
-  if (last)
-    PyMem_RawFree(box);
 }
 
 /* ------------------------------------------------------------------------
