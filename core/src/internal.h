@@ -470,6 +470,10 @@ typedef struct mw_engine_io {
   mw_reader *in;
   void (*waiting_for)(void *engine, char *buf, size_t len);
   int (*bulk)(void *engine);
+  /* May be NULL. After a failed write or read, with whatever could still
+   * be read without waiting buffered in `in`: 1 when that holds the
+   * server's own reason (SMTP 421), which then replaces the error. */
+  int (*salvage)(void *engine);
 } mw_engine_io;
 
 /* io.c: the caller-driven session (mailwire.h, "Without blocking"). What
@@ -642,6 +646,9 @@ int mw_io_run(struct mw_io *io);
  * already filled into s->err by driver.c; the socket of a connect. */
 int mw_io__fail(struct mw_io *io);
 int mw_io__connected_fd(struct mw_io *io, int fd, const char *peer);
+/* After a failed write or read, what could still be read without waiting:
+ * kept for the engine's look for the server's reason (SMTP 421). */
+void mw_io__take_late(struct mw_io *io, const void *data, size_t n);
 /* BODY for a callback: room for the engine's chunk, then the callback's
  * raw return (<0 aborts, > cap is refused: the engine says which). */
 char *mw_io__body_space(struct mw_io *io, size_t *cap);

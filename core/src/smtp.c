@@ -66,11 +66,8 @@ static int enter(mw_smtp *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
-  int rc = mw_session_check_process(&c->s); /* refused after fork() */
-  if (rc != MW_OK)
-    return rc;
   mw_session_begin_op(&c->s);
-  return MW_OK;
+  return mw_session_check_process(&c->s); /* refused after fork() */
 }
 
 /* The connection may have been closed by the pump (transport errors,

@@ -80,6 +80,16 @@ static void do_connect(mw_io *io, int *fd) {
   mw_io__connected_fd(io, *fd, peer);
 }
 
+/* A write or read failed: what the server sent before it may say why
+ * (SMTP 421), as the blocking driver reads it. */
+static void failed(mw_io *io, int fd, int err, int eex) {
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    mw_io__take_late(io, buf, (size_t)n);
+  mw_io_failed(io, err, eex);
+}
+
 static void do_write(mw_io *io, int fd) {
   size_t len = 0;
   const char *data = mw_io_output(io, &len);
@@ -90,7 +100,7 @@ static void do_write(mw_io *io, int fd) {
   if (w > 0)
     mw_io_written(io, (size_t)w);
   else if (w < 0 && errno != EAGAIN && errno != EINTR)
-    mw_io_failed(io, errno, eexSocketTx);
+    failed(io, fd, errno, eexSocketTx);
   else
     mw_io_written(io, 0); /* nothing went: a partial write of 0 */
 }
@@ -104,7 +114,7 @@ static void do_read(mw_io *io, int fd) {
   if (r >= 0)
     mw_io_feed(io, buf, (size_t)r);
   else if (errno != EAGAIN && errno != EINTR)
-    mw_io_failed(io, errno, eexSocketRx);
+    failed(io, fd, errno, eexSocketRx);
 }
 
 /* The blocking call's callback, in random pieces: what it returns beyond
