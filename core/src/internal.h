@@ -1,17 +1,17 @@
 /*
  * internal.h - what the layers of mailwire share. Not installed.
  *
- * Layers, bottom to top (DESIGN.md section 3):
- *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
- *   tls.c      OpenSSL over memory BIOs, startable mid-stream
- *   conn.c     the transport stack the clients use: driver (+ proxy) (+ TLS)
- *   proxy.c    SOCKS/HTTP CONNECT negotiation engine, no I/O (proxy.h)
- *   proxyinfo.c  the ProxyInfo object
- *   reader.c   bounded line framing over received bytes
- *   sasl.c     SASL mechanisms and base64 (no I/O)
- *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
- *   session.c  pumps an engine through a conn (the blocking driver loop)
- *   smtp.c / pop3.c / sslinfo.c / loghandler.c / error.c   public objects
+ * Layers, bottom to top (DESIGN.md section 3), a folder each:
+ *   base/      util, error, loghandler, reader (bounded line framing), sasl,
+ *              idn, address: no I/O, used by every layer above
+ *   net/       driver.c: DNS (bounded), TCP connect, socket reads/writes;
+ *              only drivers use it
+ *   tls/       OpenSSL over memory BIOs, startable mid-stream; policy, peer
+ *              checks, client certificates, resumption, revocation
+ *   protocol/  proxy.c (SOCKS/HTTP CONNECT negotiation), smtp_engine.c,
+ *              smtp_batch.c, pop3_engine.c: state machines, no I/O
+ *   session/   session.c, conn.c: the transport stack and the session
+ *   objects/   smtp.c, pop3.c, sslinfo.c, proxyinfo.c: the public objects
  */
 #ifndef MW_INTERNAL_H
 #define MW_INTERNAL_H
