@@ -17,6 +17,7 @@
 void mw_conn_init(mw_conn *c, mw_errorinfo *err, mw_loghandler *log,
                   int timeout_ms) {
   c->fd = -1;
+  c->open = 0;
   c->tls = NULL;
   c->timeout_ms = timeout_ms;
   c->deadline = 0;
@@ -188,11 +189,11 @@ int mw_conn_open_proxy(mw_conn *c, const mw_proxyinfo *p, const char *host,
 }
 
 int mw_conn_is_open(const mw_conn *c) {
-  return c && c->fd >= 0;
+  return c && (c->fd >= 0 || c->open);
 }
 
 int mw_conn_is_secure(const mw_conn *c) {
-  return c && c->fd >= 0 && c->tls != NULL;
+  return mw_conn_is_open(c) && c->tls != NULL;
 }
 
 /* Send whatever the TLS filter has produced. */
@@ -380,6 +381,7 @@ void mw_conn_close(mw_conn *c) {
   mw_tls_free(c->tls);
   c->tls = NULL;
   ERR_clear_error();
+  c->open = 0;
   if (c->fd >= 0) {
     close(c->fd);
     c->fd = -1;

@@ -326,7 +326,8 @@ void mw_sslinfo_publish(mw_sslinfo *ssl, const mw_tls_outputs *o);
 typedef struct mw_tls mw_tls; /* tls.c */
 
 typedef struct mw_conn {
-  int fd;         /* -1 when closed */
+  int fd;         /* the blocking driver's socket, -1 when none */
+  int open;       /* the session has a connection (any driver's) */
   mw_tls *tls;    /* NULL until TLS starts */
   int timeout_ms; /* connect and each wait */
   /* Monotonic ms after which every wait and every read or write fails
@@ -440,8 +441,106 @@ typedef enum mw_step {
   MW_STEP_READ = 2,  /* send `out`, read more into `in`, step again */
   MW_STEP_TLS = 3,   /* send `out`, verify `in` is empty (else
                         eexSSLInjection), start TLS, step again */
-  MW_STEP_ERROR = 4  /* failed; *err is filled */
+  MW_STEP_ERROR = 4, /* failed; *err is filled */
+  MW_STEP_BODY = 5   /* send `out`, the message source has nothing yet:
+                        wait for the application's next piece (io.c) */
 } mw_step;
+
+/* A message source (mw_read_cb) that has nothing yet returns this when the
+ * engine was told it may wait (mw_smtp_source.can_wait): the engine then
+ * stops with MW_STEP_BODY and calls it again later. */
+#define MW_SOURCE_WAIT (-1000)
+
+/* The engine side of the pump. step() advances the engine as far as the
+ * buffered input allows, appending what to send to *out. waiting_for (may
+ * be NULL) names what the engine waits for ("the reply to AUTH
+ * CRAM-MD5"), for timeout messages; bulk (may be NULL) says the engine is
+ * receiving message content, which the low-speed limit bounds instead of
+ * the reply deadline. */
+typedef struct mw_engine_io {
+  void *engine;
+  mw_step (*step)(void *engine);
+  mw_buf *out;
+  mw_reader *in;
+  void (*waiting_for)(void *engine, char *buf, size_t len);
+  int (*bulk)(void *engine);
+} mw_engine_io;
+
+/* io.c: the caller-driven session (mailwire.h, "Without blocking"). What
+ * the session is doing for the running operation: */
+typedef enum mw_io_phase {
+  MW_IOP_IDLE = 0,  /* no operation */
+  MW_IOP_CONNECT,   /* waiting for the driver's TCP connection */
+  MW_IOP_PROXY,     /* negotiating the tunnel (proxy.c) */
+  MW_IOP_TLS,       /* TLS handshake over the memory BIOs */
+  MW_IOP_TLS_CHECK, /* handshake done, checks before TLS is up (revocation
+                       slots in here, asking MW_IO_FETCH) */
+  MW_IOP_ENGINE,    /* the protocol engine runs */
+  MW_IOP_DONE       /* finished: result is set */
+} mw_io_phase;
+
+struct mw_proxy_neg;
+struct mw_session;
+
+/* One retrieved piece waiting for MW_IO_DELIVER. */
+typedef struct mw_io_piece_rec {
+  size_t index;
+  unsigned long msg;
+  size_t off, len; /* in mw_io.dbytes */
+  int end;
+} mw_io_piece_rec;
+
+struct mw_io {
+  struct mw_session *s;
+  mw_io_phase phase;
+  int result;
+  int want;         /* the want asked and not answered, or -1 */
+  mw_engine_io eng; /* the client's engine (fixed at creation) */
+  /* After the operation: the client keeps its engine in step. */
+  int (*finish)(void *owner, int rc);
+  void *owner;
+  /* Bytes to write (ciphertext once TLS is up), and how many went. */
+  mw_buf wire;
+  size_t wire_pos;
+  /* Received, not yet taken by the current layer (after a proxy reply). */
+  mw_buf pending_in;
+  int in_error; /* the TLS layer saw the end or an error: reported
+                   when the engine next needs bytes (eex number) */
+  long in_error_os;
+  char in_error_text[256];
+  mw_step st;    /* the step whose output is being written */
+  int need_step; /* step the engine again */
+  /* Where to connect, and where the proxy tunnels to. */
+  char *connect_host;
+  unsigned connect_port;
+  char *target_host; /* A-label of the server */
+  unsigned target_port;
+  int implicit_tls;
+  struct mw_proxy_neg *neg;
+  int sock_live; /* the driver holds a connection for us */
+  /* Clock (CLOCK_MONOTONIC ms): when the current wait began, when the
+   * awaited reply was asked for, the low-speed window. */
+  long long wait_start;
+  long long reply_start;
+  int bulk;
+  long long window_start;
+  uint64_t window_bytes;
+  long long now_override; /* tests: a fake clock when non-zero */
+  /* MW_IO_BODY: the application's piece, served to the engine. */
+  mw_buf body;
+  size_t body_pos;
+  size_t body_cap; /* what the engine asked for */
+  int body_end;
+  int body_raw_set; /* the blocking driver's callback result */
+  long body_raw;
+  mw_read_cb body_cb; /* blocking driver: answers BODY */
+  void *body_ud;
+  /* MW_IO_DELIVER: retrieved pieces not yet taken. */
+  mw_buf dbytes;
+  mw_io_piece_rec *pieces;
+  size_t npieces, piece_head, pieces_cap;
+  unsigned long retr_msg;
+};
 
 typedef struct mw_session {
   mw_conn conn;
@@ -470,6 +569,7 @@ typedef struct mw_session {
   long low_speed_limit;
   long long op_deadline;
   unsigned cur_port; /* the port of the current connection */
+  struct mw_io io;   /* the caller-driven session (io.c) */
   /* The C event-loop driver's state (evloop.c): its socket, a connect or
    * fetch in progress, the body/deliver callbacks. NULL until the first
    * mw_X_socket_action or _cb begin call; freed with the session. */
@@ -500,34 +600,75 @@ int mw_session_tls_option_str(mw_session *s, int index, const char **value);
  * "user@server[:port]" during a connection through a POP3 proxy, else the
  * configured user. */
 const char *mw_session_login_user(const mw_session *s);
-/* Connect the transport (TLS too in MODE_CHANNEL). default_port /
- * default_tls_port pick the port when s->port is 0. */
-int mw_session_open(mw_session *s, unsigned default_port,
-                    unsigned default_tls_port);
 
 /* A public call starts an operation: its deadline (operation timeout)
  * starts now. */
 void mw_session_begin_op(mw_session *s);
 
-/* The engine side of the pump. step() advances the engine as far as the
- * buffered input allows, appending what to send to *out. waiting_for (may
- * be NULL) names what the engine waits for ("the reply to AUTH
- * CRAM-MD5"), for timeout messages; bulk (may be NULL) says the engine is
- * receiving message content, which the low-speed limit bounds instead of
- * the reply deadline. */
-typedef struct mw_engine_io {
-  void *engine;
-  mw_step (*step)(void *engine);
-  mw_buf *out;
-  mw_reader *in;
-  void (*waiting_for)(void *engine, char *buf, size_t len);
-  int (*bulk)(void *engine);
-} mw_engine_io;
-
-/* Run the engine until DONE or ERROR, doing the I/O it asks for through
- * s->conn. Returns MW_OK after DONE, or the base code of s->err. On
- * transport errors, timeouts and protocol errors the connection is closed
- * (its state is unknown); server refusals leave it open. */
+/* Run the engine until DONE or ERROR through the blocking driver over
+ * s->conn.fd (kept for the engine tests: the clients use mw_io_run).
+ * Returns MW_OK after DONE, or the base code of s->err. On transport
+ * errors, timeouts and protocol errors the connection is closed (its state
+ * is unknown); server refusals leave it open. */
 int mw_session_pump(mw_session *s, mw_engine_io *io);
+
+/* Timeout sentences (session.c), shared by io.c. */
+void mw_session_explain_timeout(mw_session *s, const char *what,
+                                long long reply_dl);
+long long mw_session_reply_deadline(const mw_session *s, long long start);
+long long mw_earliest(long long a, long long b);
+/* "A POP3/SMTP proxy serves only its protocol" and the POP3 proxy login;
+ * the name TLS checks. */
+int mw_session_check_app_proxy(mw_session *s, const char *host, int pop3);
+const char *mw_session_tls_peer_name(const mw_session *s);
+int mw_session_snapshot_proxy(mw_session *s);
+/* After these the connection's state is unknown or unusable. */
+int mw_closes_connection(int code);
+
+/* ---- io.c: the session state machine ---- */
+void mw_io_init(struct mw_io *io, mw_session *s, const mw_engine_io *eng);
+void mw_io_free(struct mw_io *io);
+/* Start connecting (mw_X_begin_connect after its checks): the transport
+ * phases, then the engine (already begun). default ports as
+ * mw_session_open had them. On failure nothing started. */
+int mw_io_start_connect(struct mw_io *io, unsigned default_port,
+                        unsigned default_tls_port,
+                        int (*finish)(void *owner, int rc), void *owner);
+/* Start an engine operation on an open connection. */
+int mw_io_start(struct mw_io *io, int (*finish)(void *owner, int rc),
+                void *owner);
+/* The blocking driver (blocking.c): answer every want with poll()-bounded
+ * socket I/O and the callbacks until DONE; returns the result. */
+int mw_io_run(struct mw_io *io);
+/* The blocking driver's answers that carry what mw_io_* cannot: a failure
+ * already filled into s->err by driver.c; the socket of a connect. */
+int mw_io__fail(struct mw_io *io);
+int mw_io__connected_fd(struct mw_io *io, int fd, const char *peer);
+/* BODY for a callback: room for the engine's chunk, then the callback's
+ * raw return (<0 aborts, > cap is refused: the engine says which). */
+char *mw_io__body_space(struct mw_io *io, size_t *cap);
+/* READ straight into the engine's reader when plaintext goes there (else
+ * *space NULL; an error when out of memory), then how many bytes came (0:
+ * end of stream). */
+int mw_io__read_space(struct mw_io *io, size_t want, char **space);
+int mw_io__read_commit(struct mw_io *io, size_t n);
+/* An allocation in the driver failed: the operation ends with it. */
+int mw_io__no_memory(struct mw_io *io);
+int mw_io__body_result(struct mw_io *io, long n);
+/* The engine sinks and source the io gives the engines for the public
+ * API: they queue what arrives for MW_IO_DELIVER / take MW_IO_BODY. */
+long mw_io__source(void *io, char *buf, size_t cap);
+int mw_io__sink(void *io, const char *data, size_t len);
+int mw_io__msg_sink(void *io, size_t i, unsigned long msg, const char *data,
+                    size_t len, int end);
+/* Tests: a test driver that answers every blocking call's wants (set by
+ * tests/c/nbdriver.c; NULL: the poll() driver). */
+extern int (*mw_io_test_driver)(struct mw_io *io);
+/* The session's clock (ms, CLOCK_MONOTONIC, or the test clock). */
+long long mw_io__now(const struct mw_io *io);
+int mw_session_take_cancel(mw_session *s);
+/* Tests: the session's clock reads this (ms) instead of CLOCK_MONOTONIC
+ * when non-zero. */
+void mw_io__set_clock(struct mw_io *io, long long now_ms);
 
 #endif /* MW_INTERNAL_H */

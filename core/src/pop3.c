@@ -27,6 +27,9 @@ mw_pop3 *mw_pop3_new(void) {
     return NULL;
   mw_session_init(&c->s);
   mw_pop3_engine_init(&c->eng, &c->s);
+  mw_engine_io eng;
+  mw_pop3_engine_io(&c->eng, &eng);
+  c->s.io.eng = eng;
   c->max_message = P3_DEFAULT_MAX_MESSAGE;
   return c;
 }
@@ -81,20 +84,48 @@ static int refuse_while_connected(mw_pop3 *c, const char *what) {
                       what);
 }
 
-static int pump(mw_pop3 *c) {
-  mw_engine_io io;
-  mw_pop3_engine_io(&c->eng, &io);
-  return mw_session_pump(&c->s, &io);
+/* When an operation ends, whichever driver ran it. */
+static int finish_op(void *owner, int rc) {
+  (void)owner;
+  return rc;
 }
 
-/* Run an operation that begin_rc started. A begin that fails because the
- * session is out of step (a protocol error) closes it like the pump. */
-static int run(mw_pop3 *c, int begin_rc) {
+/* connect gives a logged-in session or nothing half-open */
+static int finish_connect(void *owner, int rc) {
+  mw_pop3 *c = owner;
+  if (rc != MW_OK && connected(c) && c->s.err.number != eexState)
+    mw_conn_close(&c->s.conn);
+  return rc;
+}
+
+/* QUIT ends the session whatever the answer. */
+static int finish_quit(void *owner, int rc) {
+  mw_pop3 *c = owner;
+  mw_conn_close(&c->s.conn);
+  return rc;
+}
+
+/* Start what the engine's begin (begin_rc) set up: the session runs it
+ * (the call stays busy until it ends). A begin that fails because the
+ * session is out of step (a protocol error) closes it as a failed
+ * operation would. */
+static int start(mw_pop3 *c, int begin_rc, int (*fin)(void *, int)) {
   if (begin_rc == MW_OK)
-    return pump(c);
+    begin_rc = mw_io_start(&c->s.io, fin, c);
+  if (begin_rc == MW_OK)
+    return MW_OK;
   if (begin_rc == errProtocol)
     mw_conn_close(&c->s.conn);
-  return begin_rc;
+  return leave(c, begin_rc);
+}
+
+/* The blocking calls: begin, then the blocking driver. */
+static int drive(mw_pop3 *c, int rc) {
+  return rc == MW_OK ? mw_io_run(&c->s.io) : rc;
+}
+
+mw_io *mw_pop3_io(mw_pop3 *c) {
+  return c ? &c->s.io : NULL;
 }
 
 /* ---- setters ---- */
@@ -293,19 +324,23 @@ const mw_errorinfo *mw_pop3_extended_error(const mw_pop3 *c) {
 
 /* ---- connection ---- */
 
-int mw_pop3_connect(mw_pop3 *c) {
+int mw_pop3_begin_connect(mw_pop3 *c) {
   if (!c)
     return errInvalidArgument;
   int rc = enter(c);
   if (rc != MW_OK)
     return rc;
-  rc = mw_session_open(&c->s, P3_DEFAULT_PORT, P3_DEFAULT_TLS_PORT);
+  rc = mw_pop3_engine_begin_connect(&c->eng);
   if (rc == MW_OK)
-    rc = run(c, mw_pop3_engine_begin_connect(&c->eng));
-  /* connect gives a logged-in session or nothing half-open */
-  if (rc != MW_OK && connected(c) && c->s.err.number != eexState)
-    mw_conn_close(&c->s.conn);
-  return leave(c, rc);
+    rc = mw_io_start_connect(&c->s.io, P3_DEFAULT_PORT, P3_DEFAULT_TLS_PORT,
+                             finish_connect, c);
+  if (rc == MW_OK)
+    return MW_OK;
+  return leave(c, finish_connect(c, rc));
+}
+
+int mw_pop3_connect(mw_pop3 *c) {
+  return drive(c, mw_pop3_begin_connect(c));
 }
 
 /* A copy made by fork() is not connected in this process: the connection
@@ -366,8 +401,8 @@ const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c) {
 
 /* ---- commands ---- */
 
-/* Shared frame of the transaction calls: enter, connected, begin, pump. */
-#define P3_CALL(c, begin_expr)                                                \
+/* Shared frame of the begin calls: enter, connected, begin, start. */
+#define P3_BEGIN(c, begin_expr, fin)                                          \
   do {                                                                        \
     if (!(c))                                                                 \
       return errInvalidArgument;                                              \
@@ -375,10 +410,160 @@ const char *mw_pop3_auth_mechanism_used(const mw_pop3 *c) {
     if (rc_ != MW_OK)                                                         \
       return rc_;                                                             \
     rc_ = require_connected(c);                                               \
-    if (rc_ == MW_OK)                                                         \
-      rc_ = run((c), (begin_expr));                                           \
-    call_rc = leave((c), rc_);                                                \
+    if (rc_ != MW_OK)                                                         \
+      return leave((c), rc_);                                                 \
+    return start((c), (begin_expr), (fin));                                   \
   } while (0)
+
+/* And of the blocking ones: begin, then the blocking driver. */
+#define P3_CALL(c, begin_call) call_rc = drive((c), (begin_call))
+
+/* ---- begin: start a command for any driver ---- */
+
+int mw_pop3_begin_stat(mw_pop3 *c) {
+  P3_BEGIN(c, mw_pop3_engine_begin_stat(&c->eng), finish_op);
+}
+
+int mw_pop3_stat_result(const mw_pop3 *c, unsigned long *count,
+                        uint64_t *octets) {
+  if (count)
+    *count = c ? c->eng.stat_count : 0;
+  if (octets)
+    *octets = c ? c->eng.stat_octets : 0;
+  return c ? MW_OK : errInvalidArgument;
+}
+
+int mw_pop3_begin_list(mw_pop3 *c) {
+  P3_BEGIN(c, mw_pop3_engine_begin_list(&c->eng), finish_op);
+}
+
+int mw_pop3_begin_uidl(mw_pop3 *c) {
+  P3_BEGIN(c, mw_pop3_engine_begin_uidl(&c->eng), finish_op);
+}
+
+int mw_pop3_begin_list_one(mw_pop3 *c, unsigned long msg) {
+  P3_BEGIN(c, mw_pop3_engine_begin_list_one(&c->eng, msg), finish_op);
+}
+
+int mw_pop3_begin_uidl_one(mw_pop3 *c, unsigned long msg) {
+  P3_BEGIN(c, mw_pop3_engine_begin_uidl_one(&c->eng, msg), finish_op);
+}
+
+uint64_t mw_pop3_one_size(const mw_pop3 *c) {
+  return c ? c->eng.one_size : 0;
+}
+
+const char *mw_pop3_one_uid(const mw_pop3 *c) {
+  return c ? c->eng.one_uid : "";
+}
+
+int mw_pop3_begin_dele(mw_pop3 *c, unsigned long msg) {
+  P3_BEGIN(c, mw_pop3_engine_begin_dele(&c->eng, msg), finish_op);
+}
+
+int mw_pop3_begin_rset(mw_pop3 *c) {
+  P3_BEGIN(c, mw_pop3_engine_begin_rset(&c->eng), finish_op);
+}
+
+int mw_pop3_begin_noop(mw_pop3 *c) {
+  P3_BEGIN(c, mw_pop3_engine_begin_noop(&c->eng), finish_op);
+}
+
+int mw_pop3_begin_quit(mw_pop3 *c) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = enter(c);
+  if (rc != MW_OK)
+    return rc;
+  rc = require_connected(c);
+  if (rc == MW_OK)
+    rc = start(c, mw_pop3_engine_begin_quit(&c->eng), finish_quit);
+  else
+    rc = leave(c, rc);
+  if (rc != MW_OK)
+    mw_conn_close(&c->s.conn); /* QUIT ends the session whatever happens */
+  return rc;
+}
+
+/* Markers for begin_retr: into memory (the engine's own buffer), and a
+ * NULL callback (refused with the words the blocking call always used). */
+static int mem_sink(void *ud, const char *data, size_t len) {
+  (void)ud, (void)data, (void)len;
+  return 0;
+}
+
+static int null_sink(void *ud, const char *data, size_t len) {
+  (void)ud, (void)data, (void)len;
+  return 0;
+}
+
+static long long top_arg(unsigned long lines);
+
+/* RETR/TOP: sink is the blocking call's callback (the engine calls it as
+ * content arrives), mw_io__sink (MW_IO_DELIVER), mem_sink (into memory)
+ * or NULL/null_sink for a missing output. */
+static int begin_retr(mw_pop3 *c, unsigned long msg, long long top,
+                      mw_write_cb sink, void *ud) {
+  int bad_out = sink == NULL, bad_cb = sink == null_sink;
+  int mem = sink == mem_sink;
+  P3_BEGIN(c,
+           bad_out  ? mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                                   "The output pointer is NULL; nothing was "
+                                    "sent to the server.")
+           : bad_cb ? mw_error_set(&c->s.err, eexInvalidArgument, 0,
+                                   "The write callback is NULL; nothing was "
+                                   "sent to the server.")
+                    : mw_pop3_engine_begin_retr(&c->eng, msg, top,
+                                                mem ? NULL : sink, ud,
+                                                mem ? c->max_message : 0),
+           finish_op);
+}
+
+int mw_pop3_begin_retr(mw_pop3 *c, unsigned long msg) {
+  if (c)
+    c->s.io.retr_msg = msg;
+  return begin_retr(c, msg, -1, mw_io__sink, c ? &c->s.io : NULL);
+}
+
+int mw_pop3_begin_top(mw_pop3 *c, unsigned long msg, unsigned long lines) {
+  if (c)
+    c->s.io.retr_msg = msg;
+  return begin_retr(c, msg, top_arg(lines), mw_io__sink, c ? &c->s.io : NULL);
+}
+
+static int begin_batch(mw_pop3 *c, mw_pop3_batch_kind kind,
+                       const unsigned long *msgs, size_t n, long long top,
+                       mw_msg_write_cb write, void *userdata) {
+  P3_BEGIN(
+      c,
+      mw_pop3_engine_begin_batch(&c->eng, kind, msgs, n, top, write, userdata),
+      finish_op);
+}
+
+int mw_pop3_begin_retr_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return begin_batch(c, MW_P3B_RETR, msgs, n, -1, mw_io__msg_sink,
+                     c ? &c->s.io : NULL);
+}
+
+int mw_pop3_begin_top_batch(mw_pop3 *c, const unsigned long *msgs, size_t n,
+                            unsigned long lines) {
+  return begin_batch(c, MW_P3B_TOP, msgs, n, top_arg(lines), mw_io__msg_sink,
+                     c ? &c->s.io : NULL);
+}
+
+int mw_pop3_begin_dele_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return begin_batch(c, MW_P3B_DELE, msgs, n, -1, NULL, NULL);
+}
+
+int mw_pop3_begin_list_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return begin_batch(c, MW_P3B_LIST, msgs, n, -1, NULL, NULL);
+}
+
+int mw_pop3_begin_uidl_batch(mw_pop3 *c, const unsigned long *msgs, size_t n) {
+  return begin_batch(c, MW_P3B_UIDL, msgs, n, -1, NULL, NULL);
+}
+
+/* ---- the blocking calls ---- */
 
 /* Outputs are set on every path (0 / NULL on failure), so bindings that
  * read them after an error never see uninitialised memory. */
@@ -388,7 +573,7 @@ int mw_pop3_stat(mw_pop3 *c, unsigned long *count, uint64_t *octets) {
   if (octets)
     *octets = 0;
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_stat(&c->eng));
+  P3_CALL(c, mw_pop3_begin_stat(c));
   if (call_rc == MW_OK) {
     if (count)
       *count = c->eng.stat_count;
@@ -400,13 +585,13 @@ int mw_pop3_stat(mw_pop3 *c, unsigned long *count, uint64_t *octets) {
 
 int mw_pop3_list(mw_pop3 *c) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_list(&c->eng));
+  P3_CALL(c, mw_pop3_begin_list(c));
   return call_rc;
 }
 
 int mw_pop3_uidl(mw_pop3 *c) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_uidl(&c->eng));
+  P3_CALL(c, mw_pop3_begin_uidl(c));
   return call_rc;
 }
 
@@ -432,7 +617,7 @@ int mw_pop3_list_one(mw_pop3 *c, unsigned long msg, uint64_t *octets) {
   if (octets)
     *octets = 0;
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_list_one(&c->eng, msg));
+  P3_CALL(c, mw_pop3_begin_list_one(c, msg));
   if (call_rc == MW_OK && octets)
     *octets = c->eng.one_size;
   return call_rc;
@@ -442,7 +627,7 @@ int mw_pop3_uidl_one(mw_pop3 *c, unsigned long msg, const char **uid) {
   if (uid)
     *uid = NULL;
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_uidl_one(&c->eng, msg));
+  P3_CALL(c, mw_pop3_begin_uidl_one(c, msg));
   if (call_rc == MW_OK && uid)
     *uid = c->eng.one_uid;
   return call_rc;
@@ -474,11 +659,7 @@ static int retr_into_memory(mw_pop3 *c, unsigned long msg, long long top,
   if (len)
     *len = 0;
   int call_rc;
-  P3_CALL(c, out ? mw_pop3_engine_begin_retr(&c->eng, msg, top, NULL, NULL,
-                                             c->max_message)
-                 : mw_error_set(&c->s.err, eexInvalidArgument, 0,
-                                "The output pointer is NULL; nothing was "
-                                "sent to the server."));
+  P3_CALL(c, begin_retr(c, msg, top, out ? mem_sink : NULL, NULL));
   if (call_rc == MW_OK)
     call_rc = take_body(c, out, len);
   return call_rc;
@@ -496,11 +677,7 @@ int mw_pop3_top(mw_pop3 *c, unsigned long msg, unsigned long lines, char **out,
 static int retr_stream(mw_pop3 *c, unsigned long msg, long long top,
                        mw_write_cb write, void *userdata) {
   int call_rc;
-  P3_CALL(c, write ? mw_pop3_engine_begin_retr(&c->eng, msg, top, write,
-                                               userdata, 0)
-                   : mw_error_set(&c->s.err, eexInvalidArgument, 0,
-                                  "The write callback is NULL; nothing was "
-                                  "sent to the server."));
+  P3_CALL(c, begin_retr(c, msg, top, write ? write : null_sink, userdata));
   return call_rc;
 }
 
@@ -516,26 +693,25 @@ int mw_pop3_top_stream(mw_pop3 *c, unsigned long msg, unsigned long lines,
 
 int mw_pop3_dele(mw_pop3 *c, unsigned long msg) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_dele(&c->eng, msg));
+  P3_CALL(c, mw_pop3_begin_dele(c, msg));
   return call_rc;
 }
 
 int mw_pop3_rset(mw_pop3 *c) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_rset(&c->eng));
+  P3_CALL(c, mw_pop3_begin_rset(c));
   return call_rc;
 }
 
 int mw_pop3_noop(mw_pop3 *c) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_noop(&c->eng));
+  P3_CALL(c, mw_pop3_begin_noop(c));
   return call_rc;
 }
 
 int mw_pop3_quit(mw_pop3 *c) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_quit(&c->eng));
-  mw_conn_close(&c->s.conn); /* QUIT ends the session whatever the answer */
+  P3_CALL(c, mw_pop3_begin_quit(c));
   return call_rc;
 }
 
@@ -573,8 +749,7 @@ static int batch(mw_pop3 *c, mw_pop3_batch_kind kind,
                  const unsigned long *msgs, size_t n, long long top,
                  mw_msg_write_cb write, void *userdata) {
   int call_rc;
-  P3_CALL(c, mw_pop3_engine_begin_batch(&c->eng, kind, msgs, n, top, write,
-                                        userdata));
+  P3_CALL(c, begin_batch(c, kind, msgs, n, top, write, userdata));
   return call_rc;
 }
 

@@ -1,6 +1,7 @@
 /* session.c - what SMTPClient and POP3Client share: configuration, the
- * advanced handlers, opening the transport, and the pump that runs a
- * protocol engine through the connection (the blocking driver). */
+ * advanced handlers, the proxy snapshot and the timeout sentences. The
+ * state machine that runs a connection and an engine is io.c; the
+ * blocking driver over it is blocking.c. */
 #include "internal.h"
 #include "proxy.h"
 
@@ -21,6 +22,7 @@ void mw_session_init(mw_session *s) {
   s->low_speed_limit = MW_DEFAULT_LOW_SPEED_LIMIT;
   mw_conn_init(&s->conn, &s->err, NULL, s->timeout_ms);
   s->conn.out = &s->tls_out;
+  mw_io_init(&s->io, s, NULL);
 }
 
 int mw_session_check_process(mw_session *s) {
@@ -69,6 +71,7 @@ void mw_session_clear_handlers(mw_session *s) {
 void mw_session_free(mw_session *s) {
   mw_ev_free(s->ev);
   mw_conn_close(&s->conn);
+  mw_io_free(&s->io);
   mw_session_clear_handlers(s);
   free(s->host);
   free(s->user);
@@ -129,7 +132,7 @@ void mw_session_cancel(mw_session *s) {
   atomic_store(&s->cancelled, 1);
 }
 
-static int cancelled(mw_session *s) {
+int mw_session_take_cancel(mw_session *s) {
   if (!atomic_exchange(&s->cancelled, 0))
     return 0;
   mw_error_set(&s->err, eexAborted, 0,
@@ -163,7 +166,7 @@ static int make_pop3_proxy_login(mw_session *s, const char *host) {
 }
 
 /* A POP3 proxy serves POP3 clients only, an SMTP proxy SMTP clients. */
-static int check_app_proxy(mw_session *s, const char *host, int pop3) {
+int mw_session_check_app_proxy(mw_session *s, const char *host, int pop3) {
   int kind = s->conn_proxy->kind;
   if (kind == (pop3 ? MW_PROXY_POP3 : MW_PROXY_SMTP))
     return pop3 ? make_pop3_proxy_login(s, host) : MW_OK;
@@ -174,41 +177,9 @@ static int check_app_proxy(mw_session *s, const char *host, int pop3) {
                       pop3 ? "POP3" : "SMTP");
 }
 
-/* TCP to the server (host: its name in ASCII); or to the proxy and
- * through its tunnel; or to a POP3/SMTP proxy, which is then spoken to as
- * the server. */
-static int connect_to(mw_session *s, const char *host, unsigned port,
-                      int pop3) {
-  if (!s->conn_proxy)
-    return mw_conn_open(&s->conn, host, port);
-  if (!mw_proxy_is_tunnel(s->conn_proxy->kind)) {
-    int rc = check_app_proxy(s, host, pop3);
-    if (rc != MW_OK)
-      return rc;
-  }
-  return mw_conn_open_proxy(&s->conn, s->conn_proxy, host, port);
-}
-
-/* An internationalised server name goes to DNS, the proxy and TLS as its
- * A-label; one that cannot be converted, or an SSLServerName that cannot,
- * is refused before anything is sent. */
-static int open_transport(mw_session *s, unsigned port, int pop3) {
-  free(s->login_user);
-  s->login_user = NULL;
-  char *ace = NULL, *sni = NULL;
-  int rc = mw_idn_to_ascii(s->host, "server name", &ace, &s->err);
-  if (rc == MW_OK && s->ssl && s->ssl->server_name)
-    rc = mw_idn_to_ascii(s->ssl->server_name, "SSLServerName", &sni, &s->err);
-  if (rc == MW_OK)
-    rc = connect_to(s, ace ? ace : s->host, port, pop3);
-  free(ace);
-  free(sni);
-  return rc;
-}
-
 /* Another thread may change the shared ProxyInfo at any time: this
  * connection works from a copy taken now. */
-static int snapshot_proxy(mw_session *s) {
+int mw_session_snapshot_proxy(mw_session *s) {
   drop_proxy_snapshot(s);
   if (!s->proxy)
     return MW_OK;
@@ -222,24 +193,25 @@ static int snapshot_proxy(mw_session *s) {
 
 /* The name the certificate must carry: the mail server's, except through
  * a POP3/SMTP proxy, where TLS ends at the proxy. */
-static const char *tls_peer_name(const mw_session *s) {
+const char *mw_session_tls_peer_name(const mw_session *s) {
   if (s->conn_proxy && !mw_proxy_is_tunnel(s->conn_proxy->kind))
     return s->conn_proxy->host;
   return s->host;
 }
 
 void mw_session_begin_op(mw_session *s) {
-  s->op_deadline = s->op_timeout_ms > 0 ? mw_now_ms() + s->op_timeout_ms : 0;
+  s->op_deadline =
+      s->op_timeout_ms > 0 ? mw_io__now(&s->io) + s->op_timeout_ms : 0;
 }
 
 /* The earlier of two deadlines, 0 meaning none. */
-static long long earliest(long long a, long long b) {
+long long mw_earliest(long long a, long long b) {
   if (!a || !b)
     return a ? a : b;
   return a < b ? a : b;
 }
 
-static long long reply_deadline(const mw_session *s, long long start) {
+long long mw_session_reply_deadline(const mw_session *s, long long start) {
   return s->reply_timeout_ms > 0 ? start + s->reply_timeout_ms : 0;
 }
 
@@ -287,9 +259,9 @@ static void timeout_hint(const mw_session *s, const char *what, char *hint,
 
 /* Rewrite a timeout from the transport into a sentence that says which
  * step was waiting, which limit ran out, and what that usually means. */
-static void explain_timeout(mw_session *s, const char *what,
-                            long long reply_dl) {
-  long long now = mw_now_ms();
+void mw_session_explain_timeout(mw_session *s, const char *what,
+                                long long reply_dl) {
+  long long now = mw_io__now(&s->io);
   char span[32], limit[160];
   if (s->op_deadline && now >= s->op_deadline) {
     say_ms(span, sizeof span, s->op_timeout_ms);
@@ -312,48 +284,8 @@ static void explain_timeout(mw_session *s, const char *what,
                hint);
 }
 
-int mw_session_open(mw_session *s, unsigned default_port,
-                    unsigned default_tls_port) {
-  if (mw_conn_is_open(&s->conn))
-    return mw_error_set(&s->err, eexState, 0,
-                        "Already connected; disconnect or quit first.");
-  if (!s->host)
-    return mw_error_set(&s->err, eexInvalidArgument, 0,
-                        "No server is set; set the server name first.");
-  atomic_store(&s->cancelled, 0); /* a stale cancel never hits a new
-                                     connection */
-  mw_conn_close(&s->conn); /* drops a live hold a failed handshake left */
-  mw_conn_init(&s->conn, &s->err, s->log, s->timeout_ms);
-  s->conn.out = &s->tls_out;
-  mw_tls_outputs_clear(&s->tls_out);
-  if (s->ssl) { /* from here its settings are frozen: read them safely */
-    mw_sslinfo_hold(s->ssl);
-    s->conn.live_ssl = s->ssl;
-  }
-  int channel = s->ssl && s->ssl->mode == MODE_CHANNEL;
-  unsigned port =
-      s->port ? s->port : (channel ? default_tls_port : default_port);
-  s->cur_port = port;
-  /* The connect and the TLS handshake count as one reply. */
-  long long reply_dl = reply_deadline(s, mw_now_ms());
-  s->conn.deadline = earliest(s->op_deadline, reply_dl);
-  int rc = snapshot_proxy(s);
-  if (rc == MW_OK)
-    rc = open_transport(s, port, default_port == MW_POP3_PLAIN_PORT);
-  if (rc == MW_OK && channel) {
-    rc = mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
-    if (rc == errTimeout)
-      explain_timeout(s, "the TLS handshake", reply_dl);
-  }
-  if (rc == MW_OK && cancelled(s))
-    rc = s->err.code;
-  if (rc != MW_OK)
-    mw_conn_close(&s->conn);
-  return rc;
-}
-
 /* After these the connection's state is unknown or unusable. */
-static int closes_connection(int code) {
+int mw_closes_connection(int code) {
   switch (code) {
   case errConnect:
   case errProtocol:
@@ -369,177 +301,19 @@ static int closes_connection(int code) {
   }
 }
 
-static int fail(mw_session *s) {
-  if (s->err.code == MW_OK) /* an engine bug must not look like success */
-    mw_error_set(&s->err, eexMalformedReply, 0,
-                 "Internal error: the protocol engine failed without a "
-                 "reason.");
-  if (closes_connection(s->err.code) || s->drop)
-    mw_conn_close(&s->conn);
-  s->drop = 0;
-  return s->err.code;
-}
-
-/* The pump's view of time: when the reply being waited for was asked
- * for, and, while message content flows, the low-speed window. */
-typedef struct pump_clock {
-  long long reply_start;
-  int bulk;
-  long long window_start;
-  uint64_t window_bytes;
-  int explained; /* the error already says which limit ran out */
-} pump_clock;
-
-static int engine_bulk(const mw_engine_io *io) {
-  return io->bulk && io->bulk(io->engine);
-}
-
-/* Before each read or write: the reply deadline, unless message content
- * is flowing (the low-speed limit bounds that), and the operation's. */
-static void arm_deadline(mw_session *s, mw_engine_io *io, pump_clock *k) {
-  int bulk = engine_bulk(io);
-  long long now = mw_now_ms();
-  if (bulk && !k->bulk) {
-    k->window_start = now;
-    k->window_bytes = 0;
-  } else if (!bulk && k->bulk) {
-    k->reply_start = now; /* the next reply's time starts after the data */
-  }
-  k->bulk = bulk;
-  s->conn.deadline =
-      earliest(s->op_deadline, bulk ? 0 : reply_deadline(s, k->reply_start));
-}
-
-/* Message content slower than low_speed_limit bytes/s over a whole
- * reply-timeout window: a drip that each wait alone would never stop. */
-static int check_low_speed(mw_session *s, mw_engine_io *io, pump_clock *k,
-                           size_t got) {
-  if (!k->bulk || s->low_speed_limit <= 0 || s->reply_timeout_ms <= 0)
-    return MW_OK;
-  k->window_bytes += got;
-  long long span = mw_now_ms() - k->window_start;
-  if (span < s->reply_timeout_ms)
-    return MW_OK;
-  uint64_t wanted = (uint64_t)s->low_speed_limit * (uint64_t)span / 1000;
-  if (k->window_bytes >= wanted) {
-    k->window_start = mw_now_ms();
-    k->window_bytes = 0;
-    return MW_OK;
-  }
-  char what[160] = "the message";
-  if (io->waiting_for)
-    io->waiting_for(io->engine, what, sizeof what);
-  k->explained = 1;
-  return mw_error_set(&s->err, eexTimeout, ETIMEDOUT,
-                      "Timed out receiving %s from %s: %llu bytes in %lld "
-                      "ms, below the low-speed limit of %ld bytes/s; the "
-                      "connection was closed.",
-                      what, s->conn.peer, (unsigned long long)k->window_bytes,
-                      span, s->low_speed_limit);
-}
-
-static int flush(mw_session *s, mw_engine_io *io, pump_clock *k) {
-  mw_buf *out = io->out;
-  if (out->len == 0)
-    return MW_OK;
-  /* Each write has its own reply-timeout window: time the application's
-   * source took to produce the bytes is not the server's. */
-  k->reply_start = mw_now_ms();
-  arm_deadline(s, io, k);
-  int rc = mw_conn_write(&s->conn, out->data, out->len);
-  mw_buf_reset(out);
-  k->reply_start = mw_now_ms(); /* a command went out: its reply's time */
+static int pump_finish(void *owner, int rc) {
+  (void)owner;
   return rc;
 }
 
-/* Straight into the reader's buffer: no copy through the stack. */
-static int read_more(mw_session *s, mw_engine_io *io, pump_clock *k) {
-  char *space = mw_reader_space(io->in, MW_READ_CHUNK);
-  if (!space)
-    return mw_error_set(&s->err, eexNoMemory, 0, NULL);
-  arm_deadline(s, io, k);
-  size_t got = 0;
-  int rc = mw_conn_read(&s->conn, space, MW_READ_CHUNK, &got);
-  if (rc != MW_OK)
-    return rc;
-  mw_reader_commit(io->in, got);
-  return check_low_speed(s, io, k, got);
-}
-
-/* STARTTLS/STLS: anything already buffered arrived in plaintext after the
- * server's go-ahead, and would be taken as if it came over TLS
- * (CVE-2011-0411, CVE-2021-22947). */
-static int start_tls_midstream(mw_session *s, mw_engine_io *io,
-                               pump_clock *k) {
-  size_t extra = mw_reader_pending(io->in);
-  if (extra)
-    return mw_error_set(&s->err, eexSSLInjection, 0,
-                        "The server sent %zu unexpected bytes after agreeing "
-                        "to start TLS; they may have been injected by an "
-                        "attacker. The connection was closed before the "
-                        "handshake.",
-                        extra);
-  if (!s->ssl)
-    return mw_error_set(&s->err, eexSSLNocontext, 0,
-                        "Internal error: TLS requested without an SSLInfo.");
-  k->reply_start = mw_now_ms(); /* the handshake counts as one reply */
-  arm_deadline(s, io, k);
-  /* Handshake failures stay errConnect, as Appendix A of the reference
-   * tables them for both modes: connect() is what failed. */
-  return mw_conn_start_tls(&s->conn, s->ssl, tls_peer_name(s));
-}
-
-/* A timeout from the transport, told in the engine's terms. */
-static int timed_out(mw_session *s, mw_engine_io *io, const pump_clock *k,
-                     mw_step st) {
-  char what[160] = "the server's reply";
-  if (st == MW_STEP_TLS)
-    snprintf(what, sizeof what, "the TLS handshake");
-  else if (io->waiting_for)
-    io->waiting_for(io->engine, what, sizeof what);
-  explain_timeout(s, what, k->bulk ? 0 : reply_deadline(s, k->reply_start));
-  return s->err.code;
-}
-
-static int pump_io(mw_session *s, mw_engine_io *io, pump_clock *k,
-                   mw_step st) {
-  switch (st) {
-  case MW_STEP_FLUSH:
-    return MW_OK;
-  case MW_STEP_READ:
-    return read_more(s, io, k);
-  case MW_STEP_TLS:
-    return start_tls_midstream(s, io, k);
-  default:
-    return mw_error_set(&s->err, eexMalformedReply, 0,
-                        "Internal error: unknown engine step %d.", (int)st);
-  }
-}
-
-int mw_session_pump(mw_session *s, mw_engine_io *io) {
-  if (!mw_conn_is_open(&s->conn))
-    return mw_error_set(&s->err, eexNotConnected, 0,
-                        "Not connected to the server; connect first.");
-  pump_clock k = {.reply_start = mw_now_ms()};
-  for (;;) {
-    if (cancelled(s))
-      return fail(s);
-    mw_step st = io->step(io->engine);
-    if (st == MW_STEP_ERROR)
-      return fail(s);
-    int rc = flush(s, io, &k);
-    if (rc == MW_OK && st == MW_STEP_DONE) {
-      /* A callback may have cancelled while the last reply was logged. */
-      if (cancelled(s))
-        return fail(s);
-      return s->err.code;
-    }
-    if (rc == MW_OK)
-      rc = pump_io(s, io, &k, st);
-    if (rc != MW_OK) {
-      if (s->err.number == eexTimeout && !k.explained)
-        timed_out(s, io, &k, st);
-      return fail(s);
-    }
-  }
+/* An engine over a connection the caller made (the engine tests): the
+ * same state machine and blocking driver as the clients. */
+int mw_session_pump(mw_session *s, mw_engine_io *eng) {
+  mw_engine_io saved = s->io.eng;
+  s->io.eng = *eng;
+  int rc = mw_io_start(&s->io, pump_finish, NULL);
+  if (rc == MW_OK)
+    rc = mw_io_run(&s->io);
+  s->io.eng = saved;
+  return rc;
 }

@@ -24,6 +24,9 @@ mw_smtp *mw_smtp_new(void) {
     return NULL;
   mw_session_init(&c->s);
   mw_smtp_engine_init(&c->e, &c->s);
+  mw_engine_io eng;
+  mw_smtp_engine_io(&c->e, &eng);
+  c->s.io.eng = eng;
   return c;
 }
 
@@ -74,21 +77,6 @@ static int enter(mw_smtp *c) {
 static void sync_connection(mw_smtp *c) {
   if (!mw_conn_is_open(&c->s.conn))
     mw_smtp_engine_disconnected(&c->e);
-}
-
-static int pump(mw_smtp *c) {
-  mw_engine_io io;
-  mw_smtp_engine_io(&c->e, &io);
-  c->s.busy = 1;
-  int rc = mw_session_pump(&c->s, &io);
-  c->s.busy = 0;
-  if (rc != MW_OK && c->e.state != MW_SMTP_IDLE) {
-    /* The pump stopped mid-operation (transport error): the engine's
-     * state no longer matches the server's. */
-    mw_conn_close(&c->s.conn);
-  }
-  sync_connection(c);
-  return rc;
 }
 
 static int refuse_while_connected(mw_smtp *c, const char *what) {
@@ -380,34 +368,79 @@ int mw_smtp_tls_option_str(mw_smtp *c, int index, const char **value) {
   return mw_session_tls_option_str(&c->s, index, value);
 }
 
-/* ---- operations ---- */
+/* ---- operations: begin (the caller-driven session, io.c), and the
+ * blocking calls, which are begin + the blocking driver (mw_io_run) ---- */
 
-int mw_smtp_connect(mw_smtp *c) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
-    return rc;
-  if (mw_conn_is_open(&c->s.conn))
-    return mw_error_set(&c->s.err, eexState, 0,
-                        "Already connected; quit or disconnect first.");
-  rc = mw_session_open(&c->s, MW_SMTP_PORT, MW_SMTPS_PORT);
-  if (rc == MW_OK)
-    rc = mw_smtp_engine_begin_connect(&c->e);
-  if (rc == MW_OK)
-    rc = pump(c);
+mw_io *mw_smtp_io(mw_smtp *c) {
+  return c ? &c->s.io : NULL;
+}
+
+/* When an operation ends (any driver): a session stopped mid-operation
+ * (transport error) no longer matches the server's state. */
+static int finish_op(void *owner, int rc) {
+  mw_smtp *c = owner;
+  if (rc != MW_OK && c->e.state != MW_SMTP_IDLE)
+    mw_conn_close(&c->s.conn);
+  sync_connection(c);
+  return rc;
+}
+
+/* A half-made session (refused greeting, failed AUTH ...) is of no use:
+ * close it without sending anything more. */
+static int finish_connect(void *owner, int rc) {
+  mw_smtp *c = owner;
+  rc = finish_op(owner, rc);
   if (rc != MW_OK) {
-    /* A half-made session (refused greeting, failed AUTH ...) is of no
-     * use: close it without sending anything more. */
     mw_conn_close(&c->s.conn);
     mw_smtp_engine_disconnected(&c->e);
   }
   return rc;
 }
 
+/* QUIT closes whatever the server answered. */
+static int finish_quit(void *owner, int rc) {
+  mw_smtp *c = owner;
+  rc = finish_op(owner, rc);
+  if (rc != errNotConnected) {
+    mw_conn_close(&c->s.conn);
+    mw_smtp_engine_disconnected(&c->e);
+  }
+  return rc;
+}
+
+static int drive(mw_smtp *c, int rc) {
+  return rc == MW_OK ? mw_io_run(&c->s.io) : rc;
+}
+
+int mw_smtp_begin_connect(mw_smtp *c) {
+  int rc = check_handle(c);
+  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+    return rc;
+  if (mw_conn_is_open(&c->s.conn))
+    return mw_error_set(&c->s.err, eexState, 0,
+                        "Already connected; quit or disconnect first.");
+  rc = mw_smtp_engine_begin_connect(&c->e);
+  if (rc == MW_OK)
+    rc = mw_io_start_connect(&c->s.io, MW_SMTP_PORT, MW_SMTPS_PORT,
+                             finish_connect, c);
+  if (rc != MW_OK) {
+    mw_conn_close(&c->s.conn);
+    mw_smtp_engine_disconnected(&c->e);
+  }
+  return rc;
+}
+
+int mw_smtp_connect(mw_smtp *c) {
+  return drive(c, mw_smtp_begin_connect(c));
+}
+
 /* The engine's begin_* checks the arguments first, so an invalid
  * argument is reported as such even when not connected. */
-static int run(mw_smtp *c, int begin_rc) {
+static int start(mw_smtp *c, int begin_rc, int (*fin)(void *owner, int rc)) {
   if (begin_rc == MW_OK)
-    return pump(c);
+    begin_rc = mw_io_start(&c->s.io, fin, c);
+  if (begin_rc == MW_OK)
+    return MW_OK;
   /* A begin that found the session out of step, or the server gone (a
    * 421 already buffered), closes it as the pump would. */
   if (c->s.drop || begin_rc == errProtocol) {
@@ -418,34 +451,81 @@ static int run(mw_smtp *c, int begin_rc) {
   return begin_rc;
 }
 
-int mw_smtp_send(mw_smtp *c, const char *from, const char *const *rcpts,
-                 size_t nrcpts, const char *msg, size_t len) {
+/* enter() and keep the engine in step with the connection. */
+static int enter_op(mw_smtp *c) {
   int rc = check_handle(c);
   if (rc != MW_OK || (rc = enter(c)) != MW_OK)
     return rc;
   sync_connection(c);
-  return run(c,
-             mw_smtp_engine_begin_send(&c->e, from, rcpts, nrcpts, msg, len));
+  return MW_OK;
 }
 
+int mw_smtp_begin_send(mw_smtp *c, const char *from, const char *const *rcpts,
+                       size_t nrcpts, const char *msg, size_t len) {
+  int rc = enter_op(c);
+  if (rc != MW_OK)
+    return rc;
+  return start(c,
+               mw_smtp_engine_begin_send(&c->e, from, rcpts, nrcpts, msg, len),
+               finish_op);
+}
+
+int mw_smtp_send(mw_smtp *c, const char *from, const char *const *rcpts,
+                 size_t nrcpts, const char *msg, size_t len) {
+  return drive(c, mw_smtp_begin_send(c, from, rcpts, nrcpts, msg, len));
+}
+
+int mw_smtp_begin_send_stream(mw_smtp *c, const char *from,
+                              const char *const *rcpts, size_t nrcpts,
+                              uint64_t size_hint, int flags) {
+  int rc = enter_op(c);
+  if (rc != MW_OK)
+    return rc;
+  c->s.io.body_cb = NULL; /* the body comes through MW_IO_BODY */
+  return start(c,
+               mw_smtp_engine_begin_send_stream(&c->e, from, rcpts, nrcpts,
+                                                size_hint, flags,
+                                                mw_io__source, &c->s.io),
+               finish_op);
+}
+
+/* The blocking driver answers MW_IO_BODY with the callback. */
 int mw_smtp_send_stream(mw_smtp *c, const char *from, const char *const *rcpts,
                         size_t nrcpts, uint64_t size_hint, int flags,
                         mw_read_cb read, void *userdata) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+  int rc = enter_op(c);
+  if (rc != MW_OK)
     return rc;
-  sync_connection(c);
-  return run(c, mw_smtp_engine_begin_send_stream(&c->e, from, rcpts, nrcpts,
-                                                 size_hint, flags, read,
-                                                 userdata));
+  if (!read) /* the engine's own check and words */
+    return start(c,
+                 mw_smtp_engine_begin_send_stream(
+                     &c->e, from, rcpts, nrcpts, size_hint, flags, NULL, NULL),
+                 finish_op);
+  rc = start(c,
+             mw_smtp_engine_begin_send_stream(&c->e, from, rcpts, nrcpts,
+                                              size_hint, flags, mw_io__source,
+                                              &c->s.io),
+             finish_op);
+  if (rc != MW_OK)
+    return rc;
+  c->s.io.body_cb = read;
+  c->s.io.body_ud = userdata;
+  rc = mw_io_run(&c->s.io);
+  c->s.io.body_cb = NULL;
+  c->s.io.body_ud = NULL;
+  return rc;
+}
+
+int mw_smtp_begin_send_batch(mw_smtp *c, const mw_smtp_message *msgs,
+                             size_t n) {
+  int rc = enter_op(c);
+  if (rc != MW_OK)
+    return rc;
+  return start(c, mw_smtp_engine_begin_batch(&c->e, msgs, n), finish_op);
 }
 
 int mw_smtp_send_batch(mw_smtp *c, const mw_smtp_message *msgs, size_t n) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
-    return rc;
-  sync_connection(c);
-  return run(c, mw_smtp_engine_begin_batch(&c->e, msgs, n));
+  return drive(c, mw_smtp_begin_send_batch(c, msgs, n));
 }
 
 size_t mw_smtp_batch_count(const mw_smtp *c) {
@@ -490,33 +570,40 @@ const char *mw_smtp_batch_rcpt_enhanced_status(const mw_smtp *c, size_t i,
   return r ? r->enhanced : "";
 }
 
+int mw_smtp_begin_noop(mw_smtp *c) {
+  int rc = enter_op(c);
+  return rc != MW_OK ? rc
+                     : start(c, mw_smtp_engine_begin_noop(&c->e), finish_op);
+}
+
 int mw_smtp_noop(mw_smtp *c) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
-    return rc;
-  sync_connection(c);
-  return run(c, mw_smtp_engine_begin_noop(&c->e));
+  return drive(c, mw_smtp_begin_noop(c));
+}
+
+int mw_smtp_begin_rset(mw_smtp *c) {
+  int rc = enter_op(c);
+  return rc != MW_OK ? rc
+                     : start(c, mw_smtp_engine_begin_rset(&c->e), finish_op);
 }
 
 int mw_smtp_rset(mw_smtp *c) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
-    return rc;
-  sync_connection(c);
-  return run(c, mw_smtp_engine_begin_rset(&c->e));
+  return drive(c, mw_smtp_begin_rset(c));
 }
 
-int mw_smtp_quit(mw_smtp *c) {
-  int rc = check_handle(c);
-  if (rc != MW_OK || (rc = enter(c)) != MW_OK)
+int mw_smtp_begin_quit(mw_smtp *c) {
+  int rc = enter_op(c);
+  if (rc != MW_OK)
     return rc;
-  sync_connection(c);
-  rc = run(c, mw_smtp_engine_begin_quit(&c->e));
-  if (rc != errNotConnected) {
+  rc = start(c, mw_smtp_engine_begin_quit(&c->e), finish_quit);
+  if (rc != MW_OK && rc != errNotConnected) {
     mw_conn_close(&c->s.conn);
     mw_smtp_engine_disconnected(&c->e);
   }
   return rc;
+}
+
+int mw_smtp_quit(mw_smtp *c) {
+  return drive(c, mw_smtp_begin_quit(c));
 }
 
 void mw_smtp_disconnect(mw_smtp *c) {

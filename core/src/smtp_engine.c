@@ -1002,6 +1002,13 @@ static long read_memory(void *userdata, char *buf, size_t cap) {
   return (long)n;
 }
 
+/* The caller-driven session's source has no piece yet (io.c): stop here,
+ * nothing consumed, and read again when the application gave one. Only
+ * that source may wait: a callback's negative return is an abort. */
+static int source_waits(const mw_smtp_engine *e, long n) {
+  return n == MW_SOURCE_WAIT && e->src.read == mw_io__source;
+}
+
 /* A callback abort (n < 0) or a callback returning too much. */
 static int source_failed(mw_smtp_engine *e, long n) {
   /* Closing is the only way not to complete the transaction: inside
@@ -1022,6 +1029,8 @@ static int source_failed(mw_smtp_engine *e, long n) {
  * memory stays constant whatever the message size. */
 static int state_body(mw_smtp_engine *e) {
   long n = e->src.read(e->src.userdata, e->chunk, MW_SMTP_CHUNK);
+  if (source_waits(e, n))
+    return MW_STEP_BODY;
   if (n < 0 || n > MW_SMTP_CHUNK)
     return source_failed(e, n);
   if (n == 0)
@@ -1073,6 +1082,8 @@ static int queue_bdat(mw_smtp_engine *e, int last) {
  * needed. */
 static int bdat_next(mw_smtp_engine *e) {
   long n = e->src.read(e->src.userdata, e->chunk, MW_SMTP_CHUNK);
+  if (source_waits(e, n))
+    return MW_STEP_BODY;
   if (n < 0 || n > MW_SMTP_CHUNK)
     return source_failed(e, n);
   int binary = (e->flags & MW_SEND_BINARYMIME) != 0;

@@ -4,9 +4,16 @@
  * tests/lua/hostile_spec.lua run the same files through the bindings.
  *
  *   test_hostile [CASES_DIR] [name-substring]
+ *
+ * With MW_NB_DRIVER=1 every call runs through the caller-driven session
+ * (mailwire.h, "Without blocking") driven by tests/c/nbdriver.c: the
+ * server's bytes arrive in random pieces, writes are accepted in part,
+ * bodies come in random pieces; the same assertions hold. MW_NB_SEED
+ * repeats a run (the seed is printed).
  */
 #define _DEFAULT_SOURCE
 #include "hcase.h"
+#include "nbdriver.h"
 #include "testlib.h"
 
 #include <stdio.h>
@@ -356,6 +363,9 @@ static void run_current(void) {
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : MW_HOSTILE_CASES;
   const char *filter = argc > 2 ? argv[2] : NULL;
+  int nb = getenv("MW_NB_DRIVER") && atoi(getenv("MW_NB_DRIVER"));
+  if (nb)
+    nb_install();
   char **paths;
   size_t n = hc_list(dir, &paths), skipped = 0;
   if (n == 0)
@@ -380,5 +390,8 @@ int main(int argc, char **argv) {
   free(paths);
   printf("%zu cases do not apply to C (NUL inside a string argument)\n",
          skipped);
+  if (nb)
+    printf("nbdriver: seed %u (MW_NB_SEED=%u repeats this run)\n", nb_seed(),
+           nb_seed());
   return tl_finish();
 }
