@@ -40,7 +40,7 @@ struct want {
   const char *post; /* FETCH: POST body or NULL */
 };
 
-struct mw_io {
+struct fake_io {
   const struct want *script;
   size_t at, n;
   size_t off;        /* within the current want's data */
@@ -56,70 +56,82 @@ struct mw_io {
   int delivered_end;
 };
 
-static mw_io fake;
+static struct fake_io fake;
 static mw_session fake_session;
 
-static const struct want *cur(mw_io *io) {
+static const struct want *cur(struct fake_io *io) {
   return io->at < io->n ? &io->script[io->at] : NULL;
 }
-static void next(mw_io *io) {
+static void next(struct fake_io *io) {
   io->at++;
   io->off = 0;
   io->got_len = 0;
 }
-static void done(mw_io *io, int rc) {
+static void done(struct fake_io *io, int rc) {
   io->result = rc;
   io->at = io->n;
 }
 
-mw_io_want mw_io_next(mw_io *io) {
+mw_io_want mw_io_next(mw_io *io_) {
+  struct fake_io *io = (struct fake_io *)io_;
   const struct want *w = cur(io);
   return w ? w->w : MW_IO_DONE;
 }
-int mw_io_timeout_ms(const mw_io *io) {
+int mw_io_timeout_ms(const mw_io *io_) {
+  const struct fake_io *io = (const struct fake_io *)io_;
   (void)io;
   return 5000;
 }
-int mw_io_result(const mw_io *io) {
+int mw_io_result(const mw_io *io_) {
+  const struct fake_io *io = (const struct fake_io *)io_;
   return io->result;
 }
-void mw_io_cancel(mw_io *io) {
+void mw_io_cancel(mw_io *io_) {
+  struct fake_io *io = (struct fake_io *)io_;
   io->cancelled = 1;
   io->closed = 1;
   done(io, errAborted);
 }
-int mw_io_closed(const mw_io *io) {
+int mw_io_closed(const mw_io *io_) {
+  const struct fake_io *io = (const struct fake_io *)io_;
   return io->closed;
 }
-const char *mw_io_host(const mw_io *io) {
-  return cur((mw_io *)io)->host;
+const char *mw_io_host(const mw_io *io_) {
+  const struct fake_io *io = (const struct fake_io *)io_;
+  return cur((struct fake_io *)io)->host;
 }
-unsigned mw_io_port(const mw_io *io) {
-  return cur((mw_io *)io)->port;
+unsigned mw_io_port(const mw_io *io_) {
+  const struct fake_io *io = (const struct fake_io *)io_;
+  return cur((struct fake_io *)io)->port;
 }
-int mw_io_connected(mw_io *io, const char *peer) {
+int mw_io_connected(mw_io *io_, const char *peer) {
+  struct fake_io *io = (struct fake_io *)io_;
   snprintf(io->peer, sizeof io->peer, "%s", peer);
   next(io);
   return MW_OK;
 }
-int mw_io_connect_failed(mw_io *io, int e, int eex) {
+int mw_io_connect_failed(mw_io *io_, int e, int eex) {
+  struct fake_io *io = (struct fake_io *)io_;
   io->connect_errno = e;
   io->connect_eex = eex;
   io->closed = 1;
   done(io, errConnect);
   return MW_OK;
 }
-const void *mw_io_output(mw_io *io, size_t *len) {
+const void *mw_io_output(mw_io *io_, size_t *len) {
+  struct fake_io *io = (struct fake_io *)io_;
   *len = cur(io)->len - io->off;
   return cur(io)->data + io->off;
 }
-int mw_io_written(mw_io *io, size_t n) {
+int mw_io_written(mw_io *io_, size_t n) {
+  struct fake_io *io = (struct fake_io *)io_;
   io->off += n;
   if (io->off == cur(io)->len)
     next(io);
   return MW_OK;
 }
-int mw_io_feed(mw_io *io, const void *d, size_t n) {
+int mw_io_feed(mw_io *io_, const void *d, size_t n) {
+  struct fake_io *io = (struct fake_io *)io_;
   const struct want *w = cur(io);
   if (n == 0) { /* the end of the stream: what we expected must be there */
     CHECK(w->len == 0);
@@ -136,14 +148,16 @@ int mw_io_feed(mw_io *io, const void *d, size_t n) {
   }
   return MW_OK;
 }
-int mw_io_failed(mw_io *io, int e, int eex) {
+int mw_io_failed(mw_io *io_, int e, int eex) {
+  struct fake_io *io = (struct fake_io *)io_;
   io->connect_errno = e;
   io->connect_eex = eex;
   io->closed = 1;
   done(io, errNetwork);
   return MW_OK;
 }
-int mw_io_body(mw_io *io, const void *d, size_t n) {
+int mw_io_body(mw_io *io_, const void *d, size_t n) {
+  struct fake_io *io = (struct fake_io *)io_;
   const struct want *w = cur(io);
   if (n == 0) {
     CHECK(io->got_len == w->len && !memcmp(io->got, w->data, w->len));
@@ -155,8 +169,9 @@ int mw_io_body(mw_io *io, const void *d, size_t n) {
   return MW_OK;
 }
 /* DELIVER: the want's data, in pieces of 3 bytes, then the end. */
-int mw_io_piece(mw_io *io, size_t *index, unsigned long *msg,
+int mw_io_piece(mw_io *io_, size_t *index, unsigned long *msg,
                 const char **data, size_t *n, int *end) {
+  struct fake_io *io = (struct fake_io *)io_;
   const struct want *w = cur(io);
   *index = 2;
   *msg = 7;
@@ -165,7 +180,8 @@ int mw_io_piece(mw_io *io, size_t *index, unsigned long *msg,
   *end = *n == 0;
   return MW_OK;
 }
-int mw_io_delivered(mw_io *io) {
+int mw_io_delivered(mw_io *io_) {
+  struct fake_io *io = (struct fake_io *)io_;
   const struct want *w = cur(io);
   size_t n = w->len - io->off < 3 ? w->len - io->off : 3;
   if (n == 0) {
@@ -175,21 +191,24 @@ int mw_io_delivered(mw_io *io) {
   io->off += n;
   return MW_OK;
 }
-int mw_io_fetch_request(mw_io *io, const char **url,
+int mw_io_fetch_request(mw_io *io_, const char **url,
                         const unsigned char **post, size_t *len) {
+  struct fake_io *io = (struct fake_io *)io_;
   *url = cur(io)->data;
   *post = (const unsigned char *)cur(io)->post;
   *len = cur(io)->post ? strlen(cur(io)->post) : 0;
   return MW_OK;
 }
-int mw_io_fetched(mw_io *io, int status, const void *body, size_t n) {
+int mw_io_fetched(mw_io *io_, int status, const void *body, size_t n) {
+  struct fake_io *io = (struct fake_io *)io_;
   io->fetch_status = status;
   memcpy(io->got, body, n < sizeof io->got ? n : sizeof io->got);
   io->got_len = n;
   io->at++;
   return MW_OK;
 }
-int mw_io_fetch_failed(mw_io *io, const char *reason) {
+int mw_io_fetch_failed(mw_io *io_, const char *reason) {
+  struct fake_io *io = (struct fake_io *)io_;
   snprintf(io->fetch_reason, sizeof io->fetch_reason, "%s", reason);
   io->at++;
   return MW_OK;
@@ -206,11 +225,11 @@ mw_session *mw_pop3_session(mw_pop3 *c) {
 }
 mw_io *mw_smtp_io(mw_smtp *c) {
   (void)c;
-  return &fake;
+  return (mw_io *)&fake;
 }
 mw_io *mw_pop3_io(mw_pop3 *c) {
   (void)c;
-  return &fake;
+  return (mw_io *)&fake;
 }
 int mw_error_set(mw_errorinfo *e, int number, long os, const char *fmt, ...) {
   (void)e, (void)os, (void)fmt;
