@@ -246,6 +246,8 @@ def concurrency(s, env, args, runs, size, out):
     tls_sink = s.start_our_sink("tls", maxconn=1024)
     smtp_sink = s.start_sink()
     target = ["wall <= 0.5 x libcurl multi; CPU <= 0.3 x libcurl multi"]
+    # The same client waiting with epoll instead of one poll() per round.
+    epoll = dict(os.environ, MW_EVLOOP_EPOLL="1")
     total = n_sess * n_msg
     for title, port, check in (("bench/sink (PIPELINING, CHUNKING)", sink.port,
                                 (sink, total, total * size, total)),
@@ -253,6 +255,8 @@ def concurrency(s, env, args, runs, size, out):
         argv = ["127.0.0.1", str(port), str(n_sess), str(n_msg), str(size)]
         rows = [("mailwire event loop (batch)", False,
                  median_of(runs, [evl, "smtp"] + argv + ["batch"], check=check)),
+                ("mailwire event loop (batch, epoll)", False,
+                 median_of(runs, [evl, "smtp"] + argv + ["batch"], env=epoll, check=check)),
                 ("mailwire event loop (one send at a time)", False,
                  median_of(runs, [evl, "smtp"] + argv + ["loop"], check=check)),
                 ("libcurl multi", True,
@@ -260,19 +264,17 @@ def concurrency(s, env, args, runs, size, out):
                                   str(n_sess), str(n_msg), str(size)], check=check))]
         out.append(report("6%s. %d SMTP sessions at once from one thread, %d x 20 KB each, %s"
                           % ("a" if check else "b", n_sess, n_msg, title), rows, target))
-        print(out[-1])
     s.fill(user, n_msg, size)
     s.open_dovecot(n_sess)
     pop3s = env["POP3S_PORT"]
-    rows = [("mailwire event loop (batch)", False,
-             median_of(runs, [evl, "pop3", "127.0.0.1", pop3s, str(n_sess), str(n_msg),
-                              user, pw, ca])),
+    pop_argv = [evl, "pop3", "127.0.0.1", pop3s, str(n_sess), str(n_msg), user, pw, ca]
+    rows = [("mailwire event loop (batch)", False, median_of(runs, pop_argv)),
+            ("mailwire event loop (batch, epoll)", False, median_of(runs, pop_argv, env=epoll)),
             ("libcurl multi", True,
              median_of(runs, [cmulti, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (user, pw, pop3s),
                               str(n_sess), str(n_msg), ca]))]
     out.append(report("6c. %d POP3S sessions at once from one thread, each retrieving %d x 20 KB "
                       "(Dovecot)" % (n_sess, n_msg), rows, target))
-    print(out[-1])
     # Memory per idle connected session: RSS with N connected sessions minus
     # the RSS before the clients were made, over N (printed by the client);
     # to bench/sink (plaintext and implicit TLS), which takes 1024 at once.
