@@ -1128,11 +1128,12 @@ MW_EXTERN int mw_pop3_begin_uidl_batch(mw_pop3 *c, const unsigned long *msgs,
  *   if (rc == MW_OK)
  *     rc = mw_smtp_socket_action(c, 0);       (starts it)
  *   while (rc == MW_AGAIN) {
+ *     int w = mw_smtp_wait_events(c);
  *     struct pollfd p = {mw_smtp_socket(c), 0, 0};
- *     if (mw_smtp_wait_events(c) & MW_WAIT_READ)  p.events |= POLLIN;
- *     if (mw_smtp_wait_events(c) & MW_WAIT_WRITE) p.events |= POLLOUT;
+ *     if (w & MW_WAIT_READ)  p.events |= POLLIN;
+ *     if (w & MW_WAIT_WRITE) p.events |= POLLOUT;
  *     poll(&p, 1, mw_smtp_wait_ms(c));        (or with many others)
- *     rc = mw_smtp_socket_action(c, p.revents ? MW_WAIT_READ : 0);
+ *     rc = mw_smtp_socket_action(c, w);
  *   }
  *   (rc is now the operation's base code; details in ExtendedError)
  *
