@@ -964,7 +964,8 @@ MW_EXTERN const char *mw_pop3_batch_uid(const mw_pop3 *c, size_t i);
  *
  * Rules: a want is repeated by mw_io_next until it is answered; an answer
  * to another want (or with no operation running) is refused with errState
- * (eexState) and changes nothing. The session keeps at most one output
+ * and changes nothing (not even the ExtendedError, which belongs to the
+ * running operation). The session keeps at most one output
  * buffer and one input chunk: memory stays constant however large the
  * messages. While an operation runs, the client's blocking calls and
  * begin_* calls are refused with errState; its getters may be read. A
@@ -1000,6 +1001,8 @@ typedef enum mw_io_want {
    * mw_io_fetched(io, http_status, body, n) or mw_io_fetch_failed(io,
    * reason). (Until the resumable checker lands, revocation fetches run
    * inside the handshake and this is never asked.) */
+  /* A driver that cannot answer a want ends the operation with
+   * mw_io_cancel. */
   MW_IO_FETCH
 } mw_io_want;
 
@@ -1018,7 +1021,8 @@ MW_EXTERN mw_io_want mw_io_next(mw_io *io);
  * mw_io_next), -1 when none: the longest a driver may wait before calling
  * mw_io_next again. */
 MW_EXTERN int mw_io_timeout_ms(const mw_io *io);
-/* After MW_IO_DONE: the base code of the operation. */
+/* After MW_IO_DONE: the base code of the operation (errState while one
+ * runs). */
 MW_EXTERN int mw_io_result(const mw_io *io);
 /* End the running operation: errAborted (eexAborted), connection dropped.
  * Nothing more is sent. */

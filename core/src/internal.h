@@ -540,6 +540,7 @@ struct mw_io {
   mw_io_piece_rec *pieces;
   size_t npieces, piece_head, pieces_cap;
   unsigned long retr_msg;
+  int retr_single; /* begin_retr/top: an end piece after the content */
 };
 
 typedef struct mw_session {

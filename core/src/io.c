@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define IO_TLS_CHUNK 16384 /* plaintext decrypted per SSL_read */
 #define IO_NONE (-1)       /* no want asked and unanswered */
@@ -72,6 +73,7 @@ static void reset_op(mw_io *io) {
   io->need_step = 0;
   io->want = IO_NONE;
   io->bulk = 0;
+  io->retr_single = 0;
 }
 
 void mw_io_free(mw_io *io) {
@@ -609,11 +611,24 @@ static void enter_engine(mw_io *io) {
   replay_pending(io);
 }
 
+static int queue_piece(mw_io *io, size_t i, unsigned long msg,
+                       const char *data, size_t len, int end);
+
 /* A want of the engine's step, once its output is written. */
 static int engine_wait(mw_io *io) {
   mw_session *s = io->s;
   switch (io->st) {
   case MW_STEP_DONE:
+    if (io->retr_single && s->err.code == MW_OK) {
+      /* mw_pop3_begin_retr/top: the end piece, as a batch's */
+      io->retr_single = 0;
+      if (queue_piece(io, 0, io->retr_msg, "", 0, 1) != 0) {
+        no_memory(io);
+        fail(io);
+        return MW_IO_DONE;
+      }
+      return IO_NONE;
+    }
     /* A callback may have cancelled while the last reply was logged. */
     if (mw_session_take_cancel(s))
       fail(io);
@@ -724,9 +739,21 @@ static mw_io_want expire(mw_io *io) {
   return MW_IO_DONE;
 }
 
+/* A session copied by fork() runs nothing: its connection is the
+ * parent's (eexForked), and is left alone. */
+static mw_io_want forked(mw_io *io) {
+  reset_op(io);
+  io->phase = MW_IOP_DONE;
+  io->result = mw_session_check_process(io->s);
+  io->s->busy = 0;
+  return MW_IO_DONE;
+}
+
 mw_io_want mw_io_next(mw_io *io) {
   if (!io || !running(io))
     return MW_IO_DONE;
+  if (io->s->pid != getpid())
+    return forked(io);
   if (io->want == IO_NONE) {
     int w = IO_NONE;
     for (int guard = 0; w == IO_NONE && guard < 100000; guard++)
@@ -753,7 +780,7 @@ mw_io_want mw_io_next(mw_io *io) {
 /* An answer to a want that is not asked is refused and changes nothing;
  * the ErrorInfo belongs to the running operation, so it is left alone. */
 static int answering(mw_io *io, int want) {
-  if (!io || !running(io) || io->want != want)
+  if (!io || !running(io) || io->want != want || io->s->pid != getpid())
     return errState;
   io->want = IO_NONE;
   return MW_OK;

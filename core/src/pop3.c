@@ -519,16 +519,24 @@ static int begin_retr(mw_pop3 *c, unsigned long msg, long long top,
            finish_op);
 }
 
-int mw_pop3_begin_retr(mw_pop3 *c, unsigned long msg) {
-  if (c)
+/* The content through MW_IO_DELIVER, then an end piece. */
+static int begin_retr_io(mw_pop3 *c, unsigned long msg, long long top) {
+  if (!c)
+    return errInvalidArgument;
+  int rc = begin_retr(c, msg, top, mw_io__sink, &c->s.io);
+  if (rc == MW_OK) {
     c->s.io.retr_msg = msg;
-  return begin_retr(c, msg, -1, mw_io__sink, c ? &c->s.io : NULL);
+    c->s.io.retr_single = 1;
+  }
+  return rc;
+}
+
+int mw_pop3_begin_retr(mw_pop3 *c, unsigned long msg) {
+  return begin_retr_io(c, msg, -1);
 }
 
 int mw_pop3_begin_top(mw_pop3 *c, unsigned long msg, unsigned long lines) {
-  if (c)
-    c->s.io.retr_msg = msg;
-  return begin_retr(c, msg, top_arg(lines), mw_io__sink, c ? &c->s.io : NULL);
+  return begin_retr_io(c, msg, top_arg(lines));
 }
 
 static int begin_batch(mw_pop3 *c, mw_pop3_batch_kind kind,
