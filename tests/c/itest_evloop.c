@@ -12,6 +12,7 @@
 #include "testlib.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -461,6 +462,60 @@ static void test_deliver_to_bob(void) {
   free(got);
 }
 
+/* Descriptors open in this process. */
+static int open_fds(void) {
+  int n = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+/* Freeing a client in the middle of an operation (its name being
+ * resolved, its connection waiting for the greeting, a POP3 client
+ * between operations) closes the driver's descriptors and frees its state
+ * (ASan checks the memory); the resolver thread finishes on its own. */
+static void test_free_mid_operation(void) {
+  unsigned port = 0;
+  int silent = silent_listener(&port);
+  int before = open_fds();
+  for (int i = 0; i < 2; i++) {
+    mw_smtp *c = mw_smtp_new();
+    CHECK_INT(mw_smtp_set_server(c, i ? "127.0.0.1" : "localhost", port),
+              MW_OK);
+    CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+    int rc = mw_smtp_socket_action(c, 0);
+    for (int k = 0; k < 50 && rc == MW_AGAIN && i == 1; k++) {
+      struct pollfd p = {mw_smtp_socket(c), POLLIN, 0};
+      poll(&p, 1, 10); /* until connected and waiting for the greeting */
+      rc = mw_smtp_socket_action(c, 0);
+    }
+    CHECK_INT(rc, MW_AGAIN);
+    CHECK(mw_smtp_socket(c) >= 0);
+    mw_smtp_free(c);
+  }
+  mw_pop3 *p = mw_pop3_new();
+  CHECK_INT(mw_pop3_set_server(p, "127.0.0.1", tl_env_port("POP3S_PORT")),
+            MW_OK);
+  mw_sslinfo *ssl = tls(MODE_CHANNEL, tl_env("CA_FILE"));
+  CHECK_INT(mw_pop3_set_sslinfo(p, ssl), MW_OK);
+  mw_sslinfo_free(ssl);
+  CHECK_INT(mw_pop3_begin_connect(p), MW_OK);
+  int rc = mw_pop3_socket_action(p, 0);
+  while (rc == MW_AGAIN) {
+    struct pollfd pf = {
+        mw_pop3_socket(p),
+        (short)(mw_pop3_wait_events(p) & MW_WAIT_WRITE ? POLLOUT : POLLIN), 0};
+    poll(&pf, 1, mw_pop3_wait_ms(p));
+    rc = mw_pop3_socket_action(p, 0);
+  }
+  CHECK_INT(rc, MW_OK);
+  CHECK_INT(mw_pop3_socket(p), -1);  /* nothing awaited between operations */
+  CHECK_INT(open_fds(), before + 1); /* its connection */
+  mw_pop3_free(p);
+  CHECK_INT(open_fds(), before);
+  close(silent);
+}
+
 /* The example programs, run as a user would run them. */
 static int run_example(const char *cmd) {
   int st = system(cmd);
@@ -490,6 +545,7 @@ int main(void) {
   RUN(test_smtp_sessions_at_once);
   RUN(test_deliver_to_bob);
   RUN(test_pop3_sessions_at_once);
+  RUN(test_free_mid_operation);
   RUN(test_examples);
   return tl_finish();
 }
