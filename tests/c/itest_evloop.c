@@ -284,8 +284,9 @@ static void check_failed(const struct task *t, int step, int code, int eex) {
 
 /* ---- the tests ---- */
 
-/* Sixteen SMTP sessions at once: Postfix in STARTTLS, implicit TLS and
- * plaintext, through each proxy, and four that fail in four ways. The
+/* Seventeen SMTP sessions at once: Postfix in STARTTLS, implicit TLS and
+ * plaintext, through each proxy, and five that fail in five ways (the
+ * name that does not resolve goes through the resolver thread). The
  * others' messages all reach the mailbox. */
 static void test_smtp_sessions_at_once(void) {
   const char *ca = tl_env("CA_FILE");
@@ -296,7 +297,7 @@ static void test_smtp_sessions_at_once(void) {
   tl_server *stall = tl_server_start("S: 220 stalls after EHLO\n"
                                      "C: EHLO *\n"
                                      "SLEEP 4000\n");
-  struct task ts[16];
+  struct task ts[17];
   size_t n = 0;
   smtp_task(&ts[n++], "starttls 1", "127.0.0.1", smtp, tls(MODE_STARTTLS, ca),
             NULL, 3, 15000);
@@ -333,6 +334,9 @@ static void test_smtp_sessions_at_once(void) {
             1500);
   smtp_task(&ts[n++], "stalls after EHLO", "127.0.0.1", tl_server_port(stall),
             NULL, NULL, 1, 1500);
+  smtp_task(&ts[n++], "no such name", "no-such-host.invalid", smtp, NULL, NULL,
+            1, 15000);
+  CHECK_INT(n, sizeof ts / sizeof ts[0]);
   run_all(ts, n, 60000);
 
   for (size_t i = 0; i < first_failing; i++)
@@ -341,6 +345,10 @@ static void test_smtp_sessions_at_once(void) {
   check_failed(&ts[first_failing + 1], 0, errConnect, eexSSLCertificate);
   check_failed(&ts[first_failing + 2], 0, errTimeout, eexTimeout);
   check_failed(&ts[first_failing + 3], 0, errTimeout, eexTimeout);
+  check_failed(&ts[first_failing + 4], 0, errConnect, eexDNS);
+  CHECK_INT(mw_errorinfo_os_error_kind(
+                mw_smtp_extended_error(ts[first_failing + 4].smtp)),
+            MW_OS_ERROR_RESOLVER);
   CHECK(mw_errorinfo_verify_result(
             mw_smtp_extended_error(ts[first_failing + 1].smtp)) != 0);
   /* Nothing was sent to the server that stalled but EHLO. */
@@ -419,6 +427,7 @@ static void test_pop3_sessions_at_once(void) {
             p1);
   pop3_task(&ts[n++], "bad certificate", pop3s,
             tls(MODE_CHANNEL, tl_env("OTHER_CA_FILE")), NULL, u1, p1);
+  CHECK_INT(n, sizeof ts / sizeof ts[0]);
   run_all(ts, n, 60000);
 
   for (size_t i = 0; i < first_failing; i++) {
