@@ -15,9 +15,10 @@
  *              mw_conn_open/start_tls/read/write, used only by transport
  *              tests now), io.c (the session state machine: connect,
  *              proxy, TLS, engine; never blocks, never touches a socket:
- *              mailwire.h "Without blocking"), blocking.c (the blocking
- *              driver: answers io.c's wants with net/driver.c)
+ *              mailwire.h "Without blocking")
  *   objects/   smtp.c, pop3.c, sslinfo.c, proxyinfo.c: the public objects
+ *   drivers/   blocking.c (the blocking calls), evloop.c (the C event loop):
+ *              they answer the session's wants; only they use net/
  */
 #ifndef MW_INTERNAL_H
 #define MW_INTERNAL_H
@@ -581,10 +582,19 @@ typedef struct mw_session {
   long long op_deadline;
   unsigned cur_port; /* the port of the current connection */
   struct mw_io io;   /* the caller-driven session (io.c) */
+  /* The C event-loop driver's state (evloop.c): its socket, a connect or
+   * fetch in progress, the body/deliver callbacks. NULL until the first
+   * mw_X_socket_action or _cb begin call; freed with the session. */
+  struct mw_ev *ev;
 } mw_session;
 
 void mw_session_init(mw_session *s);
 void mw_session_free(mw_session *s);
+/* The session of a client (for the event-loop driver's wrappers). */
+mw_session *mw_smtp_session(mw_smtp *c);
+mw_session *mw_pop3_session(mw_pop3 *c);
+/* evloop.c: frees the event-loop driver's state (NULL-safe). */
+void mw_ev_free(struct mw_ev *ev);
 /* SetAdvancedHandler for either client: type-checks the magic. */
 int mw_session_set_handler(mw_session *s, void *handler);
 void mw_session_clear_handlers(mw_session *s);
