@@ -159,9 +159,11 @@ static void resolver_never_answers(void) {
   const mw_errorinfo *ei = mw_smtp_extended_error(c);
   /* Without the bound: eexDNS (EAI_AGAIN) once the resolver gave up. */
   CHECK_ERR(rc, ei, errTimeout, eexTimeout);
+  /* The figure is what was left of the 700 ms when the resolver was
+   * asked (a loaded machine spends some of it first). */
   CHECK(strstr(mw_errorinfo_text(ei), "Resolving the name "
                                       "'mailwire-never.example' did not "
-                                      "finish within 700 ms"));
+                                      "finish within "));
   CHECK(atomic_load(&d.asked_for_name)); /* the query did go out */
   mw_smtp_free(c);
 
