@@ -17,6 +17,9 @@ SERVER_PACKAGES=(
   postfix dovecot-core dovecot-pop3d dovecot-lmtpd
   dante-server microsocks tinyproxy
 )
+# The revocation matrix's CRLs, OCSP answers and stapling TLS servers
+# (tests/servers/revocation-matrix.py, run by the system python3).
+REVOCATION_PACKAGES=(python3-cryptography python3-openssl)
 # Python binding and its tests.
 PYTHON_PACKAGES=(
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel
@@ -26,7 +29,7 @@ PYTHON_PACKAGES=(
 LUA_PACKAGES=(
   lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson luajit libluajit-5.1-dev
 )
-PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
+PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${REVOCATION_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
   "${LUA_PACKAGES[@]}")
 
 missing=()

@@ -375,30 +375,50 @@ enum {
  * earlier, cached until their nextUpdate); for the leaf, a stapled OCSP
  * response (always requested); the OCSP responder of its AIA; the CRL at
  * its distribution point. Only http:// URLs are fetched, all within
- * SSLRevocationTimeout and 1 MiB per answer.
+ * SSLRevocationTimeout (name resolution included) and 1 MiB per answer.
  *   SSLRevocationCheckAll (true): check every certificate of the chain.
  *   SSLRevocationCheckEnd (false): check only the leaf (wins over
  *     CheckAll). Both false: no revocation check.
- *   SSLRevocationExcludeRoot (false): skip the self-issued root.
+ *   SSLRevocationExcludeRoot (false): skip the self-issued root. When it
+ *     is checked, a trust anchor that no source speaks for counts as good
+ *     (it is trusted by configuration, not by a CA's word), so a good
+ *     chain is GOOD under the defaults and under strict settings.
  *   SSLRevocationIgnoreNRC (true): no revocation information for a
  *     certificate is no failure.
  *   SSLRevocationIgnoreRO (true): a revocation server that cannot be
- *     reached (or fails, or times out) is no failure.
- * A revoked certificate always fails the connection. Refusals are
- * errConnect / eexSSLCertificate with mw_errorinfo_verify_result
- * X509_V_ERR_CERT_REVOKED (23) for revoked, X509_V_ERR_UNABLE_TO_GET_CRL
- * (3) for no information, X509_V_ERR_OCSP_VERIFY_NEEDED (73) for offline;
- * the Text says which and the detail. SSLRevocationStatus and
- * SSLRevocationDetail are readable after any connection attempt (also a
- * refused one) until the next one; the status is the worst of the checked
- * certificates: REVOKED, then OFFLINE, then UNKNOWN, then GOOD. */
+ *     reached (or fails, answers tryLater/internalError or something that
+ *     is not OCSP, or times out) is no failure.
+ * CRLs: the newest applicable CRL of the issuer decides (CRL number, then
+ * thisUpdate), whatever the order they were given in; the
+ * IssuingDistributionPoint scope is honoured; indirect CRLs are ignored
+ * and delta CRLs only revoke (the detail says so); a listing revokes even
+ * in an out-of-date CRL (except a certificateHold a newer CRL lifted).
+ * OCSP: every answer for the certificate is read and a "revoked" signed by
+ * an authorised key wins, however old; "good" needs nextUpdate in the
+ * future, or without nextUpdate a thisUpdate at most 24 hours old; a nonce
+ * the responder echoes must be ours (answers signed in advance carry none
+ * and are judged on freshness).
+ * A revoked certificate always fails the connection, and so does a refused
+ * OCSP answer (bad signature, signer not authorised by the issuer, answers
+ * only for other certificates, another request's nonce): it may be an
+ * attack. Refusals are errConnect / eexSSLCertificate with
+ * mw_errorinfo_verify_result X509_V_ERR_CERT_REVOKED (23) for revoked,
+ * X509_V_ERR_OCSP_VERIFY_FAILED (74) for a refused answer,
+ * X509_V_ERR_UNABLE_TO_GET_CRL (3) for no information,
+ * X509_V_ERR_OCSP_VERIFY_NEEDED (73) for offline; the Text says which and
+ * the detail. SSLRevocationStatus and SSLRevocationDetail are readable
+ * after any connection attempt (also a refused one) until the next one;
+ * the status is the worst of the checked certificates: REVOKED, then
+ * INVALID, then OFFLINE, then UNKNOWN, then GOOD. */
 enum {
   SSL_REVOCATION_NOT_CHECKED = 0, /* disabled, no validation, or no
                                      handshake got that far */
   SSL_REVOCATION_GOOD = 1,        /* every checked certificate is good */
   SSL_REVOCATION_REVOKED = 2,     /* a checked certificate is revoked */
   SSL_REVOCATION_UNKNOWN = 3,     /* no revocation information (NRC) */
-  SSL_REVOCATION_OFFLINE = 4      /* a revocation server was unreachable */
+  SSL_REVOCATION_OFFLINE = 4,     /* a revocation server was unreachable */
+  SSL_REVOCATION_INVALID = 5      /* an OCSP answer was refused: forged,
+                                     unauthorised, mismatched or replayed */
 };
 
 /* Protocol values, chosen equal to SChannel's SP_PROT_*_CLIENT bits. */

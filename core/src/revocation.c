@@ -6,15 +6,22 @@
  * called even when the server staples nothing. For each certificate the
  * options select, the sources are asked in this order until one gives a
  * definite answer (good or revoked):
- *   1. the CRL files the caller gave (SSLCRLFile) and CRLs fetched earlier
- *      and still valid (cached on the SSLInfo);
+ *   1. the CRLs held: the CRL files the caller gave (SSLCRLFile) and CRLs
+ *      fetched earlier and still valid (cached on the SSLInfo), judged
+ *      together by revocation_crl.c;
  *   2. for the leaf, the stapled OCSP response;
  *   3. the OCSP responder in the certificate's AIA (http:// only);
- *   4. the CRL at the certificate's distribution point (http:// only).
- * Without a definite answer a certificate is "offline" if a server could
- * not be reached, else "no revocation information". Revoked always fails;
- * the other two fail only without SSLRevocationIgnoreRO/IgnoreNRC. */
+ *   4. the CRL at the certificate's distribution point (http:// only),
+ *      judged with the CRLs held.
+ * revocation_ocsp.c judges OCSP answers. A certificate's outcome is, in
+ * this order: revoked if any source says so, good if one says so, refused
+ * (an answer that may be forged or replayed), offline (a server could not
+ * be reached or could not answer), no information. Revoked and refused
+ * always fail; offline and no information fail only without
+ * SSLRevocationIgnoreRO/IgnoreNRC. */
 #include "revocation.h"
+
+#include "revocation_int.h"
 
 #include "driver.h"
 
@@ -32,7 +39,6 @@
 #define MAX_CACHED_CRLS 16
 #define MAX_HTTP_RESPONSE (1024 * 1024) /* a CRL or OCSP response */
 #define MAX_CHAIN 10
-#define OCSP_CLOCK_SKEW 300 /* seconds of leeway on thisUpdate/nextUpdate */
 
 typedef struct cached_crl {
   char *url;
@@ -71,15 +77,6 @@ struct mw_rev_check {
   long verify;      /* X509_V_* for the refusal */
   char detail[1536];
 };
-
-/* Per-certificate result. */
-enum { ST_NONE, ST_GOOD, ST_REVOKED, ST_UNKNOWN, ST_OFFLINE };
-
-typedef struct cert_result {
-  int state;
-  int offline_seen; /* some source could not be reached */
-  char how[320];    /* "revoked (CRL file)", "server offline (...)" */
-} cert_result;
 
 mw_revocation *mw_revocation_new(void) {
   mw_revocation *r = calloc(1, sizeof *r);
@@ -335,7 +332,7 @@ static int http_parse_reply(unsigned char *buf, size_t len, const http_url *u,
     free(buf);
     snprintf(out->why, sizeof out->why, "%.64s:%u did not answer in HTTP",
              u->host, u->port);
-    return HTTP_NO_DATA;
+    return HTTP_OFFLINE; /* a service that does not work */
   }
   if (code != 200) {
     free(buf);
@@ -448,51 +445,6 @@ static int http_request(mw_rev_check *r, const char *url,
 
 /* ---- CRLs ---- */
 
-/* What crl says about cert: ST_NONE when crl is not cert's issuer's. */
-static int crl_says(X509_CRL *crl, X509 *cert, X509 *issuer, char *why,
-                    size_t n) {
-  if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)))
-    return ST_NONE;
-  EVP_PKEY *key = X509_get0_pubkey(issuer);
-  if (!key || X509_CRL_verify(crl, key) != 1) {
-    ERR_clear_error();
-    snprintf(why, n, "its CRL's signature does not verify");
-    return ST_UNKNOWN;
-  }
-  const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-  if (next && X509_cmp_current_time(next) < 0) {
-    snprintf(why, n, "its CRL has expired (out of date)");
-    return ST_UNKNOWN;
-  }
-  if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0) {
-    snprintf(why, n, "its CRL is not yet valid");
-    return ST_UNKNOWN;
-  }
-  X509_REVOKED *entry = NULL;
-  return X509_CRL_get0_by_cert(crl, &entry, cert) == 1 ? ST_REVOKED : ST_GOOD;
-}
-
-/* The first definite answer of a list of CRLs. */
-static void crls_say(STACK_OF(X509_CRL) * crls, X509 *cert, X509 *issuer,
-                     const char *source, cert_result *res) {
-  for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
-    char why[128] = "";
-    int st =
-        crl_says(sk_X509_CRL_value(crls, i), cert, issuer, why, sizeof why);
-    if (st == ST_GOOD || st == ST_REVOKED) {
-      res->state = st;
-      snprintf(res->how, sizeof res->how, "%s (%s)",
-               st == ST_GOOD ? "good" : "revoked", source);
-      return;
-    }
-    if (st == ST_UNKNOWN && res->state == ST_NONE) {
-      res->state = ST_UNKNOWN;
-      snprintf(res->how, sizeof res->how, "no usable information: %s (%s)",
-               why, source);
-    }
-  }
-}
-
 static int crl_still_valid(X509_CRL *crl) {
   const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
   return !next || X509_cmp_current_time(next) > 0;
@@ -562,6 +514,51 @@ static void cache_put(mw_revocation *r, const char *url, X509_CRL *crl) {
   pthread_mutex_unlock(&r->lock);
 }
 
+/* ---- what the sources say about one certificate ---- */
+
+/* The first verdict of each kind a certificate's sources gave. */
+typedef struct cert_result {
+  int seen[ST_COUNT];
+  char text[ST_COUNT][MW_REV_HOW];
+  int state;                    /* the outcome, once concluded */
+  char how[2 * MW_REV_HOW + 8]; /* what the detail says about it */
+} cert_result;
+
+static void record(cert_result *res, const rev_verdict *v) {
+  if (v->state == ST_NONE)
+    return;
+  res->seen[v->state] = 1;
+  if (!res->text[v->state][0])
+    snprintf(res->text[v->state], sizeof res->text[v->state], "%s", v->how);
+}
+
+static int definite(const cert_result *res) {
+  return res->seen[ST_GOOD] || res->seen[ST_REVOKED];
+}
+
+/* Every CRL we hold (extra: one just fetched, then the files', then the
+ * cache's) judged together: the newest applicable one decides. */
+static void judge_crls(mw_rev_check *r, X509 *cert, X509 *issuer,
+                       X509_CRL *extra, const char *extra_label,
+                       cert_result *res) {
+  STACK_OF(X509_CRL) *cache = cached_all(r->shared);
+  int nf = sk_X509_CRL_num(r->file_crls), nc = sk_X509_CRL_num(cache);
+  crl_source *all = calloc(
+      (size_t)(nf > 0 ? nf : 0) + (size_t)(nc > 0 ? nc : 0) + 1, sizeof *all);
+  int n = 0;
+  if (all && extra)
+    all[n++] = (crl_source){extra, extra_label};
+  for (int i = 0; all && i < nf; i++)
+    all[n++] = (crl_source){sk_X509_CRL_value(r->file_crls, i), "CRL file"};
+  for (int i = 0; all && i < nc; i++)
+    all[n++] = (crl_source){sk_X509_CRL_value(cache, i), "cached CRL"};
+  rev_verdict v;
+  mw_crls_judge(all, n, cert, issuer, &v);
+  record(res, &v);
+  free(all);
+  sk_X509_CRL_pop_free(cache, X509_CRL_free);
+}
+
 /* Fetch (or reuse) the CRL at url; PEM or DER. The caller frees it. */
 static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
                            cert_result *res) {
@@ -569,12 +566,12 @@ static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
   if (crl)
     return crl;
   http_reply rep;
+  rev_verdict v;
   int rc = http_request(r, url, NULL, 0, &rep);
   if (rc != HTTP_OK) {
-    if (rc == HTTP_OFFLINE)
-      res->offline_seen = 1;
-    snprintf(res->how, sizeof res->how, "%s: %s",
-             rc == HTTP_OFFLINE ? "CRL server offline" : "no CRL", rep.why);
+    mw_verdict(&v, rc == HTTP_OFFLINE ? ST_OFFLINE : ST_UNKNOWN, "%s: %s",
+               rc == HTTP_OFFLINE ? "CRL server offline" : "no CRL", rep.why);
+    record(res, &v);
     return NULL;
   }
   const unsigned char *p = rep.body;
@@ -587,21 +584,21 @@ static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
   ERR_clear_error();
   free(rep.body);
   if (!crl) {
-    snprintf(res->how, sizeof res->how, "no CRL: %.100s holds no CRL", url);
+    mw_verdict(&v, ST_UNKNOWN, "no CRL: %.100s holds no CRL", url);
+    record(res, &v);
     return NULL;
   }
   cache_put(r->shared, url, crl);
   return crl;
 }
 
-/* The http:// URIs of cert's CRL distribution points. */
+/* The http:// URIs of cert's CRL distribution points, until one gives a
+ * CRL; it is judged with the CRLs already held. */
 static void distribution_points(mw_rev_check *r, X509 *cert, X509 *issuer,
                                 cert_result *res) {
   STACK_OF(DIST_POINT) *dps =
       X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
-  for (int i = 0; i < sk_DIST_POINT_num(dps) && res->state != ST_GOOD &&
-                  res->state != ST_REVOKED;
-       i++) {
+  for (int i = 0; i < sk_DIST_POINT_num(dps) && !definite(res); i++) {
     DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
     if (!dp->distpoint || dp->distpoint->type != 0)
       continue;
@@ -615,13 +612,9 @@ static void distribution_points(mw_rev_check *r, X509 *cert, X509 *issuer,
       X509_CRL *crl = fetch_crl(r, url, res);
       if (!crl)
         continue;
-      STACK_OF(X509_CRL) *one = sk_X509_CRL_new_null();
-      if (one && sk_X509_CRL_push(one, crl)) {
-        char source[160];
-        snprintf(source, sizeof source, "CRL from %.120s", url);
-        crls_say(one, cert, issuer, source, res);
-      }
-      sk_X509_CRL_free(one);
+      char source[160];
+      snprintf(source, sizeof source, "CRL from %.120s", url);
+      judge_crls(r, cert, issuer, crl, source, res);
       X509_CRL_free(crl);
       break;
     }
@@ -631,157 +624,116 @@ static void distribution_points(mw_rev_check *r, X509 *cert, X509 *issuer,
 
 /* ---- OCSP ---- */
 
-/* What a basic OCSP response says about id, after checking its signature
- * (against the chain and the trusted store) and its freshness. */
-static void ocsp_says(OCSP_BASICRESP *bs, OCSP_CERTID *id,
-                      STACK_OF(X509) * chain, X509_STORE *store,
-                      const char *source, cert_result *res) {
-  int status, reason;
-  ASN1_GENERALIZEDTIME *rev, *thisupd, *nextupd;
-  const char *bad = NULL;
-  if (OCSP_basic_verify(bs, chain, store, 0) <= 0)
-    bad = "its signature does not verify";
-  else if (OCSP_resp_find_status(bs, id, &status, &reason, &rev, &thisupd,
-                                 &nextupd) != 1)
-    bad = "it does not mention this certificate";
-  else if (OCSP_check_validity(thisupd, nextupd, OCSP_CLOCK_SKEW, -1) != 1)
-    bad = "it is out of date";
-  ERR_clear_error();
-  if (bad) {
-    res->state = ST_UNKNOWN;
-    snprintf(res->how, sizeof res->how, "no usable information: %s (%s)", bad,
-             source);
-    return;
-  }
-  res->state = status == V_OCSP_CERTSTATUS_GOOD      ? ST_GOOD
-               : status == V_OCSP_CERTSTATUS_REVOKED ? ST_REVOKED
-                                                     : ST_UNKNOWN;
-  snprintf(res->how, sizeof res->how, "%s (%s)",
-           res->state == ST_GOOD      ? "good"
-           : res->state == ST_REVOKED ? "revoked"
-                                      : "unknown to the responder",
-           source);
-}
-
-/* A DER OCSPResponse: successful and basic, or why not. */
-static OCSP_BASICRESP *ocsp_basic(const unsigned char *der, long len,
-                                  const char *source, cert_result *res) {
-  const unsigned char *p = der;
-  OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, len);
-  OCSP_BASICRESP *bs = NULL;
-  if (resp && OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL)
-    bs = OCSP_response_get1_basic(resp);
-  if (!bs) {
-    res->state = ST_UNKNOWN;
-    snprintf(res->how, sizeof res->how,
-             "no usable information: %s answered %s (%s)", source,
-             resp ? OCSP_response_status_str(OCSP_response_status(resp))
-                  : "garbage",
-             source);
-  }
-  OCSP_RESPONSE_free(resp);
-  ERR_clear_error();
-  return bs;
-}
-
-static void stapled(SSL *ssl, OCSP_CERTID *id, STACK_OF(X509) * chain,
-                    X509_STORE *store, cert_result *res) {
+static void stapled(SSL *ssl, ocsp_query_ctx *q, cert_result *res) {
   const unsigned char *der = NULL;
   long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
   if (!der || len <= 0)
     return;
-  OCSP_BASICRESP *bs = ocsp_basic(der, len, "stapled OCSP", res);
-  if (bs)
-    ocsp_says(bs, id, chain, store, "stapled OCSP", res);
-  OCSP_BASICRESP_free(bs);
+  q->req = NULL; /* a staple never carries our nonce */
+  q->source = "stapled OCSP";
+  rev_verdict v;
+  mw_ocsp_judge(der, len, q, &v);
+  record(res, &v);
 }
 
-static void ocsp_query(mw_rev_check *r, const char *url, OCSP_CERTID *id,
-                       STACK_OF(X509) * chain, X509_STORE *store,
-                       cert_result *res) {
+/* Our request for q->cert, with a nonce; DER in *der (OPENSSL_free). */
+static OCSP_REQUEST *ocsp_request(const ocsp_query_ctx *q, unsigned char **der,
+                                  int *len) {
   OCSP_REQUEST *req = OCSP_REQUEST_new();
-  OCSP_CERTID *mine = OCSP_CERTID_dup(id);
-  unsigned char *der = NULL;
-  int len = -1;
-  if (req && mine && OCSP_request_add0_id(req, mine)) {
-    mine = NULL; /* owned by req now */
+  OCSP_CERTID *id = OCSP_cert_to_id(NULL, q->cert, q->issuer);
+  *der = NULL;
+  *len = -1;
+  if (req && id && OCSP_request_add0_id(req, id)) {
+    id = NULL; /* owned by req now */
     if (OCSP_request_add1_nonce(req, NULL, -1))
-      len = i2d_OCSP_REQUEST(req, &der);
+      *len = i2d_OCSP_REQUEST(req, der);
   }
-  OCSP_CERTID_free(mine);
+  OCSP_CERTID_free(id);
+  ERR_clear_error();
+  return req;
+}
+
+static void ocsp_query(mw_rev_check *r, const char *url, ocsp_query_ctx *q,
+                       cert_result *res) {
+  unsigned char *der;
+  int len;
+  OCSP_REQUEST *req = ocsp_request(q, &der, &len);
   char source[160];
   snprintf(source, sizeof source, "OCSP responder %.120s", url);
   http_reply rep;
   int rc = len > 0 ? http_request(r, url, der, (size_t)len, &rep) : -1;
   OPENSSL_free(der);
+  rev_verdict v = {ST_NONE, ""};
   if (rc == HTTP_OK) {
-    OCSP_BASICRESP *bs = ocsp_basic(rep.body, (long)rep.len, source, res);
+    q->req = req;
+    q->source = source;
+    mw_ocsp_judge(rep.body, (long)rep.len, q, &v);
     free(rep.body);
-    if (bs && OCSP_check_nonce(req, bs) == 0) { /* 0: a replayed answer */
-      res->state = ST_UNKNOWN;
-      snprintf(res->how, sizeof res->how,
-               "no usable information: wrong nonce (%s)", source);
-    } else if (bs) {
-      ocsp_says(bs, id, chain, store, source, res);
-    }
-    OCSP_BASICRESP_free(bs);
   } else if (rc != -1) {
-    if (rc == HTTP_OFFLINE)
-      res->offline_seen = 1;
-    snprintf(res->how, sizeof res->how, "%s: %s",
-             rc == HTTP_OFFLINE ? "OCSP responder offline" : "no OCSP answer",
-             rep.why);
+    mw_verdict(&v, rc == HTTP_OFFLINE ? ST_OFFLINE : ST_UNKNOWN, "%s: %s",
+               rc == HTTP_OFFLINE ? "OCSP responder offline"
+                                  : "no OCSP answer",
+               rep.why);
   }
+  record(res, &v);
   OCSP_REQUEST_free(req);
   ERR_clear_error();
 }
 
-/* The http:// OCSP responders of cert's AIA, asked in turn. */
-static void aia_ocsp(mw_rev_check *r, X509 *cert, OCSP_CERTID *id,
-                     STACK_OF(X509) * chain, X509_STORE *store,
-                     cert_result *res) {
-  STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(cert);
-  for (int i = 0; i < sk_OPENSSL_STRING_num(urls) && res->state != ST_GOOD &&
-                  res->state != ST_REVOKED;
-       i++)
-    ocsp_query(r, sk_OPENSSL_STRING_value(urls, i), id, chain, store, res);
+/* The http:// OCSP responders of the certificate's AIA, asked in turn. */
+static void aia_ocsp(mw_rev_check *r, ocsp_query_ctx *q, cert_result *res) {
+  STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(q->cert);
+  for (int i = 0; i < sk_OPENSSL_STRING_num(urls) && !definite(res); i++)
+    ocsp_query(r, sk_OPENSSL_STRING_value(urls, i), q, res);
   X509_email_free(urls);
 }
 
 /* ---- one certificate, the chain, the verdict ---- */
 
-static int definite(const cert_result *res) {
-  return res->state == ST_GOOD || res->state == ST_REVOKED;
+/* The certificate's outcome from what its sources said: a revocation
+ * wins, then a good answer, then a refused (perhaps forged) answer, then
+ * an offline server, then no information. A trust anchor that no source
+ * speaks for is good: it is trusted because the caller's configuration
+ * says so (RFC 5280 checks revocation only below it), so the absence of a
+ * source is no gap. One that has a source is judged like any other. */
+static void conclude(cert_result *res, int anchor) {
+  static const int order[] = {ST_REVOKED, ST_GOOD, ST_INVALID, ST_OFFLINE,
+                              ST_UNKNOWN};
+  res->state = ST_NONE;
+  for (size_t i = 0; i < sizeof order / sizeof order[0] && !res->state; i++)
+    if (res->seen[order[i]])
+      res->state = order[i];
+  if (res->state == ST_NONE) {
+    res->state = anchor ? ST_GOOD : ST_UNKNOWN;
+    snprintf(res->how, sizeof res->how, "%s",
+             anchor ? "good (trust anchor: it has no revocation source and "
+                      "is trusted as configured)"
+                    : "no revocation information (no CRL, no OCSP, no "
+                      "distribution point)");
+    return;
+  }
+  int note = res->state == ST_GOOD && res->seen[ST_INVALID];
+  snprintf(res->how, sizeof res->how, "%s%s%s", res->text[res->state],
+           note ? "; also " : "", note ? res->text[ST_INVALID] : "");
 }
 
 static void check_cert(mw_rev_check *r, SSL *ssl, STACK_OF(X509) * chain,
                        int depth, cert_result *res) {
   X509 *cert = sk_X509_value(chain, depth);
-  int last = depth + 1 >= sk_X509_num(chain);
-  X509 *issuer = last ? cert : sk_X509_value(chain, depth + 1);
-  X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+  int anchor = depth + 1 >= sk_X509_num(chain);
+  X509 *issuer = anchor ? cert : sk_X509_value(chain, depth + 1);
+  ocsp_query_ctx q = {cert,  issuer,
+                      chain, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)),
+                      NULL,  NULL};
   memset(res, 0, sizeof *res);
-  crls_say(r->file_crls, cert, issuer, "CRL file", res);
-  if (!definite(res)) {
-    STACK_OF(X509_CRL) *cache = cached_all(r->shared);
-    crls_say(cache, cert, issuer, "cached CRL", res);
-    sk_X509_CRL_pop_free(cache, X509_CRL_free);
-  }
-  OCSP_CERTID *id = definite(res) ? NULL : OCSP_cert_to_id(NULL, cert, issuer);
-  if (id && depth == 0)
-    stapled(ssl, id, chain, store, res);
-  if (id && !definite(res))
-    aia_ocsp(r, cert, id, chain, store, res);
-  OCSP_CERTID_free(id);
+  judge_crls(r, cert, issuer, NULL, NULL, res);
+  if (!definite(res) && depth == 0)
+    stapled(ssl, &q, res);
+  if (!definite(res))
+    aia_ocsp(r, &q, res);
   if (!definite(res))
     distribution_points(r, cert, issuer, res);
-  if (!definite(res)) {
-    res->state = res->offline_seen ? ST_OFFLINE : ST_UNKNOWN;
-    if (!res->how[0])
-      snprintf(res->how, sizeof res->how,
-               "no revocation information (no CRL, no OCSP, no "
-               "distribution point)");
-  }
+  conclude(res, anchor);
   ERR_clear_error();
 }
 
@@ -809,12 +761,11 @@ static void append_detail(mw_rev_check *r, X509 *cert, int depth,
            used ? "; " : "", depth, cn, res->how);
 }
 
-static int worse(int a, int b) { /* REVOKED > OFFLINE > UNKNOWN > GOOD */
-  static const int rank[] = {[ST_NONE] = 0,
-                             [ST_GOOD] = 1,
-                             [ST_UNKNOWN] = 2,
-                             [ST_OFFLINE] = 3,
-                             [ST_REVOKED] = 4};
+/* REVOKED > INVALID > OFFLINE > UNKNOWN > GOOD */
+static int worse(int a, int b) {
+  static const int rank[] = {
+      [ST_NONE] = 0,    [ST_GOOD] = 1,    [ST_UNKNOWN] = 2,
+      [ST_OFFLINE] = 3, [ST_INVALID] = 4, [ST_REVOKED] = 5};
   return rank[a] >= rank[b] ? a : b;
 }
 
@@ -828,9 +779,27 @@ static int public_status(int st) {
     return SSL_REVOCATION_OFFLINE;
   case ST_UNKNOWN:
     return SSL_REVOCATION_UNKNOWN;
+  case ST_INVALID:
+    return SSL_REVOCATION_INVALID;
   default:
     return SSL_REVOCATION_NOT_CHECKED;
   }
+}
+
+/* The refusal, if any: each kind on its own, so that an ignored offline
+ * server does not hide a certificate without information when NRC is
+ * fatal. A refused answer is refused whatever the Ignore options say: it
+ * may be an attack, not a gap. */
+static long refusal(const mw_rev_check *r, const int seen[ST_COUNT]) {
+  if (seen[ST_REVOKED])
+    return X509_V_ERR_CERT_REVOKED;
+  if (seen[ST_INVALID])
+    return X509_V_ERR_OCSP_VERIFY_FAILED;
+  if (seen[ST_OFFLINE] && !r->opt.ignore_ro)
+    return X509_V_ERR_OCSP_VERIFY_NEEDED;
+  if (seen[ST_UNKNOWN] && !r->opt.ignore_nrc)
+    return X509_V_ERR_UNABLE_TO_GET_CRL;
+  return X509_V_OK;
 }
 
 /* OpenSSL's status callback: 1 continues the handshake, 0 refuses it. */
@@ -852,7 +821,7 @@ static int status_callback(SSL *ssl, void *arg) {
   }
   r->detail[0] = '\0';
   r->deadline_ms = now_ms() + r->opt.timeout_ms;
-  int overall = ST_NONE, seen[ST_OFFLINE + 1] = {0};
+  int overall = ST_NONE, seen[ST_COUNT] = {0};
   for (int depth = 0; depth <= last; depth++) {
     cert_result res;
     check_cert(r, ssl, chain, depth, &res);
@@ -861,21 +830,13 @@ static int status_callback(SSL *ssl, void *arg) {
     seen[res.state] = 1;
   }
   r->status = public_status(overall);
-  /* Each kind on its own: an ignored offline server must not hide a
-   * certificate without information when NRC is fatal. */
-  if (seen[ST_REVOKED])
-    r->verify = X509_V_ERR_CERT_REVOKED;
-  else if (seen[ST_OFFLINE] && !r->opt.ignore_ro)
-    r->verify = X509_V_ERR_OCSP_VERIFY_NEEDED;
-  else if (seen[ST_UNKNOWN] && !r->opt.ignore_nrc)
-    r->verify = X509_V_ERR_UNABLE_TO_GET_CRL;
+  r->verify = refusal(r, seen);
   r->failed = r->verify != X509_V_OK;
   if (r->failed)
     SSL_set_verify_result(ssl, r->verify);
   return r->failed ? 0 : 1;
 }
 
-/* A check that takes the SSLInfo's options as they are now. */
 static mw_rev_check *check_new(mw_sslinfo *info) {
   mw_rev_check *r = calloc(1, sizeof *r);
   if (!r)
@@ -945,6 +906,26 @@ void mw_revocation_publish(mw_revocation *shared, const mw_rev_check *r) {
   pthread_mutex_unlock(&shared->lock);
 }
 
+/* The sentence for "no information": what to do depends on whether CRL
+ * files were given (then they are out of date or do not cover it). */
+static void no_information_error(const mw_rev_check *r, mw_errorinfo *err) {
+  if (sk_X509_CRL_num(r->file_crls) > 0)
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "No usable revocation information is available for the "
+                 "server's certificate; this is not a revocation (%s). The "
+                 "CRLs given with SSLCRLFile do not settle it (out of date, "
+                 "or not covering this certificate): give current ones, or "
+                 "set SSLRevocationIgnoreNRC to accept this.",
+                 r->detail);
+  else
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "No usable revocation information is available for the "
+                 "server's certificate; this is not a revocation (%s). Give "
+                 "a CRL with SSLCRLFile, or set SSLRevocationIgnoreNRC to "
+                 "accept this.",
+                 r->detail);
+}
+
 int mw_revocation_error(const mw_rev_check *r, mw_errorinfo *err) {
   if (!r || !r->failed)
     return 0;
@@ -954,6 +935,14 @@ int mw_revocation_error(const mw_rev_check *r, mw_errorinfo *err) {
                  "withdrew it, so the server must not be trusted (%s). "
                  "Ask the server's administrator for a new certificate.",
                  r->detail);
+  else if (r->verify == X509_V_ERR_OCSP_VERIFY_FAILED)
+    mw_error_set(err, eexSSLCertificate, 0,
+                 "An OCSP answer about the server's certificate failed its "
+                 "checks and may be forged or replayed, so the server is not "
+                 "trusted (%s). The SSLRevocationIgnore* options do not "
+                 "cover this; the server's administrator should check its "
+                 "OCSP responder and stapling.",
+                 r->detail);
   else if (r->verify == X509_V_ERR_OCSP_VERIFY_NEEDED)
     mw_error_set(err, eexSSLCertificate, 0,
                  "The revocation server was offline or unreachable, so the "
@@ -962,23 +951,19 @@ int mw_revocation_error(const mw_rev_check *r, mw_errorinfo *err) {
                  "SSLRevocationIgnoreRO to accept this.",
                  r->detail);
   else
-    mw_error_set(err, eexSSLCertificate, 0,
-                 "No revocation information is available for the server's "
-                 "certificate; this is not a revocation (%s). Give a CRL "
-                 "with SSLCRLFile, or set SSLRevocationIgnoreNRC to accept "
-                 "this.",
-                 r->detail);
+    no_information_error(r, err);
   err->verify = r->verify;
   return 1;
 }
 
 void mw_revocation_log(const mw_rev_check *r, mw_loghandler *log) {
-  static const char *const names[] = {"not checked", "good", "REVOKED",
-                                      "no information", "server offline"};
+  static const char *const names[] = {"not checked",    "good",
+                                      "REVOKED",        "no information",
+                                      "server offline", "REFUSED OCSP ANSWER"};
   if (!r)
     return;
   int st =
-      r->status >= 0 && r->status <= SSL_REVOCATION_OFFLINE ? r->status : 0;
+      r->status >= 0 && r->status <= SSL_REVOCATION_INVALID ? r->status : 0;
   mw_log(log,
          st == SSL_REVOCATION_GOOD || st == SSL_REVOCATION_NOT_CHECKED
              ? LOG_S_INFORMATION

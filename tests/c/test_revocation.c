@@ -14,10 +14,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -422,19 +425,20 @@ static void test_crl_file_cases(void) {
   o.ignore_nrc = 0;
   FAIL_CASE("plain", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
             SSL_REVOCATION_UNKNOWN, "no revocation information",
-            "No revocation information");
+            "No usable revocation information");
   /* Both CRLs: every certificate is good, even with NRC fatal. */
   o.crl_files = "int-crl.pem:root-crl.pem";
-  OK_CASE("plain", NULL, &o, SSL_REVOCATION_GOOD, "good (CRL file)");
+  OK_CASE("plain", NULL, &o, SSL_REVOCATION_GOOD,
+          "good (CRL file, CRL number 1)");
   /* The leaf's CRL only and the CRL server down: the intermediate is
-   * offline (ignored), the root has no information (fatal) ... */
+   * offline (ignored); the root, a trust anchor no source speaks for, is
+   * good, even with NRC fatal ... */
   stop(&http_pid);
   o.crl_files = "int-crl.pem";
-  FAIL_CASE("plain", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
-            SSL_REVOCATION_OFFLINE,
-            "'revocation root': no revocation information",
-            "No revocation information");
-  /* ... unless the root is excluded. */
+  OK_CASE("plain", NULL, &o, SSL_REVOCATION_OFFLINE,
+          "'revocation root': good (trust anchor: it has no revocation "
+          "source");
+  /* ... and with the root excluded it is not in the detail. */
   o.exclude_root = 1;
   OK_CASE("plain", NULL, &o, SSL_REVOCATION_OFFLINE,
           "'revocation intermediate': CRL server offline");
@@ -447,10 +451,12 @@ static void test_crl_file_cases(void) {
   opts r = defaults();
   r.crl_files = "int-crl.pem";
   FAIL_CASE("crlrev", NULL, &r, X509_V_ERR_CERT_REVOKED,
-            SSL_REVOCATION_REVOKED, "revoked (CRL file)", "revoked");
+            SSL_REVOCATION_REVOKED, "revoked (CRL file, CRL number",
+            "revoked");
   r.check_end = 1;
   FAIL_CASE("crlrev", NULL, &r, X509_V_ERR_CERT_REVOKED,
-            SSL_REVOCATION_REVOKED, "revoked (CRL file)", "revoked");
+            SSL_REVOCATION_REVOKED, "revoked (CRL file, CRL number",
+            "revoked");
   /* Checking switched off: not checked, connects. */
   r.check_all = r.check_end = 0;
   OK_CASE("crlrev", NULL, &r, SSL_REVOCATION_NOT_CHECKED, "not checked");
@@ -486,7 +492,7 @@ static void test_ocsp_responder(void) {
   opts all = defaults();
   all.ignore_nrc = 0;
   OK_CASE("ocspgood", NULL, &all, SSL_REVOCATION_GOOD,
-          "'revocation root': good (cached CRL)");
+          "'revocation root': good (cached CRL, CRL number");
 }
 
 static void test_ocsp_stapled(void) {
@@ -499,25 +505,26 @@ static void test_ocsp_stapled(void) {
   OK_CASE("ocspgood", "good", &o, SSL_REVOCATION_GOOD, "good (stapled OCSP)");
   FAIL_CASE("ocsprev", "rev", &o, X509_V_ERR_CERT_REVOKED,
             SSL_REVOCATION_REVOKED, "revoked (stapled OCSP)", "revoked");
-  /* A staple for another certificate says nothing about this one. */
-  FAIL_CASE("ocspgood", "rev", &o, X509_V_ERR_OCSP_VERIFY_NEEDED,
-            SSL_REVOCATION_OFFLINE, "OCSP responder offline", "offline");
+  /* A staple for another certificate is refused, and with the responder
+   * offline nothing else speaks: refused whatever IgnoreRO says. */
+  o.ignore_ro = 1;
+  FAIL_CASE("ocspgood", "rev", &o, X509_V_ERR_OCSP_VERIFY_FAILED,
+            SSL_REVOCATION_INVALID,
+            "answers only for other certificates (stapled OCSP)",
+            "may be forged");
   start_ocsp();
   CHECK(wait_ocsp_ready());
 }
 
-/* A staple signed by a key that may not speak for the issuer is no
- * information, whatever it claims; an HTTP 5xx from a responder is
- * "offline". */
+/* A staple signed by a key that may not speak for the issuer is refused
+ * (perhaps forged) even under the defaults; an HTTP 5xx from a responder
+ * is "offline". */
 static void test_ocsp_bad_answers(void) {
   opts o = defaults();
   o.check_end = 1;
-  OK_CASE("plain", "forged", &o, SSL_REVOCATION_UNKNOWN,
-          "its signature does not verify (stapled OCSP)");
-  o.ignore_nrc = 0;
-  FAIL_CASE("plain", "forged", &o, X509_V_ERR_UNABLE_TO_GET_CRL,
-            SSL_REVOCATION_UNKNOWN, "signature does not verify",
-            "not a revocation");
+  FAIL_CASE("plain", "forged", &o, X509_V_ERR_OCSP_VERIFY_FAILED,
+            SSL_REVOCATION_INVALID,
+            "not authorised by the issuer (stapled OCSP)", "may be forged");
   o.ignore_nrc = 1;
   OK_CASE("ocsp5xx", NULL, &o, SSL_REVOCATION_OFFLINE, "HTTP status 501");
   o.ignore_ro = 0;
@@ -569,7 +576,7 @@ static void test_distribution_points(void) {
   stop(&http_pid);
   CHECK_INT(handshake(ssl, "cdpgood", NULL, &e), MW_OK);
   CHECK_INT(status_of(ssl), SSL_REVOCATION_GOOD);
-  CHECK(strstr(detail_of(ssl), "good (cached CRL)") != NULL);
+  CHECK(strstr(detail_of(ssl), "good (cached CRL, CRL number") != NULL);
   mw_error_clear(&e);
   mw_sslinfo_free(ssl);
   /* A fresh SSLInfo has no cache: the CRL server is offline. */
@@ -580,17 +587,43 @@ static void test_distribution_points(void) {
             SSL_REVOCATION_REVOKED, "revoked (CRL from http://", "revoked");
 }
 
-/* A CRL past its nextUpdate is no information (the reference: "may be
- * out of date"), never a verdict, though it lists the certificate. */
+/* A CRL past its nextUpdate still revokes what it lists (a revocation is
+ * final), whatever IgnoreNRC says. */
 static void test_expired_crl_file(void) {
   opts o = defaults();
   o.check_end = 1;
   o.crl_files = "int-expired-crl.pem";
-  OK_CASE("crlrev", NULL, &o, SSL_REVOCATION_UNKNOWN,
-          "its CRL has expired (out of date) (CRL file)");
+  FAIL_CASE("crlrev", NULL, &o, X509_V_ERR_CERT_REVOKED,
+            SSL_REVOCATION_REVOKED, "revoked (CRL file, out of date CRL",
+            "revoked");
+}
+
+/* The CRL files and the cached CRLs are judged together: an older CRL
+ * file that does not list the leaf loses to a newer cached CRL that does,
+ * and the detail names the one that decided. */
+static void test_file_and_cached_crls(void) {
+  opts o = defaults();
+  o.check_end = 1;
+  mw_sslinfo *ssl = make_ssl(&o);
+  mw_errorinfo e;
+  mw_error_init(&e);
+  /* cdpgood's distribution point fills the cache with int.crl */
+  CHECK_INT(handshake(ssl, "cdpgood", NULL, &e), MW_OK);
+  CHECK(strstr(detail_of(ssl), "good (CRL from http://") != NULL);
+  char early[300];
+  snprintf(early, sizeof early, "%s/int-early-crl.pem", pki);
+  CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLCRLFile, early), MW_OK);
+  int rc = handshake(ssl, "crlrev", NULL, &e);
+  CHECK_ERR(rc, &e, errConnect, eexSSLCertificate);
+  CHECK_INT(mw_errorinfo_verify_result(&e), X509_V_ERR_CERT_REVOKED);
+  CHECK(strstr(detail_of(ssl), "revoked (cached CRL, CRL number 2)") != NULL);
+  /* the early file alone says good: it is current and lists nothing */
+  mw_error_clear(&e);
+  mw_sslinfo_free(ssl);
+  o.crl_files = "int-early-crl.pem";
   o.ignore_nrc = 0;
-  FAIL_CASE("crlrev", NULL, &o, X509_V_ERR_UNABLE_TO_GET_CRL,
-            SSL_REVOCATION_UNKNOWN, "expired", "No revocation information");
+  OK_CASE("crlrev", NULL, &o, SSL_REVOCATION_GOOD,
+          "good (CRL file, CRL number 1)");
 }
 
 /* A distribution point that answers 404 has no information (not offline);
@@ -626,7 +659,8 @@ static void test_tls12(void) {
   opts o = defaults();
   o.crl_files = "int-crl.pem";
   FAIL_CASE("crlrev", NULL, &o, X509_V_ERR_CERT_REVOKED,
-            SSL_REVOCATION_REVOKED, "revoked (CRL file)", "revoked");
+            SSL_REVOCATION_REVOKED, "revoked (CRL file, CRL number",
+            "revoked");
   o.crl_files = NULL;
   o.check_end = 1;
   OK_CASE("ocspgood", "good", &o, SSL_REVOCATION_GOOD, "good (stapled OCSP)");
@@ -694,8 +728,64 @@ static void test_no_validation_no_check(void) {
   mw_sslinfo_free(ssl);
 }
 
-int main(void) {
+/* ---- the responder's name never resolves (the "resolver" mode) ----
+ * Run inside private mount and network namespaces where resolv.conf names
+ * 127.0.0.1, by the wrapper of the deadline tests (resolver-timeout.sh):
+ * a DNS server there receives every query and never answers. */
+
+typedef struct dns_sink {
+  int fd;
+  atomic_int asked; /* a query for the responder's name came */
+  atomic_int stop;
+} dns_sink;
+
+static void *dns_sink_main(void *arg) {
+  dns_sink *d = arg;
+  while (!atomic_load(&d->stop)) {
+    struct pollfd p = {.fd = d->fd, .events = POLLIN};
+    char q[512];
+    ssize_t n = poll(&p, 1, 100) > 0 ? recv(d->fd, q, sizeof q, 0) : 0;
+    if (n > 0 && tl_contains_bytes(q, (size_t)n, "\x0emailwire-never", 15))
+      atomic_store(&d->asked, 1);
+  }
+  return NULL;
+}
+
+/* SSLRevocationTimeout bounds the name resolution too: the responder is
+ * offline for want of an address (eexTimeout), not for a DNS failure that
+ * comes when the resolver gives up, seconds later (eexDNS). */
+static void test_responder_name_never_resolves(void) {
+  dns_sink d = {.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_INT(bind(d.fd, (struct sockaddr *)&a, sizeof a), 0);
+  pthread_t t;
+  pthread_create(&t, NULL, dns_sink_main, &d);
+  opts o = defaults();
+  o.check_end = 1;
+  o.ignore_ro = 0;
+  o.timeout_ms = 700;
+  char want[128];
+  snprintf(want, sizeof want,
+           "OCSP responder offline: cannot connect to "
+           "mailwire-never.example:%u (eexTimeout)",
+           ocsp_port);
+  FAIL_CASE("ocspnodns", NULL, &o, X509_V_ERR_OCSP_VERIFY_NEEDED,
+            SSL_REVOCATION_OFFLINE, want, "offline");
+  CHECK(atomic_load(&d.asked)); /* the query did go out */
+  atomic_store(&d.stop, 1);
+  pthread_join(t, NULL);
+  close(d.fd);
+}
+
+int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && strcmp(argv[1], "resolver") == 0) {
+    if (setup() == 0)
+      RUN(test_responder_name_never_resolves);
+    teardown();
+    return tl_finish();
+  }
   RUN(test_option_defaults_and_types);
   if (setup() == 0) {
     RUN(test_bad_crl_file);
@@ -709,6 +799,7 @@ int main(void) {
     RUN(test_distribution_points);
     RUN(test_crl_server_down);
     RUN(test_expired_crl_file);
+    RUN(test_file_and_cached_crls);
     RUN(test_distribution_point_answers);
     RUN(test_no_validation_no_check);
     RUN(test_tls12);

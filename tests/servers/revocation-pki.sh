@@ -12,10 +12,15 @@
 #     ocspgood    AIA OCSP http://127.0.0.1:OCSP_PORT, good in index.txt
 #     ocsprev     same, revoked            ocspunknown  same, not in index
 #     ocspdown    AIA OCSP at DEAD_PORT    ocspslow  AIA OCSP at SLOW_PORT
+#     ocspnodns   AIA OCSP at http://mailwire-never.example:OCSP_PORT/, a
+#                 name only test_revocation's "resolver" mode resolves (to
+#                 a DNS server that never answers)
 #     ocsp5xx     AIA OCSP at the HTTP server, which answers a POST with 501
 #     cdpgood     CDP http://127.0.0.1:HTTP_PORT/int.crl
 #     cdprev      same, revoked            cdpdown   CDP at DEAD_PORT
 #     cdpbig      CDP to big.crl (2 MiB)   cdp404    CDP to a missing file
+#   int-early-crl.pem: int's first CRL (number 1), current, lists nothing;
+#   int.crl/int-crl.pem is number 2.
 #   int-expired-crl.pem: an out-of-date CRL of int listing crlrev.
 #   staple-good.der / staple-rev.der: OCSP responses for ocspgood/ocsprev;
 #   staple-forged.der: "good" for plain, signed by the wrong key (root).
@@ -62,6 +67,11 @@ basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1
 authorityInfoAccess=OCSP;URI:$url:$SLOW/
+[leaf_ocspnodns]
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+authorityInfoAccess=OCSP;URI:http://mailwire-never.example:$OCSP/
 [leaf_cdp]
 basicConstraints=CA:FALSE
 extendedKeyUsage=serverAuth
@@ -99,14 +109,14 @@ CNF
   echo 01 >"$1-crlnumber"
 }
 
-openssl req "${q[@]}" -x509 -newkey rsa:2048 -nodes -days 30 \
+openssl req "${q[@]}" -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
   -subj "/O=mailwire tests/CN=revocation root" \
   -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -keyout root.key -out root.pem 2>/dev/null
 
 issue() { # NAME CN SERIAL(hex) ISSUER EXT
-  openssl req "${q[@]}" -newkey rsa:2048 -nodes -subj "/O=mailwire tests/CN=$2" \
+  openssl req "${q[@]}" -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=mailwire tests/CN=$2" \
     -keyout "$1.key" -out "$1.csr" 2>/dev/null
   openssl x509 -req -in "$1.csr" -CA "$4.pem" -CAkey "$4.key" -set_serial "0x$3" \
     -days 30 -extfile ext.cnf -extensions "$5" -out "$1.pem" 2>/dev/null
@@ -133,6 +143,7 @@ issue ocspunknown "ocsp-unknown leaf" 2005 int leaf_ocsp
 issue ocspdown "ocsp-down leaf" 2006 int leaf_ocspdown
 issue ocsp5xx "ocsp-5xx leaf" 200D int leaf_ocsp5xx
 issue ocspslow "ocsp-slow leaf" 2007 int leaf_ocspslow
+issue ocspnodns "ocsp-no-dns leaf" 200E int leaf_ocspnodns
 issue cdpgood "cdp-good leaf" 2008 int leaf_cdp
 issue cdprev "cdp-revoked leaf" 2009 int leaf_cdp
 issue cdpdown "cdp-down leaf" 200A int leaf_cdpdown
@@ -143,6 +154,11 @@ issue int2leaf "leaf under revoked intermediate" 3001 int2 leaf
 grep -v "CN=ocsp-unknown leaf" int-index.txt >int-index.tmp
 mv int-index.tmp int-index.txt
 
+# int's first CRL (number 01), made before any revocation: it lists
+# nothing; int.crl (number 02) comes after.
+openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
+  -crl_lastupdate "$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ)" \
+  -out int-early-crl.pem 2>/dev/null
 revoke int2 root
 for n in crlrev cdprev ocsprev; do revoke $n int; done
 for ca in root int; do
@@ -160,7 +176,7 @@ openssl ca -config int-ca.cnf -keyfile int.key -cert int.pem -gencrl \
 head -c 2097152 /dev/zero >big.crl
 
 for n in plain crlrev ocspgood ocsprev ocspunknown ocspdown ocspslow cdpgood \
-  cdprev cdpdown cdpbig cdp404 ocsp5xx; do
+  cdprev cdpdown cdpbig cdp404 ocsp5xx ocspnodns; do
   cat $n.pem int.pem >$n-chain.pem
 done
 cat int2leaf.pem int2.pem >int2leaf-chain.pem
