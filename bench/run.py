@@ -95,12 +95,14 @@ class Sink:
     """bench/sink.c in one mode; totals() asks it (SIGUSR1) for its counts:
     [messages, bytes, recipients, connections, errors, BDAT messages]."""
 
-    def __init__(self, mode, cert=None, key=None):
+    def __init__(self, mode, cert=None, key=None, maxconn=None):
         self.mode = mode
         self.port = free_port()
         argv = [os.path.join(OUT, "sink"), str(self.port), mode]
         if mode != "plain":
             argv += [cert, key]
+        if maxconn:
+            argv.append(str(maxconn))
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
         if self.proc.stdout.readline().strip() != b"ready":
             sys.exit("sink %s did not start" % mode)
@@ -135,8 +137,8 @@ class Servers:
         wait_port(port)
         return port
 
-    def start_our_sink(self, mode):
-        sink = Sink(mode, self.env["CERT_FILE"], self.env["KEY_FILE"])
+    def start_our_sink(self, mode, maxconn=None):
+        sink = Sink(mode, self.env["CERT_FILE"], self.env["KEY_FILE"], maxconn)
         self.procs.append(sink.proc)
         return sink
 
@@ -159,6 +161,19 @@ class Servers:
                 env[k] = v.strip("'\"")
         self.env = env
         return env
+
+    def open_dovecot(self, sessions):
+        """Let Dovecot take `sessions` POP3 sessions of one user at once
+        (the test config keeps its defaults: 10 per user and address, 100
+        login processes)."""
+        conf = os.path.join(self.dove, "dovecot", "dovecot.conf")
+        with open(conf, "a") as f:
+            f.write("mail_max_userip_connections = %d\n"
+                    "default_process_limit = %d\n"
+                    "default_client_limit = %d\n" % (sessions + 50, sessions + 50,
+                                                       4 * sessions + 1000))
+        subprocess.run(["doveadm", "-c", conf, "reload"], check=True)
+        time.sleep(1)
 
     def fill(self, user, count, size):
         """count messages of size bytes straight into user's Maildir."""
@@ -219,6 +234,72 @@ def tagged(name):
     return "%s (%s)" % (name, LAST_PATH) if LAST_PATH else name
 
 
+def concurrency(s, env, args, runs, size, out):
+    """6. N sessions at once from one thread: mailwire's event-loop driver
+    (bench/mw_evloop.c) against N easy handles in one libcurl multi
+    (bench/curl_multi.c); then memory per idle connected session."""
+    evl = os.path.join(OUT, "mw_evloop")
+    cmulti = os.path.join(OUT, "curl_multi")
+    user, pw, ca = env["USER"], env["PASS"], env["CA_FILE"]
+    n_sess, n_msg = (50, 4) if args.quick else (200, 10)
+    sink = s.start_our_sink("plain", maxconn=1024)
+    tls_sink = s.start_our_sink("tls", maxconn=1024)
+    smtp_sink = s.start_sink()
+    target = ["wall <= 0.5 x libcurl multi; CPU <= 0.3 x libcurl multi"]
+    # The same client waiting with epoll instead of one poll() per round.
+    epoll = dict(os.environ, MW_EVLOOP_EPOLL="1")
+    total = n_sess * n_msg
+    for title, port, check in (("bench/sink (PIPELINING, CHUNKING)", sink.port,
+                                (sink, total, total * size, total)),
+                               ("Postfix smtp-sink (PIPELINING)", smtp_sink, None)):
+        argv = ["127.0.0.1", str(port), str(n_sess), str(n_msg), str(size)]
+        rows = [("mailwire event loop (batch)", False,
+                 median_of(runs, [evl, "smtp"] + argv + ["batch"], check=check)),
+                ("mailwire event loop (batch, epoll)", False,
+                 median_of(runs, [evl, "smtp"] + argv + ["batch"], env=epoll, check=check)),
+                ("mailwire event loop (one send at a time)", False,
+                 median_of(runs, [evl, "smtp"] + argv + ["loop"], check=check)),
+                ("libcurl multi", True,
+                 median_of(runs, [cmulti, "smtp", "smtp://127.0.0.1:%d" % port,
+                                  str(n_sess), str(n_msg), str(size)], check=check))]
+        out.append(report("6%s. %d SMTP sessions at once from one thread, %d x 20 KB each, %s"
+                          % ("a" if check else "b", n_sess, n_msg, title), rows, target))
+    s.fill(user, n_msg, size)
+    s.open_dovecot(n_sess)
+    pop3s = env["POP3S_PORT"]
+    pop_argv = [evl, "pop3", "127.0.0.1", pop3s, str(n_sess), str(n_msg), user, pw, ca]
+    rows = [("mailwire event loop (batch)", False, median_of(runs, pop_argv)),
+            ("mailwire event loop (batch, epoll)", False, median_of(runs, pop_argv, env=epoll)),
+            ("libcurl multi", True,
+             median_of(runs, [cmulti, "pop3", "pop3s://%s:%s@127.0.0.1:%s" % (user, pw, pop3s),
+                              str(n_sess), str(n_msg), ca]))]
+    out.append(report("6c. %d POP3S sessions at once from one thread, each retrieving %d x 20 KB "
+                      "(Dovecot)" % (n_sess, n_msg), rows, target))
+    # Memory per idle connected session: RSS with N connected sessions minus
+    # the RSS before the clients were made, over N (printed by the client);
+    # to bench/sink (plaintext and implicit TLS), which takes 1024 at once.
+    n_idle = 200 if args.quick else 500
+    lines = ["", "### 6d. memory per idle connected session (%d sessions, one thread)" % n_idle, "",
+             "| client | plaintext KiB | implicit TLS KiB |",
+             "|---|---|---|"]
+    def idle(argv):
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(argv[:2]), p.stderr.decode()[-300:]))
+        f = (p.stdout + p.stderr).decode().split("IDLE ")[1].split()
+        return (int(f[2]) - int(f[1])) / float(f[0])
+    mw_plain = idle([evl, "idle", "127.0.0.1", str(sink.port), str(n_idle), "smtp"])
+    mw_tls = idle([evl, "idle", "127.0.0.1", str(tls_sink.port), str(n_idle), "smtp", "tls", ca])
+    cu_plain = idle([cmulti, "idle", "smtp://127.0.0.1:%d" % sink.port, str(n_idle), ca])
+    cu_tls = idle([cmulti, "idle", "smtps://127.0.0.1:%d" % tls_sink.port, str(n_idle), ca])
+    lines.append("| mailwire event loop ** | %.1f | %.1f |" % (mw_plain, mw_tls))
+    lines.append("| libcurl multi (CONNECT_ONLY) | %.1f | %.1f |" % (cu_plain, cu_tls))
+    lines.append("")
+    lines.append("Target: <= 64 KiB per idle plaintext session, <= 128 KiB with TLS")
+    out.append("\n".join(lines))
+    print(out[-1])
+
+
 def run_all(args):
     os.makedirs(OUT, exist_ok=True)
     mw = os.path.join(OUT, "mw_bench")
@@ -237,6 +318,9 @@ def run_all(args):
     s = Servers()
     try:
         env = s.start_dovecot()
+        if args.only == "6":
+            concurrency(s, env, args, runs, size, out)
+            return finish(out)
         user, pw, ca = env["USER"], env["PASS"], env["CA_FILE"]
         pop3s = env["POP3S_PORT"]
         smtp_sink = s.start_sink()
@@ -374,8 +458,14 @@ def run_all(args):
         for (name, mode, msgs, nbytes, bdat), k in seen.items():
             out.append("| %s | %s | %d | %d | %d | %d |" % (name, mode, k, msgs, nbytes, bdat))
         print("\n".join(out[-(len(seen) + 4):]))
+        # 6. Many sessions from one thread (the event-loop driver).
+        concurrency(s, env, args, runs, size, out)
     finally:
         s.stop()
+    finish(out)
+
+
+def finish(out):
     with open(os.path.join(OUT, "results.md"), "w") as f:
         f.write("\n".join(out) + "\n")
     print("\nwritten to build/bench/results.md")
@@ -385,6 +475,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer messages, one run")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", choices=["6"], help="run one scenario (6: many sessions "
+                    "from one thread)")
     a = ap.parse_args()
     if a.quick:
         a.runs = 1

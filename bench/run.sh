@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--runs N] - build the library, the C drivers and
+# bench/run.sh [--quick] [--runs N] [--only 6] - build the library, the C drivers and
 # (if missing) the Python package and the Lua rock, then run every scenario
 # (bench/run.py). Run as root: it starts smtp-sink, bench/sink and the test
 # Dovecot on loopback. Not part of the tests: numbers are for
@@ -17,6 +17,9 @@ cc -O2 -std=c11 -Wall -Wextra "${BATCH[@]}" -I"$ROOT/core/include" \
   "$ROOT/bench/mw_bench.c" "$ROOT/build/libmailwire.a" -lssl -lcrypto -lidn2 \
   -o "$OUT/mw_bench"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/curl_bench.c" -lcurl -o "$OUT/curl_bench"
+cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/curl_multi.c" -lcurl -o "$OUT/curl_multi"
+cc -O2 -std=c11 -Wall -Wextra -I"$ROOT/core/include" "$ROOT/bench/mw_evloop.c" \
+  "$ROOT/build/libmailwire.a" -lssl -lcrypto -lidn2 -lpthread -o "$OUT/mw_evloop"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/measure.c" -o "$OUT/measure"
 cc -O2 -std=c11 -Wall -Wextra "$ROOT/bench/sink.c" -lssl -lcrypto -o "$OUT/sink"
 if [ ! -x "$ROOT/build/venv/bin/python" ]; then

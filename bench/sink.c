@@ -33,7 +33,8 @@
 #define IN_SIZE (256 * 1024)
 #define OUT_SIZE (64 * 1024)
 #define OUT_ROOM 1024 /* stop taking commands when less room than this */
-#define MAX_CONN_LIMIT 64
+#define MAX_CONN_LIMIT                                                        \
+  1024 /* the concurrency scenario: 200 sessions, idle 1000 */
 #define IDLE_S 60
 
 enum mode { M_PLAIN, M_TLS, M_STARTTLS };
@@ -427,7 +428,7 @@ int main(int argc, char **argv) {
   sin.sin_port = htons((uint16_t)port);
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (bind(ls, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-      listen(ls, 16) < 0) {
+      listen(ls, 1024) < 0) {
     perror("sink: bind/listen");
     return 1;
   }

@@ -88,6 +88,22 @@
 %ignore mw_smtp_message;
 %ignore mw_sslinfo_set_verify_callback;
 %ignore mw_free;
+/* The C event-loop driver (mw_X_socket_action ...) is for C programs: it
+ * owns a socket and calls C callbacks. Python and Lua drive the session
+ * through their own event loops instead. */
+%ignore mw_smtp_socket_action;
+%ignore mw_pop3_socket_action;
+%ignore mw_smtp_socket;
+%ignore mw_pop3_socket;
+%ignore mw_smtp_wait_events;
+%ignore mw_pop3_wait_events;
+%ignore mw_smtp_wait_ms;
+%ignore mw_pop3_wait_ms;
+%ignore mw_smtp_begin_send_stream_cb;
+%ignore mw_pop3_begin_retr_cb;
+%ignore mw_pop3_begin_top_cb;
+%ignore mw_pop3_begin_retr_batch_cb;
+%ignore mw_pop3_begin_top_batch_cb;
 
 /* Handles are opaque: no constructors or accessors for the structs. */
 %nodefaultctor mw_smtp;

@@ -1144,6 +1144,84 @@ MW_EXTERN int mw_pop3_begin_list_batch(mw_pop3 *c, const unsigned long *msgs,
 MW_EXTERN int mw_pop3_begin_uidl_batch(mw_pop3 *c, const unsigned long *msgs,
                                        size_t n);
 
+/* ------------------------------------------------------------------------
+ * The C event-loop driver: the library owns a non-blocking socket, the
+ * caller owns the waiting (as libpq's PQconnectPoll and libcurl's
+ * curl_multi_socket_action), so one thread can run hundreds of sessions
+ * with poll or epoll. It answers the session's wants (above) itself:
+ * resolves names on a helper thread (signalled through a pipe, which is
+ * the descriptor to wait on meanwhile), connects to each address in turn,
+ * sends and receives without blocking, takes message bodies from and
+ * gives retrieved messages to the callbacks of the _cb begin variants,
+ * and makes revocation fetches (HTTP/1.0) on a socket of its own.
+ *
+ *   rc = mw_smtp_begin_connect(c);            (or any mw_smtp_begin_*)
+ *   if (rc == MW_OK)
+ *     rc = mw_smtp_socket_action(c, 0);       (starts it)
+ *   while (rc == MW_AGAIN) {
+ *     int w = mw_smtp_wait_events(c);
+ *     struct pollfd p = {mw_smtp_socket(c), 0, 0};
+ *     if (w & MW_WAIT_READ)  p.events |= POLLIN;
+ *     if (w & MW_WAIT_WRITE) p.events |= POLLOUT;
+ *     poll(&p, 1, mw_smtp_wait_ms(c));        (or with many others)
+ *     rc = mw_smtp_socket_action(c, w);
+ *   }
+ *   (rc is now the operation's base code; details in ExtendedError)
+ *
+ * - mw_X_socket_action answers wants until one would block, and returns
+ *   MW_AGAIN (not an error code: no base code has that value), or the
+ *   operation's base code once it is done. Call it when the descriptor is
+ *   ready or mw_X_wait_ms has passed (deadlines are the session's: an
+ *   expired one ends the operation with errTimeout, naming the step).
+ *   revents is a hint (MW_WAIT_READ | MW_WAIT_WRITE, or 0): every step
+ *   tries its non-blocking call, so a spurious wake-up costs nothing.
+ * - mw_X_socket: the descriptor to wait on after MW_AGAIN, -1 when
+ *   nothing is awaited. It changes between steps (the resolver's pipe,
+ *   the connection, a revocation server's socket): ask after each call.
+ *   Never read, write or close it.
+ * - mw_X_wait_events: MW_WAIT_READ and/or MW_WAIT_WRITE for it.
+ * - mw_X_wait_ms: the longest to wait before calling socket_action again
+ *   (-1: no deadline).
+ * - A client driven this way keeps the driver's connection between
+ *   operations: run its later operations with begin_* and socket_action
+ *   too (not the blocking calls). mw_X_free closes the socket.
+ * - Callbacks run inside socket_action; they must not call the client.
+ */
+#define MW_AGAIN 100
+enum { MW_WAIT_READ = 1, MW_WAIT_WRITE = 2 };
+
+MW_EXTERN int mw_smtp_socket_action(mw_smtp *c, int revents);
+MW_EXTERN int mw_pop3_socket_action(mw_pop3 *c, int revents);
+MW_EXTERN int mw_smtp_socket(mw_smtp *c);
+MW_EXTERN int mw_pop3_socket(mw_pop3 *c);
+MW_EXTERN int mw_smtp_wait_events(mw_smtp *c);
+MW_EXTERN int mw_pop3_wait_events(mw_pop3 *c);
+MW_EXTERN int mw_smtp_wait_ms(mw_smtp *c);
+MW_EXTERN int mw_pop3_wait_ms(mw_pop3 *c);
+/* As mw_smtp_begin_send_stream, the body read from read (as
+ * mw_smtp_send_stream: a negative return aborts with errAborted). */
+MW_EXTERN int mw_smtp_begin_send_stream_cb(mw_smtp *c, const char *from,
+                                           const char *const *rcpts,
+                                           size_t nrcpts, uint64_t size_hint,
+                                           int flags, mw_read_cb read,
+                                           void *userdata);
+/* As mw_pop3_begin_retr / _top / _retr_batch / _top_batch, the content
+ * given to write (as mw_pop3_retr_batch: index 0 for the single calls;
+ * non-zero from write aborts with errAborted, the connection closed). */
+MW_EXTERN int mw_pop3_begin_retr_cb(mw_pop3 *c, unsigned long msg,
+                                    mw_msg_write_cb write, void *userdata);
+MW_EXTERN int mw_pop3_begin_top_cb(mw_pop3 *c, unsigned long msg,
+                                   unsigned long lines, mw_msg_write_cb write,
+                                   void *userdata);
+MW_EXTERN int mw_pop3_begin_retr_batch_cb(mw_pop3 *c,
+                                          const unsigned long *msgs, size_t n,
+                                          mw_msg_write_cb write,
+                                          void *userdata);
+MW_EXTERN int mw_pop3_begin_top_batch_cb(mw_pop3 *c, const unsigned long *msgs,
+                                         size_t n, unsigned long lines,
+                                         mw_msg_write_cb write,
+                                         void *userdata);
+
 /* Releases memory the library returned. */
 MW_EXTERN void mw_free(void *p);
 

@@ -571,10 +571,19 @@ typedef struct mw_session {
   long long op_deadline;
   unsigned cur_port; /* the port of the current connection */
   struct mw_io io;   /* the caller-driven session (io.c) */
+  /* The C event-loop driver's state (evloop.c): its socket, a connect or
+   * fetch in progress, the body/deliver callbacks. NULL until the first
+   * mw_X_socket_action or _cb begin call; freed with the session. */
+  struct mw_ev *ev;
 } mw_session;
 
 void mw_session_init(mw_session *s);
 void mw_session_free(mw_session *s);
+/* The session of a client (for the event-loop driver's wrappers). */
+mw_session *mw_smtp_session(mw_smtp *c);
+mw_session *mw_pop3_session(mw_pop3 *c);
+/* evloop.c: frees the event-loop driver's state (NULL-safe). */
+void mw_ev_free(struct mw_ev *ev);
 /* SetAdvancedHandler for either client: type-checks the magic. */
 int mw_session_set_handler(mw_session *s, void *handler);
 void mw_session_clear_handlers(mw_session *s);

@@ -807,3 +807,5 @@ int mw_pop3_batch_status(const mw_pop3 *c, size_t i) {
 const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i) {
   return c ? mw_pop3_engine_batch_text(&c->eng, i) : "";
 }
+
+mw_session *mw_pop3_session(mw_pop3 *c) { return &c->s; }

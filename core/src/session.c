@@ -69,6 +69,7 @@ void mw_session_clear_handlers(mw_session *s) {
 }
 
 void mw_session_free(mw_session *s) {
+  mw_ev_free(s->ev);
   mw_conn_close(&s->conn);
   mw_io_free(&s->io);
   mw_session_clear_handlers(s);

@@ -617,3 +617,5 @@ void mw_smtp_cancel(mw_smtp *c) {
   if (c)
     mw_session_cancel(&c->s);
 }
+
+mw_session *mw_smtp_session(mw_smtp *c) { return &c->s; }
