@@ -1,0 +1,394 @@
+/* test_nb_revocation.c - revocation as a want (MW_IO_FETCH) through the
+ * caller-driven session: this driver answers every fetch itself with
+ * canned HTTP answers (a current CRL that says good or revoked, garbage,
+ * an HTTP error, a server that cannot be reached, no answer before the
+ * deadline) and the outcome, verify code, SSLRevocationStatus/Detail and
+ * what reached the server are asserted. The certificates come from
+ * tests/servers/revocation-pki.sh; the TLS server is testlib's scripted
+ * one. No network but loopback, no HTTP server: the answers are canned. */
+#define _DEFAULT_SOURCE
+#include "internal.h"
+#include "testlib.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/x509_vfy.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_PORT 9 /* in the certificates' URLs; never contacted */
+
+static char pki[256];
+static char crl[65536]; /* int.crl (DER): revokes cdprev, not cdpgood */
+static size_t crl_len;
+
+/* What the driver answers to a fetch. */
+typedef struct canned {
+  int status;       /* HTTP status for mw_io_fetched */
+  const char *body; /* its body (crl when NULL) */
+  size_t len;
+  const char *fail; /* answer mw_io_fetch_failed(reason) instead */
+  int no_answer;    /* answer nothing: move the clock past the deadline */
+} canned;
+
+typedef struct drv {
+  int fd;
+  const canned *answer;
+  int fetches;
+  char url[256];
+  int post;       /* the request had a body */
+  int timeout_ms; /* mw_io_timeout_ms while the fetch was asked */
+} drv;
+
+static void d_connect(mw_io *io, drv *d) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)mw_io_port(io));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  d->fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(d->fd, (struct sockaddr *)&a, sizeof a) != 0)
+    mw_io_connect_failed(io, errno, eexTCPConnect);
+  else
+    mw_io_connected(io, NULL);
+}
+
+static void d_fetch(mw_io *io, drv *d) {
+  const char *url = NULL;
+  const unsigned char *post = NULL;
+  size_t n = 0;
+  CHECK_INT(mw_io_fetch_request(io, &url, &post, &n), MW_OK);
+  snprintf(d->url, sizeof d->url, "%s", url ? url : "");
+  d->post = post != NULL;
+  d->timeout_ms = mw_io_timeout_ms(io);
+  d->fetches++;
+  const canned *a = d->answer;
+  if (a->no_answer) /* the session's clock passes the check's deadline */
+    mw_io__set_clock(io, mw_now_ms() + 3600 * 1000);
+  else if (a->fail)
+    CHECK_INT(mw_io_fetch_failed(io, a->fail), MW_OK);
+  else
+    CHECK_INT(mw_io_fetched(io, a->status, a->body ? a->body : crl,
+                            a->body ? a->len : crl_len),
+              MW_OK);
+}
+
+static void d_step(mw_io *io, drv *d, mw_io_want w) {
+  char buf[4096];
+  size_t len;
+  switch (w) {
+  case MW_IO_CONNECT:
+    d_connect(io, d);
+    break;
+  case MW_IO_WRITE: {
+    const char *p = mw_io_output(io, &len);
+    ssize_t k = send(d->fd, p, len, MSG_NOSIGNAL);
+    CHECK(k > 0);
+    mw_io_written(io, k > 0 ? (size_t)k : 0);
+    break;
+  }
+  case MW_IO_READ: {
+    struct pollfd pf = {.fd = d->fd, .events = POLLIN};
+    if (poll(&pf, 1, mw_io_timeout_ms(io)) == 0)
+      break;
+    ssize_t k = recv(d->fd, buf, 1 + (size_t)(rand() % (int)sizeof buf), 0);
+    if (k < 0)
+      mw_io_failed(io, errno, eexSocketRx);
+    else
+      mw_io_feed(io, buf, (size_t)k);
+    break;
+  }
+  case MW_IO_FETCH:
+    d_fetch(io, d);
+    break;
+  default:
+    mw_io_cancel(io);
+  }
+}
+
+/* ---- the PKI ---- */
+
+static int load_crl(void) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/int.crl", pki);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return -1;
+  crl_len = fread(crl, 1, sizeof crl, f);
+  fclose(f);
+  return crl_len > 0 ? 0 : -1;
+}
+
+static int setup(void) {
+  snprintf(pki, sizeof pki, "/tmp/mw-nbrev-XXXXXX");
+  if (!mkdtemp(pki))
+    return -1;
+  char src[512];
+  snprintf(src, sizeof src, "%s", __FILE__);
+  char *cut = strstr(src, "/tests/c/");
+  if (cut)
+    *cut = '\0';
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "%s/tests/servers/revocation-pki.sh %s %d %d %d %d >%s/pki.log "
+           "2>&1",
+           cut ? src : ".", pki, HTTP_PORT, HTTP_PORT, HTTP_PORT, HTTP_PORT,
+           pki);
+  if (system(cmd) != 0 || load_crl() != 0) {
+    tl_fail(__FILE__, __LINE__, "revocation-pki.sh failed, see %s", pki);
+    return -1;
+  }
+  return 0;
+}
+
+static void teardown(void) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", pki);
+  if (pki[0] && system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", pki);
+}
+
+/* testlib's TLS step serves CERT_FILE/KEY_FILE of the MW_TEST_ENV file:
+ * one such file per certificate. */
+static void serve_leaf(const char *leaf) {
+  static char env[300];
+  snprintf(env, sizeof env, "%s/%s.env", pki, leaf);
+  FILE *f = fopen(env, "w");
+  CHECK(f != NULL);
+  if (!f)
+    return;
+  fprintf(f, "CERT_FILE=%s/%s-chain.pem\nKEY_FILE=%s/%s.key\n", pki, leaf, pki,
+          leaf);
+  fclose(f);
+  setenv("MW_TEST_ENV", env, 1);
+}
+
+/* ---- one case ---- */
+
+typedef struct outcome {
+  int rc, eex;
+  char text[1024]; /* the error's, read before the getters reset it */
+  long verify, status;
+  const char *detail;
+  int ehlo; /* the server received EHLO */
+  drv d;
+} outcome;
+
+/* An implicit-TLS SMTP connect to a server with leaf's certificate,
+ * driven here; strict: offline and no information are refused. */
+static void run_case(const char *leaf, const canned *answer, int strict,
+                     outcome *out, mw_smtp **client) {
+  memset(out, 0, sizeof *out);
+  serve_leaf(leaf);
+  tl_server *srv = tl_server_start("TLS\nS: 220 nb.test ESMTP\nC: EHLO *\n"
+                                   "S: 250 nb.test\n");
+  mw_smtp *c = mw_smtp_new();
+  CHECK_INT(mw_smtp_set_server(c, "127.0.0.1", tl_server_port(srv)), MW_OK);
+  CHECK_INT(mw_smtp_set_helo_name(c, "client.test"), MW_OK);
+  mw_sslinfo *ssl = mw_sslinfo_new();
+  char ca[300];
+  snprintf(ca, sizeof ca, "%s/root.pem", pki);
+  CHECK_INT(mw_sslinfo_set_mode(ssl, MODE_CHANNEL), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_str(ssl, SSLCAFile, ca), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationCheckEnd, 1), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationTimeout, 2000), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationIgnoreRO, !strict),
+            MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationIgnoreNRC, !strict),
+            MW_OK);
+  CHECK_INT(mw_smtp_set_sslinfo(c, ssl), MW_OK);
+  mw_sslinfo_free(ssl);
+  mw_io *io = mw_smtp_io(c);
+  out->d.fd = -1;
+  out->d.answer = answer;
+  CHECK_INT(mw_smtp_begin_connect(c), MW_OK);
+  mw_io_want w;
+  while ((w = mw_io_next(io)) != MW_IO_DONE)
+    d_step(io, &out->d, w);
+  out->rc = mw_io_result(io);
+  const mw_errorinfo *e = mw_smtp_extended_error(c);
+  out->verify = mw_errorinfo_verify_result(e);
+  out->eex = mw_errorinfo_number(e);
+  snprintf(out->text, sizeof out->text, "%s", mw_errorinfo_text(e));
+  CHECK_INT(mw_smtp_tls_option_int(c, SSLRevocationStatus, &out->status),
+            MW_OK);
+  CHECK_INT(mw_smtp_tls_option_str(c, SSLRevocationDetail, &out->detail),
+            MW_OK);
+  if (out->rc != MW_OK) /* nothing after the refused handshake */
+    CHECK(mw_io_closed(io));
+  if (out->d.fd >= 0)
+    close(out->d.fd);
+  tl_server_wait(srv, 5000);
+  size_t len = 0;
+  const char *rx = tl_server_received(srv, &len);
+  out->ehlo = tl_contains(rx, len, "EHLO");
+  tl_server_free(srv);
+  *client = c; /* the detail lives as long as the client */
+}
+
+static void expect_refused(const outcome *o) {
+  CHECK_INT(o->rc, errConnect);
+  CHECK_INT(o->eex, eexSSLCertificate);
+}
+
+static void expect_detail(const outcome *o, const char *piece) {
+  if (!o->detail || !strstr(o->detail, piece))
+    tl_fail(__FILE__, __LINE__, "detail \"%s\" lacks \"%s\"",
+            o->detail ? o->detail : "(null)", piece);
+}
+
+/* The fetch asked: a GET of the certificate's distribution point, within
+ * SSLRevocationTimeout. */
+static void expect_crl_fetch(const outcome *o) {
+  CHECK_INT(o->d.fetches, 1);
+  char want[64];
+  snprintf(want, sizeof want, "http://127.0.0.1:%d/int.crl", HTTP_PORT);
+  CHECK(strcmp(o->d.url, want) == 0);
+  CHECK(!o->d.post);
+  CHECK(o->d.timeout_ms > 0 && o->d.timeout_ms <= 2000);
+}
+
+static void good_crl(void) {
+  canned a = {.status = 200};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &a, 1, &o, &c);
+  CHECK_INT(o.rc, MW_OK);
+  expect_crl_fetch(&o);
+  CHECK_INT(o.status, SSL_REVOCATION_GOOD);
+  expect_detail(&o, "good (CRL from http://127.0.0.1:9/int.crl, CRL number");
+  CHECK(o.ehlo);
+  mw_smtp_free(c);
+}
+
+static void revoked_crl(void) {
+  canned a = {.status = 200};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdprev", &a, 0, &o, &c);
+  expect_refused(&o);
+  CHECK_INT(o.verify, X509_V_ERR_CERT_REVOKED);
+  CHECK_INT(o.status, SSL_REVOCATION_REVOKED);
+  expect_detail(&o, "revoked (CRL from http://127.0.0.1:9/int.crl");
+  CHECK(strstr(o.text, "revoked"));
+  CHECK(!o.ehlo); /* refused before any application byte */
+  mw_smtp_free(c);
+}
+
+static void garbage_answer(void) {
+  canned a = {.status = 200, .body = "<html>hello</html>", .len = 18};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &a, 1, &o, &c);
+  expect_refused(&o);
+  CHECK_INT(o.verify, X509_V_ERR_UNABLE_TO_GET_CRL);
+  CHECK_INT(o.status, SSL_REVOCATION_UNKNOWN);
+  expect_detail(&o, "no CRL: http://127.0.0.1:9/int.crl holds no CRL");
+  CHECK(!o.ehlo);
+  mw_smtp_free(c);
+  /* The defaults accept "no information". */
+  run_case("cdpgood", &a, 0, &o, &c);
+  CHECK_INT(o.rc, MW_OK);
+  CHECK_INT(o.status, SSL_REVOCATION_UNKNOWN);
+  CHECK(o.ehlo);
+  mw_smtp_free(c);
+}
+
+static void http_errors(void) {
+  canned down = {.status = 503, .body = "", .len = 0};
+  canned missing = {.status = 404, .body = "gone", .len = 4};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &down, 1, &o, &c);
+  CHECK_INT(o.verify, X509_V_ERR_OCSP_VERIFY_NEEDED);
+  CHECK_INT(o.status, SSL_REVOCATION_OFFLINE);
+  expect_detail(&o, "CRL server offline: 127.0.0.1:9 answered HTTP status "
+                    "503");
+  mw_smtp_free(c);
+  run_case("cdpgood", &missing, 1, &o, &c);
+  CHECK_INT(o.verify, X509_V_ERR_UNABLE_TO_GET_CRL);
+  CHECK_INT(o.status, SSL_REVOCATION_UNKNOWN);
+  expect_detail(&o, "no CRL: 127.0.0.1:9 answered HTTP status 404");
+  mw_smtp_free(c);
+}
+
+static void unreachable(void) {
+  canned a = {.fail = "cannot connect to 127.0.0.1:9 (eexTCPConnect)"};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &a, 1, &o, &c);
+  expect_refused(&o);
+  CHECK_INT(o.verify, X509_V_ERR_OCSP_VERIFY_NEEDED);
+  CHECK_INT(o.status, SSL_REVOCATION_OFFLINE);
+  expect_detail(&o, "CRL server offline: cannot connect to 127.0.0.1:9");
+  CHECK(strstr(o.text, "SSLRevocationIgnoreRO"));
+  CHECK(!o.ehlo);
+  mw_smtp_free(c);
+  /* The defaults ignore an offline server. */
+  run_case("cdpgood", &a, 0, &o, &c);
+  CHECK_INT(o.rc, MW_OK);
+  CHECK_INT(o.status, SSL_REVOCATION_OFFLINE);
+  mw_smtp_free(c);
+}
+
+/* No answer before SSLRevocationTimeout: mw_io_next takes the server as
+ * offline, in the words of a fetch that timed out, and goes on. */
+static void no_answer_in_time(void) {
+  canned a = {.no_answer = 1};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &a, 1, &o, &c);
+  expect_refused(&o);
+  CHECK_INT(o.verify, X509_V_ERR_OCSP_VERIFY_NEEDED);
+  expect_detail(&o, "CRL server offline: no complete answer from "
+                    "127.0.0.1:9 within the time limit");
+  CHECK(!o.ehlo);
+  mw_smtp_free(c);
+}
+
+/* An OCSP responder: the request is a POST of an OCSP request. */
+static void ocsp_request_posted(void) {
+  canned a = {.fail = "refused"};
+  outcome o;
+  mw_smtp *c;
+  run_case("ocspgood", &a, 1, &o, &c);
+  CHECK_INT(o.d.fetches, 1);
+  CHECK(o.d.post);
+  CHECK(strncmp(o.d.url, "http://127.0.0.1:9", 18) == 0);
+  CHECK_INT(o.verify, X509_V_ERR_OCSP_VERIFY_NEEDED);
+  expect_detail(&o, "OCSP responder offline: refused");
+  mw_smtp_free(c);
+}
+
+/* A FETCH answer when none is asked is errState. */
+static void fetch_answer_unasked(void) {
+  mw_smtp *c = mw_smtp_new();
+  mw_io *io = mw_smtp_io(c);
+  const char *url = "x";
+  CHECK_INT(mw_io_fetch_request(io, &url, NULL, NULL), errState);
+  CHECK(url == NULL);
+  CHECK_INT(mw_io_fetched(io, 200, "x", 1), errState);
+  CHECK_INT(mw_io_fetch_failed(io, "x"), errState);
+  mw_smtp_free(c);
+}
+
+int main(void) {
+  srand(1);
+  if (setup() == 0) {
+    RUN(good_crl);
+    RUN(revoked_crl);
+    RUN(garbage_answer);
+    RUN(http_errors);
+    RUN(unreachable);
+    RUN(no_answer_in_time);
+    RUN(ocsp_request_posted);
+  }
+  RUN(fetch_answer_unasked);
+  teardown();
+  return tl_finish();
+}
