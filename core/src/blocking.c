@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MW_READ_CHUNK 65536 /* large reads: fewer calls per message */
@@ -32,12 +33,27 @@ static int answer_connect(mw_io *io) {
   return mw_io__connected_fd(io, fd, peer);
 }
 
+/* A write or read failed: what the server sent before may say why (SMTP
+ * 421); Linux keeps received bytes readable after a reset. Read it
+ * without waiting, then report the failure. */
+static int failed(mw_io *io) {
+  mw_session *s = io->s;
+  int number = s->err.number;
+  if (number == eexSocketTx || number == eexSocketRx) {
+    char buf[4096];
+    ssize_t n = recv(s->conn.fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0)
+      mw_io__take_late(io, buf, (size_t)n);
+  }
+  return mw_io__fail(io);
+}
+
 static int answer_write(mw_io *io) {
   mw_session *s = io->s;
   size_t len = 0;
   const void *data = mw_io_output(io, &len);
   if (mw_driver_send(s->conn.fd, data, len, wait_ms(io), &s->err) != MW_OK)
-    return mw_io__fail(io);
+    return failed(io);
   return mw_io_written(io, len);
 }
 
@@ -53,7 +69,7 @@ static int answer_read(mw_io *io, char **buf) {
     return mw_io__no_memory(io);
   if (mw_driver_recv(s->conn.fd, direct ? direct : *buf, MW_READ_CHUNK,
                      wait_ms(io), &got, &s->err) != MW_OK)
-    return mw_io__fail(io);
+    return failed(io);
   return direct ? mw_io__read_commit(io, got) : mw_io_feed(io, *buf, got);
 }
 

@@ -4,13 +4,19 @@
  * Layers, bottom to top (DESIGN.md section 3):
  *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
  *   tls.c      OpenSSL over memory BIOs, startable mid-stream
- *   conn.c     the transport stack the clients use: driver (+ proxy) (+ TLS)
+ *   conn.c     the connection state (socket, TLS filter, peer, live hold)
  *   proxy.c    SOCKS/HTTP CONNECT negotiation engine, no I/O (proxy.h)
  *   proxyinfo.c  the ProxyInfo object
  *   reader.c   bounded line framing over received bytes
  *   sasl.c     SASL mechanisms and base64 (no I/O)
  *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
- *   session.c  pumps an engine through a conn (the blocking driver loop)
+ *   session.c  what both clients share (handlers, proxy snapshot, texts)
+ *   io.c       the session state machine: connect, proxy, TLS, engine; it
+ *              never blocks and never touches a socket (mailwire.h,
+ *              "Without blocking")
+ *   blocking.c the blocking driver: answers io.c's wants with driver.c
+ *   conn.c     also the old blocking transport (mw_conn_open/start_tls/
+ *              read/write), used only by transport tests now
  *   smtp.c / pop3.c / sslinfo.c / loghandler.c / error.c   public objects
  */
 #ifndef MW_INTERNAL_H
@@ -464,6 +470,10 @@ typedef struct mw_engine_io {
   mw_reader *in;
   void (*waiting_for)(void *engine, char *buf, size_t len);
   int (*bulk)(void *engine);
+  /* May be NULL. After a failed write or read, with whatever could still
+   * be read without waiting buffered in `in`: 1 when that holds the
+   * server's own reason (SMTP 421), which then replaces the error. */
+  int (*salvage)(void *engine);
 } mw_engine_io;
 
 /* io.c: the caller-driven session (mailwire.h, "Without blocking"). What
@@ -645,6 +655,9 @@ int mw_io_run(struct mw_io *io);
  * already filled into s->err by driver.c; the socket of a connect. */
 int mw_io__fail(struct mw_io *io);
 int mw_io__connected_fd(struct mw_io *io, int fd, const char *peer);
+/* After a failed write or read, what could still be read without waiting:
+ * kept for the engine's look for the server's reason (SMTP 421). */
+void mw_io__take_late(struct mw_io *io, const void *data, size_t n);
 /* BODY for a callback: room for the engine's chunk, then the callback's
  * raw return (<0 aborts, > cap is refused: the engine says which). */
 char *mw_io__body_space(struct mw_io *io, size_t *cap);

@@ -98,9 +98,22 @@ static int running(const mw_io *io) {
 
 /* The end of every operation: the client's finish keeps its engine in
  * step with the connection, then calls may come again. */
+#define IO_KEEP_IDLE 16384 /* buffer memory an idle session keeps */
+
+/* An idle session holds little: buffers grown by a large operation are
+ * given back (thousands of idle sessions in one event loop). */
+static void trim(mw_buf *b) {
+  if (b->cap > IO_KEEP_IDLE)
+    mw_buf_free(b);
+}
+
 static void finish(mw_io *io, int rc) {
   mw_session *s = io->s;
   reset_op(io);
+  trim(&io->wire);
+  trim(&io->pending_in);
+  trim(&io->body);
+  trim(&io->dbytes);
   io->phase = MW_IOP_DONE;
   if (io->finish)
     rc = io->finish(io->owner, rc);
@@ -273,6 +286,43 @@ static void handshake_closed(mw_io *io) {
                s->conn.peer);
 }
 
+static size_t decrypt(mw_io *io);
+
+/* After a failed write or read: what the server sent before the failure
+ * may say why (SMTP 421): the engine looks at what is buffered. */
+static void salvage_reason(mw_io *io) {
+  mw_session *s = io->s;
+  int number = s->err.number;
+  if (!io->eng.salvage || !mw_conn_is_open(&s->conn) ||
+      (number != eexSocketTx && number != eexSocketRx &&
+       number != eexServerClosed))
+    return;
+  if (s->conn.tls) {
+    mw_errorinfo saved;
+    mw_error_init(&saved);
+    mw_error_copy(&saved, &s->err);
+    decrypt(io);
+    mw_error_copy(&s->err, &saved);
+    mw_error_clear(&saved);
+  }
+  if (io->eng.salvage(io->eng.engine))
+    mw_log(s->log, LOG_S_WARNING, LOG_F_PROTOCOL,
+           "The server sent 421 before the connection failed (%s)",
+           mw_eex_name(number));
+}
+
+/* Bytes the driver could still read without waiting after a failed write
+ * or read: buffered for salvage_reason, never stepped on. */
+void mw_io__take_late(mw_io *io, const void *data, size_t n) {
+  mw_session *s = io->s;
+  if (!running(io) || io->phase != MW_IOP_ENGINE || n == 0)
+    return;
+  if (s->conn.tls)
+    BIO_write(s->conn.tls->net_in, data, (int)n);
+  else
+    mw_reader_feed(io->eng.in, data, n);
+}
+
 /* The transport failed with s->err filled (driver.c's words): the same
  * rewording per step as before the session was a state machine. */
 int mw_io__fail(mw_io *io) {
@@ -304,6 +354,7 @@ int mw_io__fail(mw_io *io) {
   default:
     if (timeout)
       timed_out(io);
+    salvage_reason(io);
   }
   fail(io);
   return io->result;
@@ -789,6 +840,11 @@ mw_io_want mw_io_next(mw_io *io) {
     int w = IO_NONE;
     for (int guard = 0; w == IO_NONE && guard < 100000; guard++)
       w = advance_once(io);
+    if (w == IO_NONE) { /* a state machine that never settles is a bug */
+      mw_error_set(&io->s->err, eexMalformedReply, 0,
+                   "Internal error: the session did not settle on a want.");
+      mw_io__fail(io);
+    }
     if (w == MW_IO_DONE || !running(io))
       return MW_IO_DONE;
     io->want = w;

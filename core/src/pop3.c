@@ -1,6 +1,7 @@
 /* pop3.c - POP3Client: the public mw_pop3_* calls. Each call checks its
- * arguments, starts an operation in the engine (pop3_engine.c) and lets
- * mw_session_pump run it through the connection. */
+ * arguments and starts an operation in the engine (pop3_engine.c,
+ * mw_pop3_begin_*); the blocking calls then run it with the blocking
+ * driver (blocking.c) over the session state machine (io.c). */
 #include "pop3_engine.h"
 
 #include <limits.h>

@@ -1382,8 +1382,8 @@ static int receiving_message(void *engine) {
 }
 
 void mw_pop3_engine_io(mw_pop3_engine *e, mw_engine_io *io) {
-  *io = (mw_engine_io){e,      mw_pop3_engine_step, &e->out,
-                       &e->in, waiting_for,         receiving_message};
+  *io = (mw_engine_io){e,           mw_pop3_engine_step, &e->out, &e->in,
+                       waiting_for, receiving_message,   NULL};
 }
 
 int mw_pop3_engine_begin_connect(mw_pop3_engine *e) {

@@ -17,9 +17,9 @@ void mw_session_init(mw_session *s) {
   memset(s, 0, sizeof *s);
   mw_error_init(&s->err);
   s->timeout_ms = MW_DEFAULT_TIMEOUT_MS;
-  s->pid = getpid();
   s->reply_timeout_ms = MW_DEFAULT_REPLY_TIMEOUT_MS;
   s->low_speed_limit = MW_DEFAULT_LOW_SPEED_LIMIT;
+  s->pid = getpid();
   mw_conn_init(&s->conn, &s->err, NULL, s->timeout_ms);
   s->conn.out = &s->tls_out;
   mw_io_init(&s->io, s, NULL);

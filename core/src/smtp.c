@@ -1,6 +1,7 @@
 /* smtp.c - SMTPClient: the public mw_smtp_* calls. Each call clears the
- * ErrorInfo, starts an operation on the engine and pumps it through the
- * connection (session.c). */
+ * ErrorInfo and starts an operation on the engine (mw_smtp_begin_*); the
+ * blocking calls then run it with the blocking driver (blocking.c) over
+ * the session state machine (io.c). */
 #include "smtp_engine.h"
 
 #include <limits.h>
@@ -65,11 +66,8 @@ static int enter(mw_smtp *c) {
   if (c->s.busy)
     return errState;
   mw_error_clear(&c->s.err);
-  int rc = mw_session_check_process(&c->s); /* refused after fork() */
-  if (rc != MW_OK)
-    return rc;
   mw_session_begin_op(&c->s);
-  return MW_OK;
+  return mw_session_check_process(&c->s); /* refused after fork() */
 }
 
 /* The connection may have been closed by the pump (transport errors,

@@ -128,6 +128,8 @@ static const char *awaited_command(const mw_smtp_engine *e) {
     return "DATA";
   case MW_SMTP_DATA_END:
     return "the end of the message data";
+  case MW_SMTP_BODY:
+    return "the message data";
   case MW_SMTP_RSET:
     return "RSET";
   case MW_SMTP_NOOP:
@@ -155,9 +157,26 @@ static void waiting_for(void *engine, char *buf, size_t len) {
     snprintf(buf, len, "the reply to %s", cmd);
 }
 
+static int read_reply(mw_smtp_engine *e);
+static int fail(mw_smtp_engine *e);
+
+/* A write failed (the server reset the connection while the body went
+ * out): a 421 it sent before leaving is the reason, not the reset. */
+static int salvage_421(void *engine) {
+  mw_smtp_engine *e = engine;
+  const char *buf;
+  size_t n = mw_reader_peek(&e->in, &buf);
+  if (n < 3 || memcmp(buf, "421", 3) != 0 || !memchr(buf, '\n', n))
+    return 0;
+  if (read_reply(e) >= 0 || e->s->err.reply_code != 421)
+    return 0;
+  fail(e);
+  return 1;
+}
+
 void mw_smtp_engine_io(mw_smtp_engine *e, mw_engine_io *io) {
-  *io = (mw_engine_io){e,      mw_smtp_engine_step, &e->out,
-                       &e->in, waiting_for,         NULL};
+  *io = (mw_engine_io){e,    mw_smtp_engine_step, &e->out, &e->in, waiting_for,
+                       NULL, salvage_421};
 }
 
 void mw_smtp_engine_disconnected(mw_smtp_engine *e) {

@@ -163,6 +163,20 @@ void mw_free(void *p) {
   free(p);
 }
 
+int mw_headers_8bit(const char *msg, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)msg[i];
+    if (c >= 0x80)
+      return 1;
+    /* An empty line (LF LF, or LF CR LF) ends the header section. */
+    if (c == '\n' && i + 1 < len &&
+        (msg[i + 1] == '\n' ||
+         (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')))
+      return 0;
+  }
+  return 0;
+}
+
 /* ---- the handler header's reference count ---- */
 
 void mw_hdr_init(mw_handler_hdr *h, uint32_t magic) {
@@ -181,18 +195,4 @@ int mw_hdr_unref(mw_handler_hdr *h) {
     return 0;
   atomic_thread_fence(memory_order_acquire);
   return 1;
-}
-
-int mw_headers_8bit(const char *msg, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)msg[i];
-    if (c >= 0x80)
-      return 1;
-    /* An empty line (LF LF, or LF CR LF) ends the header section. */
-    if (c == '\n' && i + 1 < len &&
-        (msg[i + 1] == '\n' ||
-         (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')))
-      return 0;
-  }
-  return 0;
 }

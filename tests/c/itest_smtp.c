@@ -460,6 +460,39 @@ static void closing_421_closes_the_connection(void) {
   tl_server_free(t.srv);
 }
 
+/* The server answers 354, then 421 and closes while the body is still
+ * going out: the write fails (reset), and the 421 it sent is the reason
+ * reported, not the reset. */
+static void closing_421_during_the_body(void) {
+  struct scripted t;
+  scripted_start(&t,
+                 GREET_EHLO "S: 250 scripted\nC: MAIL FROM:<a@example.org>\n"
+                            "S: 250 ok\nC: RCPT TO:<b@example.org>\n"
+                            "S: 250 ok\nC: DATA\nS: 354 go\nSLEEP 100\n"
+                            "S: 421 4.3.0 shutting down now\nRESET\n",
+                 -1, 5000);
+  size_t big = 16u << 20; /* far more than the socket buffers hold */
+  char *msg = malloc(big);
+  CHECK(msg != NULL);
+  if (!msg)
+    return;
+  memset(msg, 'x', big);
+  for (size_t i = 76; i < big; i += 78)
+    msg[i] = '\r', msg[i + 1] = '\n';
+  const char *to[] = {"b@example.org"};
+  CHECK_INT(mw_smtp_connect(t.c), MW_OK);
+  const mw_errorinfo *ei = mw_smtp_extended_error(t.c);
+  CHECK_ERR(mw_smtp_send(t.c, "a@example.org", to, 1, msg, big), ei, errServer,
+            eexSmtpServer);
+  CHECK_INT(mw_errorinfo_reply_code(ei), 421);
+  CHECK(strstr(mw_errorinfo_text(ei), "421 4.3.0 shutting down now"));
+  CHECK_INT(mw_smtp_is_connected(t.c), 0);
+  free(msg);
+  size_t len;
+  scripted_end(&t, &len);
+  tl_server_free(t.srv);
+}
+
 static void starttls_unavailable_scripted(void) {
   struct scripted t;
   scripted_start(&t,
@@ -741,6 +774,7 @@ int main(void) {
   RUN(greeting_554);
   RUN(crlf_in_address_sends_no_mail);
   RUN(closing_421_closes_the_connection);
+  RUN(closing_421_during_the_body);
   RUN(over_long_reply_line);
   RUN(recipient_refused);
   RUN(stream_abort_closes_without_dot);

@@ -23,12 +23,20 @@ static unsigned next_rand(void) {
   return (unsigned)(rng_state >> 33);
 }
 
+static size_t max_piece = (size_t)-1; /* MW_NB_MAX_PIECE */
+static int whole_reads;               /* nb_whole_reads */
+
 /* A piece size: mostly tiny (every boundary gets hit), sometimes large. */
 static size_t piece(size_t max) {
   static const size_t caps[] = {1, 2, 5, 17, 300, 70000};
   size_t cap = caps[next_rand() % (sizeof caps / sizeof caps[0])];
   size_t n = 1 + next_rand() % cap;
+  n = n < max_piece ? n : max_piece;
   return n < max ? n : max;
+}
+
+void nb_whole_reads(int on) {
+  whole_reads = on;
 }
 
 unsigned nb_seed(void) {
@@ -42,6 +50,9 @@ static void seed_once(void) {
   seed_used = env ? (unsigned)strtoul(env, NULL, 10)
                   : (unsigned)time(NULL) ^ (unsigned)getpid();
   rng_state = seed_used ? seed_used : 1;
+  const char *cap = getenv("MW_NB_MAX_PIECE");
+  if (cap && atoi(cap) > 0)
+    max_piece = (size_t)atoi(cap);
   printf("nbdriver: seed %u (set MW_NB_SEED=%u to repeat)\n", seed_used,
          seed_used);
   fflush(stdout);
@@ -69,6 +80,16 @@ static void do_connect(mw_io *io, int *fd) {
   mw_io__connected_fd(io, *fd, peer);
 }
 
+/* A write or read failed: what the server sent before it may say why
+ * (SMTP 421), as the blocking driver reads it. */
+static void failed(mw_io *io, int fd, int err, int eex) {
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    mw_io__take_late(io, buf, (size_t)n);
+  mw_io_failed(io, err, eex);
+}
+
 static void do_write(mw_io *io, int fd) {
   size_t len = 0;
   const char *data = mw_io_output(io, &len);
@@ -79,7 +100,7 @@ static void do_write(mw_io *io, int fd) {
   if (w > 0)
     mw_io_written(io, (size_t)w);
   else if (w < 0 && errno != EAGAIN && errno != EINTR)
-    mw_io_failed(io, errno, eexSocketTx);
+    failed(io, fd, errno, eexSocketTx);
   else
     mw_io_written(io, 0); /* nothing went: a partial write of 0 */
 }
@@ -88,11 +109,12 @@ static void do_read(mw_io *io, int fd) {
   char buf[70000];
   if (wait_for(fd, POLLIN, io) == 0)
     return;
-  ssize_t r = recv(fd, buf, piece(sizeof buf), MSG_DONTWAIT);
+  size_t want = whole_reads ? sizeof buf : piece(sizeof buf);
+  ssize_t r = recv(fd, buf, want, MSG_DONTWAIT);
   if (r >= 0)
     mw_io_feed(io, buf, (size_t)r);
   else if (errno != EAGAIN && errno != EINTR)
-    mw_io_failed(io, errno, eexSocketRx);
+    failed(io, fd, errno, eexSocketRx);
 }
 
 /* The blocking call's callback, in random pieces: what it returns beyond

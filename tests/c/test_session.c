@@ -76,8 +76,8 @@ static void rig_up(struct rig *r, enum plan plan) {
   r->toy.plan = plan;
   mw_buf_init(&r->toy.out);
   mw_reader_init(&r->toy.in);
-  r->io =
-      (mw_engine_io){&r->toy, toy_step, &r->toy.out, &r->toy.in, NULL, NULL};
+  r->io = (mw_engine_io){&r->toy, toy_step, &r->toy.out, &r->toy.in,
+                         NULL,    NULL,     NULL};
 }
 
 static void rig_down(struct rig *r) {

@@ -360,7 +360,8 @@ struct tl_server {
   /* everything the client sent */
   char *rec;
   size_t rec_len, rec_cap;
-  int cut; /* CUT: close without TLS close_notify */
+  int cut;   /* CUT: close without TLS close_notify */
+  int reset; /* RESET: close at once with a TCP reset */
 
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -694,6 +695,17 @@ static void tl_drain(tl_server *s, int ms) {
 static void tl_close_conn(tl_server *s) {
   if (s->fd < 0)
     return;
+  if (s->reset) { /* SO_LINGER 0: a reset, whatever the client still sends */
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    if (s->ssl) {
+      SSL_free(s->ssl);
+      s->ssl = NULL;
+    }
+    close(s->fd);
+    s->fd = -1;
+    return;
+  }
   if (s->ssl && !s->eof && !s->cut)
     SSL_shutdown(s->ssl);
   shutdown(s->fd, SHUT_WR);
@@ -919,6 +931,9 @@ static int tl_do_step(tl_server *s, char *line, int lineno) {
   } else if (strcmp(line, "CUT") == 0) {
     s->cut = 1;
     return 0;
+  } else if (strcmp(line, "RESET") == 0) {
+    s->reset = 1;
+    return 0;
   } else if (tl_starts(line, "FLOOD:")) {
     rc = tl_step_flood(s, tl_arg(line, 6), lineno);
   } else if (tl_starts(line, "DRIP")) {
@@ -1008,9 +1023,9 @@ static int tl_listen(tl_server *s) {
  * at once, not after a 10 s wait. */
 static int tl_script_valid(const char *script) {
   static const char *const steps[] = {
-      "S:",    "SRAW:", "C:",     "C?",           "DATA",
-      "TLS",   "SLEEP", "CLOSE",  "EXPECT_CLOSE", "CRAW:",
-      "QUIET", "CUT",   "FLOOD:", "NODELAY",      "DRIP"};
+      "S:",     "SRAW:",   "C:",           "C?",    "DATA",  "TLS",
+      "SLEEP",  "CLOSE",   "EXPECT_CLOSE", "CRAW:", "QUIET", "CUT",
+      "FLOOD:", "NODELAY", "DRIP",         "RESET"};
   char *copy = strdup(script);
   if (!copy)
     return 0;

@@ -99,6 +99,8 @@ char *tl_wait_delivery(const char *user, const char *needle, int timeout_ms,
  *                  off by default, as Nagle keeps a reply's lines together)
  *   CUT            close it without a TLS close_notify (a truncation) and
  *                  end
+ *   RESET          close it at once with a TCP reset (SO_LINGER 0), even
+ *                  while the client is still sending, and end
  *   FLOOD: text    send text (C escapes) over and over until the client
  *                  closes; fails if it still reads after 16 MiB
  *   DRIP ms: text  send text (C escapes) one byte every ms, over and over,
