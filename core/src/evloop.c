@@ -605,7 +605,9 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
   ev_fetch *f = &ev->fetch;
   int fd = -1, events = 0;
   const char *url = NULL;
-  mw_io_fetch_request(io, &url, NULL, NULL);
+  const unsigned char *post = NULL;
+  size_t post_len = 0;
+  mw_io_fetch_request(io, &url, &post, &post_len);
   if (f->active && f->url != url)
     fetch_reset(f);
   f->url = url;
