@@ -772,6 +772,15 @@ static int conclude_check(mw_rev_check *r, SSL *ssl, int overall,
   return r->failed ? MW_REV_FAILED : MW_REV_DONE;
 }
 
+/* While a fetch is out, the detail says so: it is what a connection
+ * dropped meanwhile (cancelled, freed) reports. */
+static int asking_now(mw_rev_check *r) {
+  snprintf(r->detail, sizeof r->detail,
+           "not checked: the connection ended while asking %.200s",
+           r->fetches[r->asking].url);
+  return MW_REV_FETCH;
+}
+
 int mw_rev_check_run(mw_rev_check *r, SSL *ssl, long long now_ms) {
   if (!r || r->run == RUN_IDLE)
     return MW_REV_DONE;
@@ -797,7 +806,7 @@ int mw_rev_check_run(mw_rev_check *r, SSL *ssl, long long now_ms) {
     r->depth = depth;
     check_cert(r, ssl, chain, depth, &res);
     if (waiting(r))
-      return MW_REV_FETCH;
+      return asking_now(r);
     append_detail(r, sk_X509_value(chain, depth), depth, &res);
     overall = worse(overall, res.state);
     seen[res.state] = 1;

@@ -34,6 +34,7 @@ typedef struct canned {
   size_t len;
   const char *fail; /* answer mw_io_fetch_failed(reason) instead */
   int no_answer;    /* answer nothing: move the clock past the deadline */
+  int cancel;       /* end the operation instead (mw_io_cancel) */
 } canned;
 
 typedef struct drv {
@@ -68,7 +69,9 @@ static void d_fetch(mw_io *io, drv *d) {
   d->timeout_ms = mw_io_timeout_ms(io);
   d->fetches++;
   const canned *a = d->answer;
-  if (a->no_answer) /* the session's clock passes the check's deadline */
+  if (a->cancel)
+    mw_io_cancel(io);
+  else if (a->no_answer) /* the session's clock passes the check's deadline */
     mw_io__set_clock(io, mw_now_ms() + 3600 * 1000);
   else if (a->fail)
     CHECK_INT(mw_io_fetch_failed(io, a->fail), MW_OK);
@@ -351,6 +354,21 @@ static void no_answer_in_time(void) {
   mw_smtp_free(c);
 }
 
+/* Cancelled while the fetch is out: aborted, closed, nothing sent, and
+ * the detail says where the check stopped. */
+static void cancel_while_fetching(void) {
+  canned a = {.cancel = 1};
+  outcome o;
+  mw_smtp *c;
+  run_case("cdpgood", &a, 1, &o, &c);
+  CHECK_INT(o.rc, errAborted);
+  CHECK_INT(o.status, SSL_REVOCATION_NOT_CHECKED);
+  expect_detail(&o, "not checked: the connection ended while asking "
+                    "http://127.0.0.1:9/int.crl");
+  CHECK(!o.ehlo);
+  mw_smtp_free(c);
+}
+
 /* An OCSP responder: the request is a POST of an OCSP request. */
 static void ocsp_request_posted(void) {
   canned a = {.fail = "refused"};
@@ -386,6 +404,7 @@ int main(void) {
     RUN(http_errors);
     RUN(unreachable);
     RUN(no_answer_in_time);
+    RUN(cancel_while_fetching);
     RUN(ocsp_request_posted);
   }
   RUN(fetch_answer_unasked);
