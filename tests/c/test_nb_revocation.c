@@ -12,13 +12,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HTTP_PORT 9 /* in the certificates' URLs; never contacted */
@@ -182,17 +185,9 @@ typedef struct outcome {
   drv d;
 } outcome;
 
-/* An implicit-TLS SMTP connect to a server with leaf's certificate,
- * driven here; strict: offline and no information are refused. */
-static void run_case(const char *leaf, const canned *answer, int strict,
-                     outcome *out, mw_smtp **client) {
-  memset(out, 0, sizeof *out);
-  serve_leaf(leaf);
-  tl_server *srv = tl_server_start("TLS\nS: 220 nb.test ESMTP\nC: EHLO *\n"
-                                   "S: 250 nb.test\n");
-  mw_smtp *c = mw_smtp_new();
-  CHECK_INT(mw_smtp_set_server(c, "127.0.0.1", tl_server_port(srv)), MW_OK);
-  CHECK_INT(mw_smtp_set_helo_name(c, "client.test"), MW_OK);
+/* Implicit TLS trusting the PKI's root, checking the leaf only; strict:
+ * offline and no information are refused. */
+static mw_sslinfo *make_ssl(int strict) {
   mw_sslinfo *ssl = mw_sslinfo_new();
   char ca[300];
   snprintf(ca, sizeof ca, "%s/root.pem", pki);
@@ -204,8 +199,18 @@ static void run_case(const char *leaf, const canned *answer, int strict,
             MW_OK);
   CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationIgnoreNRC, !strict),
             MW_OK);
+  return ssl;
+}
+
+/* Connect to port with ssl, this file's driver answering every want. */
+static mw_smtp *connect_with(unsigned port, mw_sslinfo *ssl,
+                             const canned *answer, outcome *out) {
+  memset(out, 0, sizeof *out);
+  mw_smtp *c = mw_smtp_new();
+  CHECK_INT(mw_smtp_set_server(c, "127.0.0.1", port), MW_OK);
+  CHECK_INT(mw_smtp_set_helo_name(c, "client.test"), MW_OK);
+  CHECK_INT(mw_smtp_set_timeout(c, 5000), MW_OK);
   CHECK_INT(mw_smtp_set_sslinfo(c, ssl), MW_OK);
-  mw_sslinfo_free(ssl);
   mw_io *io = mw_smtp_io(c);
   out->d.fd = -1;
   out->d.answer = answer;
@@ -226,12 +231,24 @@ static void run_case(const char *leaf, const canned *answer, int strict,
     CHECK(mw_io_closed(io));
   if (out->d.fd >= 0)
     close(out->d.fd);
+  return c; /* the detail lives as long as the client */
+}
+
+/* An implicit-TLS SMTP connect to a scripted server with leaf's
+ * certificate. */
+static void run_case(const char *leaf, const canned *answer, int strict,
+                     outcome *out, mw_smtp **client) {
+  serve_leaf(leaf);
+  tl_server *srv = tl_server_start("TLS\nS: 220 nb.test ESMTP\nC: EHLO *\n"
+                                   "S: 250 nb.test\n");
+  mw_sslinfo *ssl = make_ssl(strict);
+  *client = connect_with(tl_server_port(srv), ssl, answer, out);
+  mw_sslinfo_free(ssl);
   tl_server_wait(srv, 5000);
   size_t len = 0;
   const char *rx = tl_server_received(srv, &len);
   out->ehlo = tl_contains(rx, len, "EHLO");
   tl_server_free(srv);
-  *client = c; /* the detail lives as long as the client */
 }
 
 static void expect_refused(const outcome *o) {
@@ -383,6 +400,69 @@ static void ocsp_request_posted(void) {
   mw_smtp_free(c);
 }
 
+/* openssl s_server speaking TLS 1.2 (a session handed out at the end of
+ * the handshake, before the check) with leaf's certificate. */
+static pid_t s_server_tls12(const char *leaf, unsigned *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  *port = ntohs(a.sin_port);
+  close(fd);
+  char accept[32], cert[300], key[300], chain[300];
+  snprintf(accept, sizeof accept, "127.0.0.1:%u", *port);
+  snprintf(cert, sizeof cert, "%s/%s.pem", pki, leaf);
+  snprintf(key, sizeof key, "%s/%s.key", pki, leaf);
+  snprintf(chain, sizeof chain, "%s/int.pem", pki);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cert,
+           "-key", key, "-cert_chain", chain, "-quiet", "-tls1_2",
+           (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 200; i++) { /* until it listens */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_port = htons((uint16_t)*port);
+    int up = connect(probe, (struct sockaddr *)&a, sizeof a) == 0;
+    close(probe);
+    if (up)
+      break;
+    poll(NULL, 0, 50);
+  }
+  return pid;
+}
+
+/* A revoked server's TLS 1.2 session is handed out before the check runs:
+ * it must not be cached, or the next connection with the same SSLInfo
+ * would resume it and skip the check. Both are refused. */
+static void refused_session_not_resumed(void) {
+  unsigned port = 0;
+  pid_t pid = s_server_tls12("cdprev", &port);
+  canned a = {.status = 200};
+  mw_sslinfo *ssl = make_ssl(0);
+  for (int i = 0; i < 2; i++) {
+    outcome o;
+    mw_smtp *c = connect_with(port, ssl, &a, &o);
+    expect_refused(&o);
+    CHECK_INT(o.verify, X509_V_ERR_CERT_REVOKED);
+    /* the second finds the CRL the first fetched in the SSLInfo's cache;
+     * a resumed session would say "not checked" */
+    CHECK_INT(o.d.fetches, i ? 0 : 1);
+    expect_detail(&o, i ? "revoked (cached CRL"
+                        : "revoked (CRL from http://127.0.0.1:9/int.crl");
+    mw_smtp_free(c);
+  }
+  mw_sslinfo_free(ssl);
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+}
+
 /* A FETCH answer when none is asked is errState. */
 static void fetch_answer_unasked(void) {
   mw_smtp *c = mw_smtp_new();
@@ -406,6 +486,7 @@ int main(void) {
     RUN(no_answer_in_time);
     RUN(cancel_while_fetching);
     RUN(ocsp_request_posted);
+    RUN(refused_session_not_resumed);
   }
   RUN(fetch_answer_unasked);
   teardown();
