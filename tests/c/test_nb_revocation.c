@@ -463,6 +463,95 @@ static void refused_session_not_resumed(void) {
   waitpid(pid, NULL, 0);
 }
 
+/* A TLS 1.2 server (python3's ssl) taking connections side by side, with
+ * a session cache: the port is written on its stdout. */
+static const char threaded_server[] =
+    "import socket, ssl, sys, threading\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n"
+    "ctx.load_cert_chain(sys.argv[1], sys.argv[2])\n"
+    "srv = socket.socket()\n"
+    "srv.bind(('127.0.0.1', 0))\n"
+    "srv.listen(8)\n"
+    "print(srv.getsockname()[1], flush=True)\n"
+    "def serve(c):\n"
+    "    try:\n"
+    "        s = ctx.wrap_socket(c, server_side=True)\n"
+    "        while s.recv(1024):\n"
+    "            pass\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "    c.close()\n"
+    "while True:\n"
+    "    c, _ = srv.accept()\n"
+    "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+
+static pid_t start_threaded_server(const char *leaf, unsigned *port) {
+  char chain[300], key[300];
+  snprintf(chain, sizeof chain, "%s/%s-chain.pem", pki, leaf);
+  snprintf(key, sizeof key, "%s/%s.key", pki, leaf);
+  int out[2];
+  CHECK(pipe(out) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execlp("python3", "python3", "-c", threaded_server, chain, key,
+           (char *)NULL);
+    _exit(127);
+  }
+  close(out[1]);
+  char line[32] = "";
+  FILE *f = fdopen(out[0], "r");
+  CHECK(f && fgets(line, sizeof line, f));
+  if (f)
+    fclose(f);
+  *port = (unsigned)strtoul(line, NULL, 10);
+  CHECK(*port > 0);
+  return pid;
+}
+
+/* While one connection's check waits for its fetch, another connection
+ * with the same SSLInfo to the same server must not resume the session
+ * the first handshake handed out: the check of the first has not passed.
+ * The second makes its own handshake and check, and is refused. */
+static void no_resumption_while_checking(void) {
+  unsigned port = 0;
+  pid_t pid = start_threaded_server("cdprev", &port);
+  canned a = {.status = 200};
+  mw_sslinfo *ssl = make_ssl(0);
+  mw_smtp *first = mw_smtp_new();
+  CHECK_INT(mw_smtp_set_server(first, "127.0.0.1", port), MW_OK);
+  CHECK_INT(mw_smtp_set_sslinfo(first, ssl), MW_OK);
+  mw_io *io = mw_smtp_io(first);
+  drv d = {.fd = -1, .answer = &a};
+  CHECK_INT(mw_smtp_begin_connect(first), MW_OK);
+  mw_io_want w;
+  while ((w = mw_io_next(io)) != MW_IO_FETCH && w != MW_IO_DONE)
+    d_step(io, &d, w);
+  CHECK_INT(w, MW_IO_FETCH);
+
+  outcome o;
+  mw_smtp *second = connect_with(port, ssl, &a, &o);
+  expect_refused(&o);
+  CHECK_INT(o.verify, X509_V_ERR_CERT_REVOKED);
+  CHECK_INT(o.d.fetches, 1);
+  expect_detail(&o, "revoked (CRL from http://127.0.0.1:9/int.crl");
+  mw_smtp_free(second);
+
+  while ((w = mw_io_next(io)) != MW_IO_DONE) /* the first goes on */
+    d_step(io, &d, w);
+  CHECK_INT(mw_io_result(io), errConnect);
+  CHECK_INT(mw_errorinfo_verify_result(mw_smtp_extended_error(first)),
+            X509_V_ERR_CERT_REVOKED);
+  if (d.fd >= 0)
+    close(d.fd);
+  mw_smtp_free(first);
+  mw_sslinfo_free(ssl);
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+}
+
 /* A FETCH answer when none is asked is errState. */
 static void fetch_answer_unasked(void) {
   mw_smtp *c = mw_smtp_new();
@@ -487,6 +576,7 @@ int main(void) {
     RUN(cancel_while_fetching);
     RUN(ocsp_request_posted);
     RUN(refused_session_not_resumed);
+    RUN(no_resumption_while_checking);
   }
   RUN(fetch_answer_unasked);
   teardown();
