@@ -370,12 +370,16 @@ enum {
                                 and its source */
 };
 
-/* Certificate revocation. After the chain is verified, each certificate
+/* Certificate revocation. After the handshake (the chain verified) and
+ * before any application byte is sent or read, each certificate
  * the options select is looked up in: the SSLCRLFile CRLs (and CRLs fetched
  * earlier, cached until their nextUpdate); for the leaf, a stapled OCSP
  * response (always requested); the OCSP responder of its AIA; the CRL at
  * its distribution point. Only http:// URLs are fetched, all within
- * SSLRevocationTimeout (name resolution included) and 1 MiB per answer.
+ * SSLRevocationTimeout (name resolution included) and 1 MiB per answer;
+ * without blocking, each fetch is a want (MW_IO_FETCH). A refused check
+ * closes the connection without sending anything, and a TLS session is
+ * kept for resumption only once the check passed.
  *   SSLRevocationCheckAll (true): check every certificate of the chain.
  *   SSLRevocationCheckEnd (false): check only the leaf (wins over
  *     CheckAll). Both false: no revocation check.

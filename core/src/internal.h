@@ -483,8 +483,8 @@ typedef enum mw_io_phase {
   MW_IOP_CONNECT,   /* waiting for the driver's TCP connection */
   MW_IOP_PROXY,     /* negotiating the tunnel (proxy.c) */
   MW_IOP_TLS,       /* TLS handshake over the memory BIOs */
-  MW_IOP_TLS_CHECK, /* handshake done, checks before TLS is up (revocation
-                       slots in here, asking MW_IO_FETCH) */
+  MW_IOP_TLS_CHECK, /* handshake done, checks before TLS is up (the
+                       revocation check, asking MW_IO_FETCH) */
   MW_IOP_ENGINE,    /* the protocol engine runs */
   MW_IOP_DONE       /* finished: result is set */
 } mw_io_phase;
