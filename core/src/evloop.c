@@ -304,6 +304,7 @@ static int tcp_take_fd(ev_tcp *t) {
 typedef struct ev_fetch {
   int active;
   const char *url; /* the session's, for the fetch being made */
+  char where[300]; /* "host:port", for the reasons given */
   ev_tcp tcp;
   char *req; /* the request, headers and body */
   size_t req_len, req_sent;
@@ -541,6 +542,14 @@ static int answer_deliver(mw_ev *ev, mw_io *io) {
   return 0;
 }
 
+/* A fetch that got no HTTP answer, in the blocking driver's words
+ * (http.c): what is shown in SSLRevocationDetail is the same. */
+static void fetch_fail(const ev_fetch *f, mw_io *io, const char *fmt) {
+  char why[400];
+  snprintf(why, sizeof why, fmt, f->where);
+  mw_io_fetch_failed(io, why);
+}
+
 /* FETCH, first call: parse, build, start connecting. */
 static int fetch_begin(ev_fetch *f, mw_io *io) {
   const char *url = NULL, *path = NULL;
@@ -554,12 +563,13 @@ static int fetch_begin(ev_fetch *f, mw_io *io) {
     mw_io_fetch_failed(io, "not an http:// URL");
     return -1;
   }
+  snprintf(f->where, sizeof f->where, "%.64s:%u", host, port);
   if (fetch_build(f, host, path, body, blen) != 0) {
     mw_io_fetch_failed(io, "out of memory");
     return -1;
   }
   if (tcp_start(&f->tcp, host, port) == TCP_FAILED) {
-    mw_io_fetch_failed(io, "cannot connect to the revocation server");
+    fetch_fail(f, io, "cannot connect to %s (eexTCPConnect)");
     return -1;
   }
   return 0;
@@ -592,7 +602,7 @@ static int fetch_read(ev_fetch *f, mw_io *io) {
   int status = 0;
   size_t at = 0;
   if (fetch_parse(f, &status, &at) != 0)
-    mw_io_fetch_failed(io, "not an HTTP answer");
+    fetch_fail(f, io, "%s did not answer in HTTP");
   else
     mw_io_fetched(io, status, f->resp + at, f->resp_len - at);
   return 0;
@@ -619,10 +629,9 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
   if (r == TCP_AGAIN)
     return again(ev, fd, events);
   if (r == TCP_FAILED) {
-    mw_io_fetch_failed(io, f->tcp.gai_rc ? "the revocation server's name "
-                                           "cannot be resolved"
-                                         : "cannot connect to the "
-                                           "revocation server");
+    fetch_fail(f, io,
+               f->tcp.gai_rc ? "cannot connect to %s (eexDNS)"
+                             : "cannot connect to %s (eexTCPConnect)");
     fetch_reset(f);
     return 0;
   }
@@ -632,7 +641,7 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       return again(ev, f->tcp.fd, MW_WAIT_WRITE);
     if (n < 0) {
-      mw_io_fetch_failed(io, "the revocation server closed the connection");
+      fetch_fail(f, io, "sending to %s failed");
       fetch_reset(f);
       return 0;
     }
@@ -642,7 +651,7 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
   if (r == 1)
     return again(ev, f->tcp.fd, MW_WAIT_READ);
   if (r == -1)
-    mw_io_fetch_failed(io, "reading the revocation answer failed");
+    fetch_fail(f, io, "reading from %s failed");
   fetch_reset(f);
   return 0;
 }

@@ -611,23 +611,26 @@ static const char *rev_detail(const struct task *t) {
 /* Revocation fetches go through the loop, not around it: a session whose
  * OCSP responder hangs (refused when its SSLRevocationTimeout runs out,
  * as "offline") while a session to Postfix completes and a third one is
- * refused by the real responder's "revoked". The Postfix session ends
- * first: the hanging responder did not block the loop. */
+ * refused by the real responder's "revoked", and one whose responder is
+ * down. The Postfix session ends first: the hanging responder did not
+ * block the loop. */
 static void test_revocation_through_the_loop(void) {
   int slow_fd = -1;
   if (pki_setup(&slow_fd) != 0) {
     tl_fail(__FILE__, __LINE__, "revocation PKI not ready, see %s", pki);
     return;
   }
-  unsigned slow_srv = 0, rev_srv = 0;
+  unsigned slow_srv = 0, rev_srv = 0, down_srv = 0;
   pid_t slow_pid = serve_leaf("ocspslow", &slow_srv);
   pid_t rev_pid = serve_leaf("ocsprev", &rev_srv);
-  struct task ts[3];
+  pid_t down_pid = serve_leaf("ocspdown", &down_srv);
+  struct task ts[4];
   rev_task(&ts[0], "responder hangs", slow_srv, 4000);
   rev_task(&ts[1], "responder says revoked", rev_srv, 10000);
   smtp_task(&ts[2], "postfix meanwhile", "127.0.0.1",
             tl_env_port("SMTP_NOTLS_PORT"), NULL, NULL, 1, 15000);
-  run_all(ts, 3, 60000);
+  rev_task(&ts[3], "responder down", down_srv, 10000);
+  run_all(ts, 4, 60000);
 
   check_failed(&ts[0], 0, errConnect, eexSSLCertificate);
   CHECK_INT(mw_errorinfo_verify_result(mw_smtp_extended_error(ts[0].smtp)),
@@ -639,10 +642,15 @@ static void test_revocation_through_the_loop(void) {
   CHECK(strstr(rev_detail(&ts[1]), "revoked (OCSP responder") != NULL);
   check_ok(&ts[2]);
   CHECK(ts[2].finished < ts[0].finished);
-  for (size_t i = 0; i < 3; i++)
+  /* in the blocking driver's words (the matrix's ocsp-down) */
+  check_failed(&ts[3], 0, errConnect, eexSSLCertificate);
+  CHECK(strstr(rev_detail(&ts[3]), "OCSP responder offline: cannot connect "
+                                   "to 127.0.0.1:") != NULL);
+  for (size_t i = 0; i < 4; i++)
     free_task(&ts[i]);
   stop_child(&slow_pid);
   stop_child(&rev_pid);
+  stop_child(&down_pid);
   stop_child(&ocsp_pid);
   close(slow_fd);
   char cmd[300];
