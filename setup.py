@@ -14,7 +14,10 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWIG_ENTRY = os.path.join("swig", "python", "mailwire.i")
-INCLUDES = ["core/include", "core/src", "bindings/python/src"]
+# core/src has a folder per layer; every one is on the include path.
+LAYERS = sorted(os.path.relpath(d, HERE)
+                for d in glob.glob(os.path.join(HERE, "core", "src", "*", "")))
+INCLUDES = ["core/include", "core/src", *LAYERS, "bindings/python/src"]
 
 
 def relative(paths):
@@ -45,7 +48,8 @@ class BuildWithSwig(build_ext):
 
 mailwire_ext = Extension(
     "mailwire._mailwire",
-    sources=relative(glob.glob(os.path.join(HERE, "core", "src", "*.c")))
+    sources=relative(glob.glob(os.path.join(HERE, "core", "src", "*.c"))
+                     + glob.glob(os.path.join(HERE, "core", "src", "*", "*.c")))
     + ["bindings/python/src/mwpy_glue.c", SWIG_ENTRY],
     include_dirs=INCLUDES,
     define_macros=[("_POSIX_C_SOURCE", "200809L")],
@@ -53,6 +57,7 @@ mailwire_ext = Extension(
                         "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
     libraries=["ssl", "crypto", "idn2"],
     depends=relative(glob.glob(os.path.join(HERE, "core", "*", "*.h"))
+                     + glob.glob(os.path.join(HERE, "core", "src", "*", "*.h"))
                      + glob.glob(os.path.join(HERE, "swig", "*.i"))
                      + glob.glob(os.path.join(HERE, "swig", "python", "*.i"))
                      + glob.glob(os.path.join(HERE, "bindings", "python", "src", "*.h"))),

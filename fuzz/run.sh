@@ -16,12 +16,13 @@ fi
 CFLAGS=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
   -Wall -Wextra -Werror -I"$ROOT/core/include" -I"$ROOT/core/src"
+  $(for d in "$ROOT"/core/src/*/; do printf -- "-I%s " "${d%/}"; done)
   -I"$ROOT/fuzz")
 
 # The library once, as objects with fuzzer coverage but no main.
 LIB="$OUT/lib"
 mkdir -p "$LIB" "$OUT/bin"
-for src in "$ROOT"/core/src/*.c; do
+for src in "$ROOT"/core/src/*/*.c; do
   obj="$LIB/$(basename "$src" .c).o"
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
     [ -n "$(find "$ROOT/core" -name '*.h' -newer "$obj")" ]; then

@@ -1,23 +1,26 @@
 /*
  * internal.h - what the layers of mailwire share. Not installed.
  *
- * Layers, bottom to top (DESIGN.md section 3):
- *   driver.c   DNS, TCP connect, poll() timeouts, socket reads/writes
- *   tls.c      OpenSSL over memory BIOs, startable mid-stream
- *   conn.c     the connection state (socket, TLS filter, peer, live hold)
- *   proxy.c    SOCKS/HTTP CONNECT negotiation engine, no I/O (proxy.h)
- *   proxyinfo.c  the ProxyInfo object
- *   reader.c   bounded line framing over received bytes
- *   sasl.c     SASL mechanisms and base64 (no I/O)
- *   smtp_engine.c / pop3_engine.c   protocol state machines, no I/O
- *   session.c  what both clients share (handlers, proxy snapshot, texts)
- *   io.c       the session state machine: connect, proxy, TLS, engine; it
- *              never blocks and never touches a socket (mailwire.h,
- *              "Without blocking")
- *   blocking.c the blocking driver: answers io.c's wants with driver.c
- *   conn.c     also the old blocking transport (mw_conn_open/start_tls/
- *              read/write), used only by transport tests now
- *   smtp.c / pop3.c / sslinfo.c / loghandler.c / error.c   public objects
+ * Layers, bottom to top (DESIGN.md section 3), a folder each:
+ *   base/      util, error, loghandler, reader (bounded line framing), sasl,
+ *              idn, address: no I/O, used by every layer above
+ *   net/       driver.c: DNS (bounded), TCP connect, socket reads/writes;
+ *              http.c: the blocking HTTP/1.0 client for revocation
+ *              fetches; only drivers use them (revocation.c takes only
+ *              http.h's URL parser and size limit, no I/O)
+ *   tls/       OpenSSL over memory BIOs, startable mid-stream; policy, peer
+ *              checks, client certificates, resumption, revocation
+ *   protocol/  proxy.c (SOCKS/HTTP CONNECT negotiation), smtp_engine.c,
+ *              smtp_batch.c, pop3_engine.c: state machines, no I/O
+ *   session/   session.c (what both clients share), conn.c (the
+ *              connection's state; also the old blocking transport,
+ *              mw_conn_open/start_tls/read/write, used only by transport
+ *              tests now), io.c (the session state machine: connect,
+ *              proxy, TLS, engine; never blocks, never touches a socket:
+ *              mailwire.h "Without blocking"), blocking.c (the blocking
+ *              driver: answers io.c's wants with net/driver.c and
+ *              net/http.c), evloop.c (the C event-loop driver)
+ *   objects/   smtp.c, pop3.c, sslinfo.c, proxyinfo.c: the public objects
  */
 #ifndef MW_INTERNAL_H
 #define MW_INTERNAL_H
