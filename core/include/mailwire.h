@@ -370,12 +370,16 @@ enum {
                                 and its source */
 };
 
-/* Certificate revocation. After the chain is verified, each certificate
+/* Certificate revocation. After the handshake (the chain verified) and
+ * before any application byte is sent or read, each certificate
  * the options select is looked up in: the SSLCRLFile CRLs (and CRLs fetched
  * earlier, cached until their nextUpdate); for the leaf, a stapled OCSP
  * response (always requested); the OCSP responder of its AIA; the CRL at
  * its distribution point. Only http:// URLs are fetched, all within
- * SSLRevocationTimeout (name resolution included) and 1 MiB per answer.
+ * SSLRevocationTimeout (name resolution included) and 1 MiB per answer;
+ * without blocking, each fetch is a want (MW_IO_FETCH). A refused check
+ * closes the connection without sending anything, and a TLS session is
+ * kept for resumption only once the check passed.
  *   SSLRevocationCheckAll (true): check every certificate of the chain.
  *   SSLRevocationCheckEnd (false): check only the leaf (wins over
  *     CheckAll). Both false: no revocation check.
@@ -1016,11 +1020,18 @@ typedef enum mw_io_want {
    * &n, &end) says which; take it, then mw_io_delivered(io) (or
    * mw_io_cancel(io) to stop). */
   MW_IO_DELIVER,
-  /* Revocation: mw_io_fetch_request(io, &url, &post_body, &post_len) is an
-   * HTTP request to make within mw_io_timeout_ms(io); answer
-   * mw_io_fetched(io, http_status, body, n) or mw_io_fetch_failed(io,
-   * reason). (Until the resumable checker lands, revocation fetches run
-   * inside the handshake and this is never asked.) */
+  /* Revocation, after the TLS handshake and before any application byte:
+   * mw_io_fetch_request(io, &url, &post_body, &post_len) is an HTTP
+   * request (an http:// URL; POST of an OCSP request with Content-Type
+   * application/ocsp-request when post_body is set, else GET) to make
+   * within mw_io_timeout_ms(io) (SSLRevocationTimeout, for all of the
+   * check's fetches). Answer mw_io_fetched(io, http_status, body, n) with
+   * any status the server gave (a body over 1 MiB is taken as too large,
+   * so a driver may stop reading after 1 MiB + 1 bytes), or
+   * mw_io_fetch_failed(io, reason) when no HTTP answer came (the reason
+   * goes into SSLRevocationDetail: the server counts as offline). If the
+   * time runs out first, mw_io_next counts the server as offline and goes
+   * on: the driver drops its fetch when the want changes. */
   /* A driver that cannot answer a want ends the operation with
    * mw_io_cancel. */
   MW_IO_FETCH

@@ -5,7 +5,9 @@
  *   base/      util, error, loghandler, reader (bounded line framing), sasl,
  *              idn, address: no I/O, used by every layer above
  *   net/       driver.c: DNS (bounded), TCP connect, socket reads/writes;
- *              only drivers use it
+ *              http.c: the blocking HTTP/1.0 client for revocation
+ *              fetches; only drivers use them (revocation.c takes only
+ *              http.h's URL parser and size limit, no I/O)
  *   tls/       OpenSSL over memory BIOs, startable mid-stream; policy, peer
  *              checks, client certificates, resumption, revocation
  *   protocol/  proxy.c (SOCKS/HTTP CONNECT negotiation), smtp_engine.c,
@@ -17,7 +19,8 @@
  *              proxy, TLS, engine; never blocks, never touches a socket:
  *              mailwire.h "Without blocking")
  *   objects/   smtp.c, pop3.c, sslinfo.c, proxyinfo.c: the public objects
- *   drivers/   blocking.c (the blocking calls), evloop.c (the C event loop):
+ *   drivers/   blocking.c (the blocking calls; revocation fetches through
+ *              net/http.c), evloop.c (the C event loop):
  *              they answer the session's wants; only they use net/
  */
 #ifndef MW_INTERNAL_H
@@ -484,8 +487,8 @@ typedef enum mw_io_phase {
   MW_IOP_CONNECT,   /* waiting for the driver's TCP connection */
   MW_IOP_PROXY,     /* negotiating the tunnel (proxy.c) */
   MW_IOP_TLS,       /* TLS handshake over the memory BIOs */
-  MW_IOP_TLS_CHECK, /* handshake done, checks before TLS is up (revocation
-                       slots in here, asking MW_IO_FETCH) */
+  MW_IOP_TLS_CHECK, /* handshake done, checks before TLS is up (the
+                       revocation check, asking MW_IO_FETCH) */
   MW_IOP_ENGINE,    /* the protocol engine runs */
   MW_IOP_DONE       /* finished: result is set */
 } mw_io_phase;

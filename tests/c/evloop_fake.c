@@ -1,9 +1,9 @@
-/* evloop_fake.c - the event-loop driver (core/src/evloop.c) alone, against
- * a fake session: this program defines the mw_io calls the driver uses,
- * each want taken from a script, and checks every answer the driver gives
- * (what it connected to, wrote, read, fed as body, delivered, fetched).
- * Built from evloop.c itself, without the library, so the driver is tested
- * whatever state the session is in. Local servers only (threads of this
+/* evloop_fake.c - the event-loop driver (core/src/session/evloop.c)
+ * alone, against a fake session: this program defines the mw_io calls the
+ * driver uses, each want taken from a script, and checks every answer the
+ * driver gives (what it connected to, wrote, read, fed as body, delivered,
+ * fetched). Built from evloop.c itself, without the library, so the driver is
+ * tested whatever state the session is in. Local servers only (threads of this
  * program on 127.0.0.1). */
 #define _DEFAULT_SOURCE
 #include "evloop.h"

@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/x509_vfy.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@ struct task {
   int rc;           /* MW_AGAIN while running, then the last result */
   int failed_step;  /* the step that failed, -1 */
   int eex;          /* its extended number */
+  int finished;     /* the order in which the tasks ended, from 1 */
   long long deadline;
   /* SMTP */
   mw_smtp_message msgs[MAX_MSGS];
@@ -119,6 +122,9 @@ static void advance(struct task *t, int rc) {
     }
   }
   t->rc = rc;
+  static int ended;
+  if (t->step >= t->nsteps && !t->finished)
+    t->finished = ++ended;
   if (rc == MW_AGAIN) {
     int fd = t->smtp ? mw_smtp_socket(t->smtp) : mw_pop3_socket(t->pop3);
     CHECK(fd >= 0); /* MW_AGAIN always names a descriptor */
@@ -472,6 +478,187 @@ static void test_deliver_to_bob(void) {
 }
 
 /* Descriptors open in this process. */
+/* ---- revocation through the loop ----
+ * The PKI of tests/servers/revocation-pki.sh, its OCSP responder
+ * (openssl ocsp), and one openssl s_server per certificate. */
+static char pki[256];
+static unsigned ocsp_port, slow_port;
+static pid_t ocsp_pid = -1;
+
+/* Start argv in the PKI dir, its output to log there. */
+static pid_t spawn_in_pki(char *const argv[], const char *log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = chdir(pki) == 0 ? open(log, O_WRONLY | O_CREAT, 0644) : -1;
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void stop_child(pid_t *pid) {
+  if (*pid > 0) {
+    kill(*pid, SIGTERM);
+    waitpid(*pid, NULL, 0);
+  }
+  *pid = -1;
+}
+
+/* Poll (at most 10 s) until pred(arg) holds. */
+static int wait_until(int (*pred)(const void *), const void *arg) {
+  for (int i = 0; i < 200; i++) {
+    if (pred(arg))
+      return 1;
+    poll(NULL, 0, 50);
+  }
+  return 0;
+}
+
+static int accepts(const void *arg) {
+  unsigned port = *(const unsigned *)arg;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  if (fd >= 0)
+    close(fd);
+  return ok;
+}
+
+/* openssl ocsp takes one connection at a time and hangs on a probe that
+ * sends nothing: its log says when it is ready. */
+static int ocsp_ready(const void *arg) {
+  (void)arg;
+  char path[300], buf[512];
+  snprintf(path, sizeof path, "%s/ocsp.log", pki);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  return strstr(buf, "waiting for OCSP client connections") != NULL;
+}
+
+static unsigned unused_port(void) {
+  unsigned port = 0;
+  close(silent_listener(&port));
+  return port;
+}
+
+static int pki_setup(int *slow_fd) {
+  snprintf(pki, sizeof pki, "/tmp/mw-evloop-rev-XXXXXX");
+  CHECK(mkdtemp(pki) != NULL);
+  *slow_fd = silent_listener(&slow_port); /* a responder that hangs */
+  ocsp_port = unused_port();
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "%s/../servers/revocation-pki.sh %s %u %u %u %u >%s/pki.log 2>&1",
+           MW_TESTS_C_DIR, pki, ocsp_port, unused_port(), unused_port(),
+           slow_port, pki);
+  if (system(cmd) != 0)
+    return -1;
+  char port[16];
+  snprintf(port, sizeof port, "%u", ocsp_port);
+  char *argv[] = {"openssl", "ocsp",    "-index",   "int-index.txt",
+                  "-port",   port,      "-rsigner", "int.pem",
+                  "-rkey",   "int.key", "-CA",      "int.pem",
+                  "-ndays",  "7",       NULL};
+  ocsp_pid = spawn_in_pki(argv, "ocsp.log");
+  return wait_until(ocsp_ready, NULL) ? 0 : -1;
+}
+
+/* A TLS server with the PKI's certificate name (no protocol after the
+ * handshake: enough for the check). */
+static pid_t serve_leaf(const char *name, unsigned *port) {
+  *port = unused_port();
+  char accept[32], cert[64], key[64];
+  snprintf(accept, sizeof accept, "127.0.0.1:%u", *port);
+  snprintf(cert, sizeof cert, "%s.pem", name);
+  snprintf(key, sizeof key, "%s.key", name);
+  char *argv[] = {"openssl", "s_server",    "-accept", accept,
+                  "-cert",   cert,          "-key",    key,
+                  "-quiet",  "-cert_chain", "int.pem", NULL};
+  pid_t pid = spawn_in_pki(argv, "s_server.log");
+  CHECK(wait_until(accepts, port)); /* the probe is the first accept */
+  return pid;
+}
+
+/* Implicit TLS to the server of leaf, the PKI's root trusted; revocation
+ * options strict about offline servers, within timeout_ms. */
+static void rev_task(struct task *t, const char *name, unsigned port,
+                     long timeout_ms) {
+  char ca[300];
+  snprintf(ca, sizeof ca, "%s/root.pem", pki);
+  mw_sslinfo *ssl = tls(MODE_CHANNEL, ca);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationCheckEnd, 1), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationIgnoreRO, 0), MW_OK);
+  CHECK_INT(mw_sslinfo_set_option_int(ssl, SSLRevocationTimeout, timeout_ms),
+            MW_OK);
+  smtp_task(t, name, "127.0.0.1", port, ssl, NULL, 0, 15000);
+  t->nsteps = 1; /* connect only: it is refused after the handshake */
+}
+
+static const char *rev_detail(const struct task *t) {
+  const char *d = NULL; /* the connection's own outputs */
+  CHECK_INT(mw_smtp_tls_option_str(t->smtp, SSLRevocationDetail, &d), MW_OK);
+  return d ? d : "";
+}
+
+/* Revocation fetches go through the loop, not around it: a session whose
+ * OCSP responder hangs (refused when its SSLRevocationTimeout runs out,
+ * as "offline") while a session to Postfix completes and a third one is
+ * refused by the real responder's "revoked", and one whose responder is
+ * down. The Postfix session ends first: the hanging responder did not
+ * block the loop. */
+static void test_revocation_through_the_loop(void) {
+  int slow_fd = -1;
+  if (pki_setup(&slow_fd) != 0) {
+    tl_fail(__FILE__, __LINE__, "revocation PKI not ready, see %s", pki);
+    return;
+  }
+  unsigned slow_srv = 0, rev_srv = 0, down_srv = 0;
+  pid_t slow_pid = serve_leaf("ocspslow", &slow_srv);
+  pid_t rev_pid = serve_leaf("ocsprev", &rev_srv);
+  pid_t down_pid = serve_leaf("ocspdown", &down_srv);
+  struct task ts[4];
+  rev_task(&ts[0], "responder hangs", slow_srv, 4000);
+  rev_task(&ts[1], "responder says revoked", rev_srv, 10000);
+  smtp_task(&ts[2], "postfix meanwhile", "127.0.0.1",
+            tl_env_port("SMTP_NOTLS_PORT"), NULL, NULL, 1, 15000);
+  rev_task(&ts[3], "responder down", down_srv, 10000);
+  run_all(ts, 4, 60000);
+
+  check_failed(&ts[0], 0, errConnect, eexSSLCertificate);
+  CHECK_INT(mw_errorinfo_verify_result(mw_smtp_extended_error(ts[0].smtp)),
+            X509_V_ERR_OCSP_VERIFY_NEEDED);
+  CHECK(strstr(rev_detail(&ts[0]), "within the time limit") != NULL);
+  check_failed(&ts[1], 0, errConnect, eexSSLCertificate);
+  CHECK_INT(mw_errorinfo_verify_result(mw_smtp_extended_error(ts[1].smtp)),
+            X509_V_ERR_CERT_REVOKED);
+  CHECK(strstr(rev_detail(&ts[1]), "revoked (OCSP responder") != NULL);
+  check_ok(&ts[2]);
+  CHECK(ts[2].finished < ts[0].finished);
+  /* in the blocking driver's words (the matrix's ocsp-down) */
+  check_failed(&ts[3], 0, errConnect, eexSSLCertificate);
+  CHECK(strstr(rev_detail(&ts[3]), "OCSP responder offline: cannot connect "
+                                   "to 127.0.0.1:") != NULL);
+  for (size_t i = 0; i < 4; i++)
+    free_task(&ts[i]);
+  stop_child(&slow_pid);
+  stop_child(&rev_pid);
+  stop_child(&down_pid);
+  stop_child(&ocsp_pid);
+  close(slow_fd);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", pki);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", pki);
+}
+
 static int open_fds(void) {
   int n = 0;
   for (int fd = 0; fd < 4096; fd++)
@@ -555,6 +742,7 @@ int main(void) {
   RUN(test_deliver_to_bob);
   RUN(test_pop3_sessions_at_once);
   RUN(test_free_mid_operation);
+  RUN(test_revocation_through_the_loop);
   RUN(test_examples);
   return tl_finish();
 }

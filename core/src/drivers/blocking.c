@@ -1,9 +1,11 @@
 /* blocking.c - the blocking driver: every blocking call (mw_smtp_send,
  * mw_pop3_retr ...) is its begin_* followed by this loop, which answers the
  * session's wants (io.c) with poll()-bounded socket I/O (driver.c), the
- * connect of driver.c, and the application's message callback. The waits
+ * connect of driver.c, the application's message callback, and revocation
+ * fetches with the blocking HTTP client (http.c). The waits
  * are bounded by mw_io_timeout_ms, so the session's deadlines hold. */
 #include "driver.h"
+#include "http.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,6 +90,20 @@ static int answer_deliver(mw_io *io) {
   return mw_io_delivered(io);
 }
 
+/* A revocation fetch within the check's time (mw_io_timeout_ms). */
+static int answer_fetch(mw_io *io) {
+  const char *url = NULL;
+  const unsigned char *post = NULL;
+  size_t n = 0;
+  mw_io_fetch_request(io, &url, &post, &n);
+  mw_http_answer a;
+  if (mw_http_fetch(url, post, n, mw_io_timeout_ms(io), &a) != 0)
+    return mw_io_fetch_failed(io, a.why);
+  int rc = mw_io_fetched(io, a.status, a.body, a.len);
+  free(a.body);
+  return rc;
+}
+
 int mw_io_run(mw_io *io) {
   if (mw_io_test_driver)
     return mw_io_test_driver(io);
@@ -112,7 +128,10 @@ int mw_io_run(mw_io *io) {
     case MW_IO_DELIVER:
       answer_deliver(io);
       break;
-    default: /* MW_IO_FETCH: not asked until revocation is resumable */
+    case MW_IO_FETCH:
+      answer_fetch(io);
+      break;
+    default: /* a want this driver does not know */
       mw_io_cancel(io);
     }
   }

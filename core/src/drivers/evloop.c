@@ -21,6 +21,7 @@
 #define _DEFAULT_SOURCE /* MSG_NOSIGNAL, SOCK_CLOEXEC, pipe2 */
 #define _GNU_SOURCE
 #include "evloop.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,9 +38,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EV_READ_CHUNK 16384    /* on the stack: an idle session holds none */
-#define EV_BODY_CHUNK 16384    /* the same for message bodies */
-#define EV_FETCH_MAX (1 << 20) /* revocation answers, as the blocking path */
+#define EV_READ_CHUNK 16384 /* on the stack: an idle session holds none */
+#define EV_BODY_CHUNK 16384 /* the same for message bodies */
+/* Revocation answers: the body limit (MW_HTTP_MAX) and a byte more, to
+ * show it was passed, with room for the headers: as the blocking path. */
+#define EV_FETCH_MAX (MW_HTTP_MAX + 1 + 16384)
 
 /* ---- name resolution off the loop's thread ----
  * getaddrinfo blocks, so it runs on a detached thread. Its completion is
@@ -300,6 +303,8 @@ static int tcp_take_fd(ev_tcp *t) {
  * answer read to the end of the stream (HTTP/1.0: the server closes). */
 typedef struct ev_fetch {
   int active;
+  const char *url; /* the session's, for the fetch being made */
+  char where[300]; /* "host:port", for the reasons given */
   ev_tcp tcp;
   char *req; /* the request, headers and body */
   size_t req_len, req_sent;
@@ -537,6 +542,14 @@ static int answer_deliver(mw_ev *ev, mw_io *io) {
   return 0;
 }
 
+/* A fetch that got no HTTP answer, in the blocking driver's words
+ * (http.c): what is shown in SSLRevocationDetail is the same. */
+static void fetch_fail(const ev_fetch *f, mw_io *io, const char *fmt) {
+  char why[400];
+  snprintf(why, sizeof why, fmt, f->where);
+  mw_io_fetch_failed(io, why);
+}
+
 /* FETCH, first call: parse, build, start connecting. */
 static int fetch_begin(ev_fetch *f, mw_io *io) {
   const char *url = NULL, *path = NULL;
@@ -550,18 +563,21 @@ static int fetch_begin(ev_fetch *f, mw_io *io) {
     mw_io_fetch_failed(io, "not an http:// URL");
     return -1;
   }
+  snprintf(f->where, sizeof f->where, "%.64s:%u", host, port);
   if (fetch_build(f, host, path, body, blen) != 0) {
     mw_io_fetch_failed(io, "out of memory");
     return -1;
   }
   if (tcp_start(&f->tcp, host, port) == TCP_FAILED) {
-    mw_io_fetch_failed(io, "cannot connect to the revocation server");
+    fetch_fail(f, io, "cannot connect to %s (eexTCPConnect)");
     return -1;
   }
   return 0;
 }
 
-/* FETCH, reading: to the end of the stream, at most EV_FETCH_MAX. */
+/* FETCH, reading: to the end of the stream, at most EV_FETCH_MAX; an
+ * answer cut there is passed on as it is (its body over MW_HTTP_MAX:
+ * revocation.c takes it as too large, as from the blocking driver). */
 static int fetch_read(ev_fetch *f, mw_io *io) {
   char buf[EV_READ_CHUNK];
   for (;;) {
@@ -570,10 +586,10 @@ static int fetch_read(ev_fetch *f, mw_io *io) {
       return errno == EAGAIN || errno == EINTR ? 1 : -1;
     if (n == 0)
       break;
-    if (f->resp_len + (size_t)n > EV_FETCH_MAX) {
-      mw_io_fetch_failed(io, "the answer is larger than 1 MiB");
-      return -2;
-    }
+    if (f->resp_len + (size_t)n > EV_FETCH_MAX)
+      n = (ssize_t)(EV_FETCH_MAX - f->resp_len);
+    if (n == 0)
+      break;
     char *grown = realloc(f->resp, f->resp_len + (size_t)n);
     if (!grown) {
       mw_io_fetch_failed(io, "out of memory");
@@ -586,16 +602,25 @@ static int fetch_read(ev_fetch *f, mw_io *io) {
   int status = 0;
   size_t at = 0;
   if (fetch_parse(f, &status, &at) != 0)
-    mw_io_fetch_failed(io, "not an HTTP answer");
+    fetch_fail(f, io, "%s did not answer in HTTP");
   else
     mw_io_fetched(io, status, f->resp + at, f->resp_len - at);
   return 0;
 }
 
-/* FETCH: connect, send the request, read the answer, on f's own socket. */
+/* FETCH: connect, send the request, read the answer, on f's own socket.
+ * A fetch whose time ran out was given up by the session (it asks the
+ * next URL, or something else): then ours is dropped. */
 static int answer_fetch(mw_ev *ev, mw_io *io) {
   ev_fetch *f = &ev->fetch;
   int fd = -1, events = 0;
+  const char *url = NULL;
+  const unsigned char *post = NULL;
+  size_t post_len = 0;
+  mw_io_fetch_request(io, &url, &post, &post_len);
+  if (f->active && f->url != url)
+    fetch_reset(f);
+  f->url = url;
   if (!f->active && fetch_begin(f, io) != 0) {
     fetch_reset(f);
     return 0;
@@ -604,10 +629,9 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
   if (r == TCP_AGAIN)
     return again(ev, fd, events);
   if (r == TCP_FAILED) {
-    mw_io_fetch_failed(io, f->tcp.gai_rc ? "the revocation server's name "
-                                           "cannot be resolved"
-                                         : "cannot connect to the "
-                                           "revocation server");
+    fetch_fail(f, io,
+               f->tcp.gai_rc ? "cannot connect to %s (eexDNS)"
+                             : "cannot connect to %s (eexTCPConnect)");
     fetch_reset(f);
     return 0;
   }
@@ -617,7 +641,7 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       return again(ev, f->tcp.fd, MW_WAIT_WRITE);
     if (n < 0) {
-      mw_io_fetch_failed(io, "the revocation server closed the connection");
+      fetch_fail(f, io, "sending to %s failed");
       fetch_reset(f);
       return 0;
     }
@@ -627,7 +651,7 @@ static int answer_fetch(mw_ev *ev, mw_io *io) {
   if (r == 1)
     return again(ev, f->tcp.fd, MW_WAIT_READ);
   if (r == -1)
-    mw_io_fetch_failed(io, "reading the revocation answer failed");
+    fetch_fail(f, io, "reading from %s failed");
   fetch_reset(f);
   return 0;
 }
@@ -652,7 +676,10 @@ int mw_ev_action(mw_ev *ev, mw_io *io, int revents) {
   (void)revents;
   for (;;) {
     int r = 0;
-    switch (mw_io_next(io)) {
+    mw_io_want w = mw_io_next(io);
+    if (w != MW_IO_FETCH && ev->fetch.active)
+      fetch_reset(&ev->fetch); /* the session gave up waiting for it */
+    switch (w) {
     case MW_IO_DONE:
       return finish(ev, io);
     case MW_IO_CONNECT:

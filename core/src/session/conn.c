@@ -2,12 +2,15 @@
  * filter on top once it starts. Moves ciphertext between the filter's
  * memory BIOs and the socket. */
 #include "driver.h"
+#include "http.h"
 #include "proxy.h"
+#include "revocation.h"
 #include "tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -272,6 +275,35 @@ static int start_tls_failed(mw_conn *c, int rc) {
   return rc;
 }
 
+/* The revocation check after the handshake, its fetches made here with
+ * the blocking HTTP client (this connection blocks anyway). */
+static int check_revocation(mw_conn *c) {
+  mw_rev_check *rev = c->tls->rev;
+  for (;;) {
+    int r = mw_rev_check_run(rev, c->tls->ssl, mw_now_ms());
+    if (r == MW_REV_DONE)
+      return MW_OK;
+    if (r == MW_REV_FAILED) {
+      mw_revocation_error(rev, c->err);
+      return c->err->code;
+    }
+    const char *url;
+    const unsigned char *post;
+    size_t n;
+    mw_rev_check_request(rev, &url, &post, &n);
+    long long left = mw_rev_check_deadline(rev) - mw_now_ms();
+    mw_http_answer a;
+    if (left <= 0)
+      mw_rev_check_expired(rev);
+    else if (mw_http_fetch(url, post, n, (int)left, &a) != 0)
+      mw_rev_check_unreachable(rev, a.why);
+    else
+      mw_rev_check_answer(rev, a.status, a.body, a.len);
+    if (left > 0)
+      free(a.body);
+  }
+}
+
 int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
   if (c->fd < 0)
     return mw_error_set(c->err, eexNotConnected, 0,
@@ -287,10 +319,13 @@ int mw_conn_start_tls(mw_conn *c, mw_sslinfo *ssl, const char *host) {
          c->tls->name, ssl->no_name_check ? " (name check disabled)" : "",
          ssl->no_verify ? " (certificate validation disabled)" : "");
   rc = handshake(c);
+  if (rc == MW_OK)
+    rc = check_revocation(c);
   if (rc == MW_OK) /* checks on the negotiated session (tls_policy.c) */
     rc = mw_tls_after_handshake(c->tls, ssl, c->err);
   if (rc != MW_OK)
     return start_tls_failed(c, rc);
+  mw_session_cache_release(c->tls);
   mw_tls_fill_outputs(c->tls, ssl, c->out, c->log);
   return MW_OK;
 }

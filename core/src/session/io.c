@@ -12,6 +12,7 @@
  * libpq's PQconnectPoll (the caller owns the waiting). */
 #include "driver.h"
 #include "proxy.h"
+#include "revocation.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -154,6 +155,8 @@ static long long deadline(const mw_io *io) {
   case MW_IO_READ:
   case MW_IO_WRITE:
     return mw_earliest(wait, mw_earliest(s->op_deadline, reply_dl(io)));
+  case MW_IO_FETCH: /* SSLRevocationTimeout bounds all fetches together */
+    return mw_rev_check_deadline(s->conn.tls->rev);
   default:
     return 0;
   }
@@ -596,17 +599,38 @@ static int tls_advance(mw_io *io) {
   return wire_pending(io) ? MW_IO_WRITE : MW_IO_READ;
 }
 
+/* The revocation check (revocation.c), resumed after each fetch the
+ * driver makes for it: IO_NONE when it passed. A refusal closes the
+ * connection before any application byte moved. */
+static int revocation_check(mw_io *io) {
+  mw_tls *t = io->s->conn.tls;
+  switch (mw_rev_check_run(t->rev, t->ssl, mw_io__now(io))) {
+  case MW_REV_FETCH:
+    return MW_IO_FETCH;
+  case MW_REV_FAILED:
+    mw_revocation_error(t->rev, &io->s->err);
+    tls_failed(io);
+    return MW_IO_DONE;
+  default:
+    return IO_NONE;
+  }
+}
+
 /* Between "handshake done" and "TLS up": the checks on the negotiated
- * session. (The resumable revocation check slots in here, asking
- * MW_IO_FETCH, before any application byte is read or written.) */
+ * session, before any application byte is read or written. */
 static int tls_check(mw_io *io) {
   mw_session *s = io->s;
   if (wire_pending(io)) /* our last handshake flight (Finished) first */
     return MW_IO_WRITE;
+  int w = revocation_check(io);
+  if (w != IO_NONE)
+    return w;
   if (mw_tls_after_handshake(s->conn.tls, s->ssl, &s->err) != MW_OK) {
     tls_failed(io);
     return MW_IO_DONE;
   }
+  /* Only a session that passed every check may be resumed later. */
+  mw_session_cache_release(s->conn.tls);
   mw_tls_fill_outputs(s->conn.tls, s->ssl, s->conn.out, s->log);
   if (io->implicit_tls) {
     io->implicit_tls = 0;
@@ -781,6 +805,13 @@ static int expired(const mw_io *io) {
 
 static mw_io_want expire(mw_io *io) {
   mw_session *s = io->s;
+  if (io->want == MW_IO_FETCH) {
+    /* The check's time is up, not the connection's: the server counts as
+     * offline, and the check goes on without asking any more. */
+    mw_rev_check_expired(s->conn.tls->rev);
+    io->want = IO_NONE;
+    return mw_io_next(io);
+  }
   if (io->phase == MW_IOP_CONNECT)
     connect_timeout_text(io);
   else
@@ -1330,25 +1361,35 @@ int mw_io_delivered(mw_io *io) {
   return MW_OK;
 }
 
-/* ---- MW_IO_FETCH: asked once revocation is resumable ---- */
+/* ---- MW_IO_FETCH: the revocation check's HTTP requests ---- */
 
 int mw_io_fetch_request(mw_io *io, const char **url,
                         const unsigned char **post_body, size_t *post_len) {
+  const char *u = NULL;
+  const unsigned char *b = NULL;
+  size_t n = 0;
+  int ok = io && running(io) && io->want == MW_IO_FETCH;
+  if (ok)
+    mw_rev_check_request(io->s->conn.tls->rev, &u, &b, &n);
   if (url)
-    *url = NULL;
+    *url = u;
   if (post_body)
-    *post_body = NULL;
+    *post_body = b;
   if (post_len)
-    *post_len = 0;
-  return io && io->want == MW_IO_FETCH ? MW_OK : errState;
+    *post_len = n;
+  return ok ? MW_OK : errState;
 }
 
 int mw_io_fetched(mw_io *io, int http_status, const void *body, size_t n) {
-  (void)http_status, (void)body, (void)n;
-  return answering(io, MW_IO_FETCH);
+  if (answering(io, MW_IO_FETCH) != MW_OK)
+    return errState;
+  mw_rev_check_answer(io->s->conn.tls->rev, http_status, body, body ? n : 0);
+  return MW_OK;
 }
 
 int mw_io_fetch_failed(mw_io *io, const char *reason) {
-  (void)reason;
-  return answering(io, MW_IO_FETCH);
+  if (answering(io, MW_IO_FETCH) != MW_OK)
+    return errState;
+  mw_rev_check_unreachable(io->s->conn.tls->rev, reason);
+  return MW_OK;
 }

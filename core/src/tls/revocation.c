@@ -1,10 +1,12 @@
 /* revocation.c - is any certificate of the server's chain revoked?
  *
- * Runs once per handshake, in OpenSSL's OCSP status callback: that callback
- * comes after the chain was verified and after a stapled OCSP response
- * arrived (TLS 1.2 sends it after the Certificate message), and it is
- * called even when the server staples nothing. For each certificate the
- * options select, the sources are asked in this order until one gives a
+ * Runs once per handshake, after it completed and before any application
+ * byte moves (io.c's TLS_CHECK step): the chain was verified, and a
+ * stapled OCSP response (if any) arrived with it. The check never does
+ * I/O: when it needs a URL fetched it returns MW_REV_FETCH, the session
+ * asks its driver (MW_IO_FETCH), and the answer resumes the check. For
+ * each certificate the options select, the sources are asked in this
+ * order until one gives a
  * definite answer (good or revoked):
  *   1. the CRLs held: the CRL files the caller gave (SSLCRLFile) and CRLs
  *      fetched earlier and still valid (cached on the SSLInfo), judged
@@ -23,7 +25,7 @@
 
 #include "revocation_int.h"
 
-#include "driver.h"
+#include "http.h"
 
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -37,7 +39,6 @@
 #include <unistd.h>
 
 #define MAX_CACHED_CRLS 16
-#define MAX_HTTP_RESPONSE (1024 * 1024) /* a CRL or OCSP response */
 #define MAX_CHAIN 10
 
 typedef struct cached_crl {
@@ -65,16 +66,43 @@ struct mw_revocation {
   char detail[1536];
 };
 
+/* One fetch the check asked the driver for, and what came of it. The
+ * check is run again from the start after each answer (it is cheap next
+ * to a fetch), and finds the answer here by URL: so the walk over the
+ * chain stays straight-line code, and an OCSP answer is judged against
+ * the request (its nonce) that was sent. */
+typedef struct rev_fetch {
+  char *url;
+  int is_crl;
+  OCSP_REQUEST *req; /* OCSP: the request sent (DER in der) */
+  unsigned char *der;
+  int der_len;
+  unsigned char *body; /* a 200 answer not judged yet */
+  size_t len;
+  int judged;    /* v holds what the fetch said */
+  rev_verdict v; /* a failure, or the OCSP answer's verdict */
+  X509_CRL *crl; /* CRL: the one fetched */
+  int depth;     /* of the certificate that asked */
+} rev_fetch;
+
+enum { RUN_IDLE, RUN_ACTIVE, RUN_DONE };
+
 /* One connection's check: made with its SSL_CTX, freed with it. */
 struct mw_rev_check {
   mw_revocation *shared; /* the SSLInfo's; it outlives the connection */
   rev_options opt;
   int no_verify;
   STACK_OF(X509_CRL) * file_crls;
-  long deadline_ms; /* for all fetches of one handshake */
-  int status;       /* SSL_REVOCATION_* */
-  int failed;       /* the handshake was refused because of it */
-  long verify;      /* X509_V_* for the refusal */
+  int run;            /* RUN_*: RUN_IDLE when nothing is to be checked */
+  long long now;      /* the session's clock for this run */
+  long long deadline; /* for all fetches of one handshake, 0 unset */
+  rev_fetch *fetches; /* asked so far */
+  int nfetch, capfetch;
+  int asking;  /* the fetch the driver has to make, or -1 */
+  int depth;   /* the certificate being checked */
+  int status;  /* SSL_REVOCATION_* */
+  int failed;  /* the handshake was refused because of it */
+  long verify; /* X509_V_* for the refusal */
   char detail[1536];
 };
 
@@ -238,211 +266,6 @@ static int load_crl_files(mw_rev_check *r, const char *crl_file,
   return rc;
 }
 
-/* ---- a tiny HTTP/1.0 client over the driver, bounded in time and size */
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int time_left(const mw_rev_check *r) {
-  long left = r->deadline_ms - now_ms();
-  return left > 0 ? (int)left : 0;
-}
-
-typedef struct http_url {
-  char host[256];
-  unsigned port;
-  char path[1024];
-} http_url;
-
-/* Only http://host[:port]/path: OCSP and CRLs are signed, so TLS adds
- * nothing, and https would recurse into revocation checking. */
-static int parse_http_url(const char *url, http_url *u) {
-  if (strncasecmp(url, "http://", 7) != 0)
-    return -1;
-  const char *h = url + 7, *slash = strchr(h, '/');
-  size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-  if (hl == 0 || hl >= sizeof u->host)
-    return -1;
-  memcpy(u->host, h, hl);
-  u->host[hl] = '\0';
-  u->port = 80;
-  char *colon = strrchr(u->host, ':');
-  if (colon && !strchr(colon, ']')) {
-    char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (*end || p == 0 || p > 65535)
-      return -1;
-    u->port = (unsigned)p;
-    *colon = '\0';
-  }
-  if (u->host[0] == '[') { /* [::1] */
-    size_t n = strlen(u->host);
-    if (n < 3 || u->host[n - 1] != ']')
-      return -1;
-    memmove(u->host, u->host + 1, n - 2);
-    u->host[n - 2] = '\0';
-  }
-  snprintf(u->path, sizeof u->path, "%s", slash ? slash : "/");
-  return 0;
-}
-
-enum { HTTP_OK, HTTP_OFFLINE, HTTP_NO_DATA };
-
-typedef struct http_reply {
-  unsigned char *body;
-  size_t len;
-  char why[200];
-} http_reply;
-
-/* Offset of the body (after the blank line), or 0 while incomplete. */
-static size_t http_body_start(const unsigned char *buf, size_t len) {
-  for (size_t i = 0; i + 3 < len; i++)
-    if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
-      return i + 4;
-  return 0;
-}
-
-/* Has the whole answer arrived, by its Content-Length? Without one the
- * body ends at EOF. */
-static int http_complete(const unsigned char *buf, size_t len) {
-  size_t start = http_body_start(buf, len);
-  if (!start)
-    return 0;
-  const char *key = "\r\ncontent-length:";
-  size_t klen = strlen(key);
-  for (size_t i = 0; i + klen < start; i++)
-    if (strncasecmp((const char *)buf + i, key, klen) == 0) {
-      unsigned long n = strtoul((const char *)buf + i + klen, NULL, 10);
-      return len - start >= n;
-    }
-  return 0;
-}
-
-/* Status line and body of a complete HTTP/1.0 answer; takes buf. */
-static int http_parse_reply(unsigned char *buf, size_t len, const http_url *u,
-                            http_reply *out) {
-  int code = 0;
-  size_t start = http_body_start(buf, len);
-  unsigned char *end = start ? buf + start : NULL;
-  if (!end || len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
-      sscanf((char *)buf + 8, " %3d", &code) != 1) {
-    free(buf);
-    snprintf(out->why, sizeof out->why, "%.64s:%u did not answer in HTTP",
-             u->host, u->port);
-    return HTTP_OFFLINE; /* a service that does not work */
-  }
-  if (code != 200) {
-    free(buf);
-    snprintf(out->why, sizeof out->why, "%.64s:%u answered HTTP status %d",
-             u->host, u->port, code);
-    /* 5xx: the service is down; 4xx: it has nothing for us */
-    return code >= 500 ? HTTP_OFFLINE : HTTP_NO_DATA;
-  }
-  out->len = len - (size_t)(end - buf);
-  memmove(buf, end, out->len);
-  out->body = buf;
-  return HTTP_OK;
-}
-
-static int http_exchange(mw_rev_check *r, const http_url *u, int fd,
-                         const char *head, const unsigned char *body,
-                         size_t blen, http_reply *out) {
-  mw_errorinfo e;
-  mw_error_init(&e);
-  if (mw_driver_send(fd, head, strlen(head), time_left(r), &e) != MW_OK ||
-      (blen && mw_driver_send(fd, body, blen, time_left(r), &e) != MW_OK)) {
-    snprintf(out->why, sizeof out->why, "sending to %.64s:%u failed", u->host,
-             u->port);
-    return HTTP_OFFLINE;
-  }
-  size_t cap = 65536, len = 0;
-  unsigned char *buf = malloc(cap);
-  for (;;) {
-    if (!buf) {
-      snprintf(out->why, sizeof out->why, "out of memory");
-      return HTTP_NO_DATA;
-    }
-    if (len == cap) {
-      /* the whole answer, headers included, stays within the limit */
-      unsigned char *bigger =
-          cap * 2 <= MAX_HTTP_RESPONSE ? realloc(buf, cap * 2) : NULL;
-      if (!bigger) {
-        free(buf);
-        snprintf(out->why, sizeof out->why,
-                 "the answer from %.64s:%u is larger than %d bytes", u->host,
-                 u->port, MAX_HTTP_RESPONSE);
-        return HTTP_NO_DATA;
-      }
-      buf = bigger;
-      cap *= 2;
-    }
-    size_t got = 0;
-    int rc = mw_driver_recv(fd, buf + len, cap - len, time_left(r), &got, &e);
-    if (rc != MW_OK) {
-      if (e.number == eexServerClosed)
-        break; /* HTTP/1.0: the body ends at EOF */
-      free(buf);
-      mw_error_clear(&e);
-      snprintf(out->why, sizeof out->why,
-               "no complete answer from %.64s:%u within the time limit",
-               u->host, u->port);
-      return HTTP_OFFLINE;
-    }
-    len += got;
-    if (http_complete(buf, len))
-      break; /* a server that keeps the connection open after the body */
-  }
-  mw_error_clear(&e);
-  return http_parse_reply(buf, len, u, out);
-}
-
-/* POST body (or GET without one) to url, within the handshake's time
- * budget. */
-static int http_request(mw_rev_check *r, const char *url,
-                        const unsigned char *body, size_t blen,
-                        http_reply *out) {
-  memset(out, 0, sizeof *out);
-  http_url u;
-  if (parse_http_url(url, &u) != 0) {
-    snprintf(out->why, sizeof out->why, "'%.100s' is not an http:// URL", url);
-    return HTTP_NO_DATA;
-  }
-  if (time_left(r) == 0) {
-    snprintf(out->why, sizeof out->why,
-             "SSLRevocationTimeout (%ld ms) used up before asking %.64s:%u",
-             r->opt.timeout_ms, u.host, u.port);
-    return HTTP_OFFLINE;
-  }
-  mw_errorinfo e;
-  mw_error_init(&e);
-  int fd = -1;
-  char peer[64];
-  if (mw_driver_connect(u.host, u.port, time_left(r), &e, NULL, &fd, peer,
-                        sizeof peer) != MW_OK) {
-    snprintf(out->why, sizeof out->why, "cannot connect to %.64s:%u (%s)",
-             u.host, u.port, mw_eex_name(e.number));
-    mw_error_clear(&e);
-    return HTTP_OFFLINE;
-  }
-  char head[1536];
-  if (body)
-    snprintf(head, sizeof head,
-             "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: "
-             "application/ocsp-request\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n",
-             u.path, u.host, blen);
-  else
-    snprintf(head, sizeof head,
-             "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
-             u.path, u.host);
-  int rc = http_exchange(r, &u, fd, head, body, blen, out);
-  close(fd);
-  return rc;
-}
-
 /* ---- CRLs ---- */
 
 static int crl_still_valid(X509_CRL *crl) {
@@ -463,14 +286,21 @@ static X509_CRL *cached(mw_revocation *r, const char *url) {
   return found;
 }
 
-/* Every valid cached CRL, each with a reference (pop_free the stack). */
-static STACK_OF(X509_CRL) * cached_all(mw_revocation *r) {
+/* Did c fetch url for the certificate being checked or a later one? */
+static int fetched_later(const mw_rev_check *c, const char *url);
+
+/* Every valid cached CRL, each with a reference (pop_free the stack).
+ * Those c fetched for this certificate or a later one are left out: c
+ * runs again after each fetch, and must see what it saw the first time
+ * (such a CRL is judged as "CRL from <url>" when its turn comes). */
+static STACK_OF(X509_CRL) *
+    cached_all(mw_revocation *r, const mw_rev_check *c) {
   STACK_OF(X509_CRL) *all = sk_X509_CRL_new_null();
   pthread_mutex_lock(&r->lock);
   for (int i = 0; all && i < MAX_CACHED_CRLS; i++) {
     X509_CRL *crl = r->cache[i].crl;
-    if (crl && crl_still_valid(crl) && X509_CRL_up_ref(crl) &&
-        !sk_X509_CRL_push(all, crl))
+    if (crl && !fetched_later(c, r->cache[i].url) && crl_still_valid(crl) &&
+        X509_CRL_up_ref(crl) && !sk_X509_CRL_push(all, crl))
       X509_CRL_free(crl);
   }
   pthread_mutex_unlock(&r->lock);
@@ -541,7 +371,7 @@ static int definite(const cert_result *res) {
 static void judge_crls(mw_rev_check *r, X509 *cert, X509 *issuer,
                        X509_CRL *extra, const char *extra_label,
                        cert_result *res) {
-  STACK_OF(X509_CRL) *cache = cached_all(r->shared);
+  STACK_OF(X509_CRL) *cache = cached_all(r->shared, r);
   int nf = sk_X509_CRL_num(r->file_crls), nc = sk_X509_CRL_num(cache);
   crl_source *all = calloc(
       (size_t)(nf > 0 ? nf : 0) + (size_t)(nc > 0 ? nc : 0) + 1, sizeof *all);
@@ -559,37 +389,143 @@ static void judge_crls(mw_rev_check *r, X509 *cert, X509 *issuer,
   sk_X509_CRL_pop_free(cache, X509_CRL_free);
 }
 
-/* Fetch (or reuse) the CRL at url; PEM or DER. The caller frees it. */
-static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
-                           cert_result *res) {
-  X509_CRL *crl = cached(r->shared, url);
-  if (crl)
-    return crl;
-  http_reply rep;
-  rev_verdict v;
-  int rc = http_request(r, url, NULL, 0, &rep);
-  if (rc != HTTP_OK) {
-    mw_verdict(&v, rc == HTTP_OFFLINE ? ST_OFFLINE : ST_UNKNOWN, "%s: %s",
-               rc == HTTP_OFFLINE ? "CRL server offline" : "no CRL", rep.why);
-    record(res, &v);
-    return NULL;
+/* ---- fetches: asked of the driver, found again by URL ---- */
+
+static rev_fetch *find_fetch(mw_rev_check *r, const char *url, int is_crl) {
+  for (int i = 0; i < r->nfetch; i++)
+    if (r->fetches[i].is_crl == is_crl && strcmp(r->fetches[i].url, url) == 0)
+      return &r->fetches[i];
+  return NULL;
+}
+
+static void fetch_clear(rev_fetch *f) {
+  free(f->url);
+  OCSP_REQUEST_free(f->req);
+  OPENSSL_free(f->der);
+  free(f->body);
+  X509_CRL_free(f->crl);
+  memset(f, 0, sizeof *f);
+}
+
+static void fetches_free(mw_rev_check *r) {
+  for (int i = 0; i < r->nfetch; i++)
+    fetch_clear(&r->fetches[i]);
+  free(r->fetches);
+  r->fetches = NULL;
+  r->nfetch = r->capfetch = 0;
+  r->asking = -1;
+}
+
+static int fetched_later(const mw_rev_check *c, const char *url) {
+  for (int i = 0; i < c->nfetch; i++)
+    if (c->fetches[i].is_crl && c->fetches[i].depth >= c->depth &&
+        strcmp(c->fetches[i].url, url) == 0)
+      return 1;
+  return 0;
+}
+
+/* A new fetch for the driver to make; NULL when out of memory. */
+static rev_fetch *ask(mw_rev_check *r, const char *url, int is_crl) {
+  if (r->nfetch == r->capfetch) {
+    int cap = r->capfetch ? r->capfetch * 2 : 4;
+    rev_fetch *more = realloc(r->fetches, (size_t)cap * sizeof *more);
+    if (!more)
+      return NULL;
+    r->fetches = more;
+    r->capfetch = cap;
   }
-  const unsigned char *p = rep.body;
-  crl = d2i_X509_CRL(NULL, &p, (long)rep.len);
+  rev_fetch *f = &r->fetches[r->nfetch];
+  memset(f, 0, sizeof *f);
+  f->url = mw_strdup(url);
+  if (!f->url)
+    return NULL;
+  f->is_crl = is_crl;
+  f->depth = r->depth;
+  r->asking = r->nfetch++;
+  return f;
+}
+
+/* The words of a source that gave nothing: "CRL server offline: ...". */
+static const char *failure_label(int is_crl, int state) {
+  if (state == ST_OFFLINE)
+    return is_crl ? "CRL server offline" : "OCSP responder offline";
+  return is_crl ? "no CRL" : "no OCSP answer";
+}
+
+/* What may be asked now: an http:// URL while the time lasts. Otherwise
+ * the verdict says why not, as the fetch itself would have. */
+static int askable(const mw_rev_check *r, const char *url, int is_crl,
+                   rev_verdict *v) {
+  mw_http_url u;
+  if (mw_http_parse_url(url, &u) != 0) {
+    mw_verdict(v, ST_UNKNOWN, "%s: '%.100s' is not an http:// URL",
+               failure_label(is_crl, ST_UNKNOWN), url);
+    return 0;
+  }
+  if (r->now >= r->deadline) {
+    mw_verdict(v, ST_OFFLINE,
+               "%s: SSLRevocationTimeout (%ld ms) used up before asking "
+               "%.64s:%u",
+               failure_label(is_crl, ST_OFFLINE), r->opt.timeout_ms, u.host,
+               u.port);
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- CRLs from distribution points ---- */
+
+/* The fetched body as a CRL, PEM or DER; kept in the shared cache. */
+static void take_crl(mw_rev_check *r, rev_fetch *f) {
+  const unsigned char *p = f->body;
+  X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)f->len);
   if (!crl) {
-    BIO *b = BIO_new_mem_buf(rep.body, (int)rep.len);
+    BIO *b = BIO_new_mem_buf(f->body, (int)f->len);
     crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
   }
   ERR_clear_error();
-  free(rep.body);
+  free(f->body);
+  f->body = NULL;
+  f->judged = 1;
   if (!crl) {
-    mw_verdict(&v, ST_UNKNOWN, "no CRL: %.100s holds no CRL", url);
+    mw_verdict(&f->v, ST_UNKNOWN, "no CRL: %.100s holds no CRL", f->url);
+    return;
+  }
+  cache_put(r->shared, f->url, crl);
+  f->crl = crl;
+}
+
+/* The CRL at url, with a reference the caller frees: from this check's
+ * fetches, the cache, or NULL (then res says why, or a fetch is asked). */
+static X509_CRL *fetch_crl(mw_rev_check *r, const char *url,
+                           cert_result *res) {
+  rev_fetch *f = find_fetch(r, url, 1);
+  if (f && !f->judged && f->body)
+    take_crl(r, f);
+  if (f && f->crl && X509_CRL_up_ref(f->crl))
+    return f->crl;
+  if (f) {
+    record(res, &f->v);
+    return NULL;
+  }
+  X509_CRL *crl = cached(r->shared, url);
+  if (crl)
+    return crl;
+  rev_verdict v;
+  if (!askable(r, url, 1, &v)) {
     record(res, &v);
     return NULL;
   }
-  cache_put(r->shared, url, crl);
-  return crl;
+  if (!ask(r, url, 1)) {
+    mw_verdict(&v, ST_UNKNOWN, "no CRL: out of memory");
+    record(res, &v);
+  }
+  return NULL;
+}
+
+static int waiting(const mw_rev_check *r) {
+  return r->asking >= 0;
 }
 
 /* The http:// URIs of cert's CRL distribution points, until one gives a
@@ -598,12 +534,13 @@ static void distribution_points(mw_rev_check *r, X509 *cert, X509 *issuer,
                                 cert_result *res) {
   STACK_OF(DIST_POINT) *dps =
       X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
-  for (int i = 0; i < sk_DIST_POINT_num(dps) && !definite(res); i++) {
+  for (int i = 0; i < sk_DIST_POINT_num(dps) && !definite(res) && !waiting(r);
+       i++) {
     DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
     if (!dp->distpoint || dp->distpoint->type != 0)
       continue;
     GENERAL_NAMES *names = dp->distpoint->name.fullname;
-    for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+    for (int j = 0; j < sk_GENERAL_NAME_num(names) && !waiting(r); j++) {
       GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
       if (gn->type != GEN_URI)
         continue;
@@ -636,54 +573,65 @@ static void stapled(SSL *ssl, ocsp_query_ctx *q, cert_result *res) {
   record(res, &v);
 }
 
-/* Our request for q->cert, with a nonce; DER in *der (OPENSSL_free). */
-static OCSP_REQUEST *ocsp_request(const ocsp_query_ctx *q, unsigned char **der,
-                                  int *len) {
+/* Our request for q->cert, with a nonce, into f (DER in f->der). */
+static int ocsp_request(const ocsp_query_ctx *q, rev_fetch *f) {
   OCSP_REQUEST *req = OCSP_REQUEST_new();
   OCSP_CERTID *id = OCSP_cert_to_id(NULL, q->cert, q->issuer);
-  *der = NULL;
-  *len = -1;
+  f->der = NULL;
+  f->der_len = -1;
   if (req && id && OCSP_request_add0_id(req, id)) {
     id = NULL; /* owned by req now */
     if (OCSP_request_add1_nonce(req, NULL, -1))
-      *len = i2d_OCSP_REQUEST(req, der);
+      f->der_len = i2d_OCSP_REQUEST(req, &f->der);
   }
   OCSP_CERTID_free(id);
   ERR_clear_error();
-  return req;
+  f->req = req;
+  return f->der_len > 0 ? 0 : -1;
 }
 
+/* The answer of f judged against our request, once. */
+static void judge_ocsp(rev_fetch *f, ocsp_query_ctx *q) {
+  char source[160];
+  snprintf(source, sizeof source, "OCSP responder %.120s", f->url);
+  q->req = f->req;
+  q->source = source;
+  mw_ocsp_judge(f->body, (long)f->len, q, &f->v);
+  free(f->body);
+  f->body = NULL;
+  f->judged = 1;
+  ERR_clear_error();
+}
+
+/* Ask the responder at url, or take its answer when it came. */
 static void ocsp_query(mw_rev_check *r, const char *url, ocsp_query_ctx *q,
                        cert_result *res) {
-  unsigned char *der;
-  int len;
-  OCSP_REQUEST *req = ocsp_request(q, &der, &len);
-  char source[160];
-  snprintf(source, sizeof source, "OCSP responder %.120s", url);
-  http_reply rep;
-  int rc = len > 0 ? http_request(r, url, der, (size_t)len, &rep) : -1;
-  OPENSSL_free(der);
-  rev_verdict v = {ST_NONE, ""};
-  if (rc == HTTP_OK) {
-    q->req = req;
-    q->source = source;
-    mw_ocsp_judge(rep.body, (long)rep.len, q, &v);
-    free(rep.body);
-  } else if (rc != -1) {
-    mw_verdict(&v, rc == HTTP_OFFLINE ? ST_OFFLINE : ST_UNKNOWN, "%s: %s",
-               rc == HTTP_OFFLINE ? "OCSP responder offline"
-                                  : "no OCSP answer",
-               rep.why);
+  rev_fetch *f = find_fetch(r, url, 0);
+  if (f) {
+    if (!f->judged && f->body)
+      judge_ocsp(f, q);
+    record(res, &f->v);
+    return;
   }
-  record(res, &v);
-  OCSP_REQUEST_free(req);
-  ERR_clear_error();
+  rev_verdict v;
+  if (!askable(r, url, 0, &v)) {
+    record(res, &v);
+    return;
+  }
+  f = ask(r, url, 0);
+  if (f && ocsp_request(q, f) == 0)
+    return;
+  if (f) { /* no request could be made: as before, nothing to say */
+    f->judged = 1;
+    r->asking = -1;
+  }
 }
 
 /* The http:// OCSP responders of the certificate's AIA, asked in turn. */
 static void aia_ocsp(mw_rev_check *r, ocsp_query_ctx *q, cert_result *res) {
   STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(q->cert);
-  for (int i = 0; i < sk_OPENSSL_STRING_num(urls) && !definite(res); i++)
+  for (int i = 0;
+       i < sk_OPENSSL_STRING_num(urls) && !definite(res) && !waiting(r); i++)
     ocsp_query(r, sk_OPENSSL_STRING_value(urls, i), q, res);
   X509_email_free(urls);
 }
@@ -731,8 +679,10 @@ static void check_cert(mw_rev_check *r, SSL *ssl, STACK_OF(X509) * chain,
     stapled(ssl, &q, res);
   if (!definite(res))
     aia_ocsp(r, &q, res);
-  if (!definite(res))
+  if (!definite(res) && !waiting(r))
     distribution_points(r, cert, issuer, res);
+  if (waiting(r)) /* run again once the driver answered */
+    return;
   conclude(res, anchor);
   ERR_clear_error();
 }
@@ -802,39 +752,139 @@ static long refusal(const mw_rev_check *r, const int seen[ST_COUNT]) {
   return X509_V_OK;
 }
 
-/* OpenSSL's status callback: 1 continues the handshake, 0 refuses it. */
-static int status_callback(SSL *ssl, void *arg) {
-  mw_rev_check *r = arg;
+/* Nothing to check on this connection: say why, and be done. */
+static int not_checked(mw_rev_check *r, const char *why) {
+  snprintf(r->detail, sizeof r->detail, "not checked: %s", why);
+  r->run = RUN_DONE;
+  return MW_REV_DONE;
+}
+
+/* The outcome once every selected certificate was judged. */
+static int conclude_check(mw_rev_check *r, SSL *ssl, int overall,
+                          const int seen[ST_COUNT]) {
+  r->status = public_status(overall);
+  r->verify = refusal(r, seen);
+  r->failed = r->verify != X509_V_OK;
+  if (r->failed) /* what the verify result of a refused handshake says */
+    SSL_set_verify_result(ssl, r->verify);
+  r->run = RUN_DONE;
+  fetches_free(r); /* the bodies and requests are not needed any more */
+  return r->failed ? MW_REV_FAILED : MW_REV_DONE;
+}
+
+/* While a fetch is out, the detail says so: it is what a connection
+ * dropped meanwhile (cancelled, freed) reports. */
+static int asking_now(mw_rev_check *r) {
+  snprintf(r->detail, sizeof r->detail,
+           "not checked: the connection ended while asking %.200s",
+           r->fetches[r->asking].url);
+  return MW_REV_FETCH;
+}
+
+int mw_rev_check_run(mw_rev_check *r, SSL *ssl, long long now_ms) {
+  if (!r || r->run == RUN_IDLE)
+    return MW_REV_DONE;
+  if (r->run == RUN_DONE)
+    return r->failed ? MW_REV_FAILED : MW_REV_DONE;
+  if (waiting(r)) /* asked and not answered: ask again */
+    return MW_REV_FETCH;
   STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
   int last;
-  if (SSL_session_reused(ssl) == 1) { /* no certificate was sent */
-    snprintf(r->detail, sizeof r->detail,
-             "not checked: the TLS session was resumed; its certificate was "
-             "checked when the session was made");
-    return 1;
-  }
-  if (!chain || !depth_range(r, chain, &last)) {
-    snprintf(r->detail, sizeof r->detail, "not checked: %s",
-             chain ? "the options select no certificate"
-                   : "no verified chain");
-    return 1;
-  }
+  if (SSL_session_reused(ssl) == 1) /* no certificate was sent */
+    return not_checked(r, "the TLS session was resumed; its certificate "
+                          "was checked when the session was made");
+  if (!chain || !depth_range(r, chain, &last))
+    return not_checked(r, chain ? "the options select no certificate"
+                                : "no verified chain");
+  r->now = now_ms;
+  if (!r->deadline)
+    r->deadline = now_ms + r->opt.timeout_ms;
   r->detail[0] = '\0';
-  r->deadline_ms = now_ms() + r->opt.timeout_ms;
   int overall = ST_NONE, seen[ST_COUNT] = {0};
   for (int depth = 0; depth <= last; depth++) {
     cert_result res;
+    r->depth = depth;
     check_cert(r, ssl, chain, depth, &res);
+    if (waiting(r))
+      return asking_now(r);
     append_detail(r, sk_X509_value(chain, depth), depth, &res);
     overall = worse(overall, res.state);
     seen[res.state] = 1;
   }
-  r->status = public_status(overall);
-  r->verify = refusal(r, seen);
-  r->failed = r->verify != X509_V_OK;
-  if (r->failed)
-    SSL_set_verify_result(ssl, r->verify);
-  return r->failed ? 0 : 1;
+  return conclude_check(r, ssl, overall, seen);
+}
+
+long long mw_rev_check_deadline(const mw_rev_check *r) {
+  return r && waiting(r) ? r->deadline : 0;
+}
+
+void mw_rev_check_request(const mw_rev_check *r, const char **url,
+                          const unsigned char **body, size_t *len) {
+  const rev_fetch *f = r && waiting(r) ? &r->fetches[r->asking] : NULL;
+  *url = f ? f->url : NULL;
+  *body = f && !f->is_crl ? f->der : NULL;
+  *len = f && !f->is_crl ? (size_t)f->der_len : 0;
+}
+
+/* The fetch being asked, now answered. */
+static rev_fetch *answered(mw_rev_check *r) {
+  if (!r || !waiting(r))
+    return NULL;
+  rev_fetch *f = &r->fetches[r->asking];
+  r->asking = -1;
+  return f;
+}
+
+/* A fetch that gave nothing to judge: offline or no information. */
+static void fetch_gave_nothing(rev_fetch *f, int state, const char *why) {
+  mw_verdict(&f->v, state, "%s: %s", failure_label(f->is_crl, state), why);
+  f->judged = 1;
+}
+
+void mw_rev_check_answer(mw_rev_check *r, int http_status,
+                         const unsigned char *body, size_t len) {
+  rev_fetch *f = answered(r);
+  if (!f)
+    return;
+  mw_http_url u;
+  char why[200];
+  if (mw_http_parse_url(f->url, &u) != 0) /* asked only when it parses */
+    snprintf(u.host, sizeof u.host, "?");
+  if (http_status != 200) {
+    /* 5xx: the service is down; 4xx: it has nothing for us */
+    snprintf(why, sizeof why, "%.64s:%u answered HTTP status %d", u.host,
+             u.port, http_status);
+    fetch_gave_nothing(f, http_status >= 500 ? ST_OFFLINE : ST_UNKNOWN, why);
+  } else if (len > MW_HTTP_MAX) {
+    snprintf(why, sizeof why,
+             "the answer from %.64s:%u is larger than %d "
+             "bytes",
+             u.host, u.port, MW_HTTP_MAX);
+    fetch_gave_nothing(f, ST_UNKNOWN, why);
+  } else if (!(f->body = malloc(len ? len : 1))) {
+    fetch_gave_nothing(f, ST_UNKNOWN, "out of memory");
+  } else {
+    memcpy(f->body, body, len);
+    f->len = len; /* judged on the next run, where its context is */
+  }
+}
+
+void mw_rev_check_unreachable(mw_rev_check *r, const char *why) {
+  rev_fetch *f = answered(r);
+  if (f)
+    fetch_gave_nothing(f, ST_OFFLINE, why && *why ? why : "unreachable");
+}
+
+void mw_rev_check_expired(mw_rev_check *r) {
+  if (!r || !waiting(r))
+    return;
+  mw_http_url u;
+  char why[200] = "no complete answer within the time limit";
+  if (mw_http_parse_url(r->fetches[r->asking].url, &u) == 0)
+    snprintf(why, sizeof why,
+             "no complete answer from %.64s:%u within the time limit", u.host,
+             u.port);
+  mw_rev_check_unreachable(r, why);
 }
 
 static mw_rev_check *check_new(mw_sslinfo *info) {
@@ -846,6 +896,7 @@ static mw_rev_check *check_new(mw_sslinfo *info) {
   r->no_verify = info->no_verify;
   r->status = SSL_REVOCATION_NOT_CHECKED;
   r->verify = X509_V_OK;
+  r->asking = -1;
   return r;
 }
 
@@ -872,10 +923,11 @@ int mw_revocation_attach(SSL_CTX *ctx, mw_sslinfo *info, mw_rev_check **out,
     mw_rev_check_free(r);
     return rc;
   }
-  /* Ask for a stapled response; the callback runs with or without one. */
+  /* Ask for a stapled response; OpenSSL keeps it for the check, which
+   * runs after the handshake (mw_rev_check_run): a callback inside the
+   * handshake could not wait for a fetch without blocking. */
   SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
-  SSL_CTX_set_tlsext_status_cb(ctx, status_callback);
-  SSL_CTX_set_tlsext_status_arg(ctx, r);
+  r->run = RUN_ACTIVE;
   *out = r;
   return MW_OK;
 }
@@ -884,6 +936,7 @@ void mw_rev_check_free(mw_rev_check *r) {
   if (!r)
     return;
   sk_X509_CRL_pop_free(r->file_crls, X509_CRL_free);
+  fetches_free(r);
   free(r);
 }
 

@@ -48,6 +48,30 @@ int mw_rev_check_outcome(const mw_rev_check *c, int *status,
 /* Make c's outcome the one the SSLInfo reports (SSLRevocationStatus and
  * Detail read on the SSLInfo: the last handshake made with it). */
 void mw_revocation_publish(mw_revocation *shared, const mw_rev_check *c);
+/* The check, run after the handshake completed (io.c), before any
+ * application byte. It needs no I/O of its own: MW_REV_FETCH asks for one
+ * HTTP request (mw_rev_check_request), to make before
+ * mw_rev_check_deadline, and answered with mw_rev_check_answer or
+ * mw_rev_check_unreachable; then run again. MW_REV_FAILED: refused
+ * (mw_revocation_error says why). now_ms is the session's clock. */
+enum { MW_REV_DONE, MW_REV_FETCH, MW_REV_FAILED };
+int mw_rev_check_run(mw_rev_check *c, SSL *ssl, long long now_ms);
+/* The check's overall deadline (SSLRevocationTimeout from its first run)
+ * while a fetch is asked, else 0. */
+long long mw_rev_check_deadline(const mw_rev_check *c);
+/* The request: GET url, or POST body (an OCSP request) when body is set. */
+void mw_rev_check_request(const mw_rev_check *c, const char **url,
+                          const unsigned char **body, size_t *len);
+/* The server's answer: any status, the body (a body longer than
+ * MW_HTTP_MAX is taken as too large: a driver may stop reading there). */
+void mw_rev_check_answer(mw_rev_check *c, int http_status,
+                         const unsigned char *body, size_t len);
+/* No answer (the server could not be reached, or did not speak HTTP):
+ * "offline", with why in the detail. */
+void mw_rev_check_unreachable(mw_rev_check *c, const char *why);
+/* The deadline passed while the fetch was asked: offline, as a fetch that
+ * gave no complete answer in time. */
+void mw_rev_check_expired(mw_rev_check *c);
 /* tls.c: if the handshake was refused for revocation, fill err (errConnect,
  * eexSSLCertificate, verify set) and return 1; else 0. */
 int mw_revocation_error(const mw_rev_check *c, mw_errorinfo *err);

@@ -164,6 +164,7 @@ void mw_tls_free(mw_tls *t) {
   SSL_free(t->ssl); /* frees both BIOs */
   SSL_CTX_free(t->ctx);
   mw_rev_check_free(t->rev);
+  SSL_SESSION_free(t->held_session); /* its checks never passed */
   X509_free(t->failed_cert);
   free(t);
 }

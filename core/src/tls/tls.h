@@ -18,6 +18,10 @@ struct mw_tls {
   mw_sslinfo *info;
   char session_key[320];
   struct mw_rev_check *rev; /* revocation.c: this connection's check */
+  /* tls_session.c: a session handed out before the checks after the
+   * handshake passed waits here (it must not be resumed if they fail). */
+  SSL_SESSION *held_session;
+  int checks_passed;
   /* The certificate the chain check refused (tls_peer.c's verify
    * callback): its depth, the verify error, a reference to it, and
    * whether it is the trust anchor (the chain's last). */
@@ -66,6 +70,9 @@ void mw_peer_fill_outputs(SSL *ssl, mw_tls_outputs *out);
 /* tls_session.c: offer the SSLInfo's cached session to the same peer and
  * name (peer is "address:port"), and keep new ones. */
 void mw_session_cache_prepare(mw_tls *t, mw_sslinfo *info, const char *peer);
+/* After the checks that follow the handshake (revocation, pin...) passed:
+ * cache the session held since the handshake, and any later one. */
+void mw_session_cache_release(mw_tls *t);
 /* tls_clientcert.c: present the loaded client certificate, if any. */
 int mw_clientcert_apply(SSL_CTX *ctx, const mw_sslinfo *ssl,
                         mw_errorinfo *err);

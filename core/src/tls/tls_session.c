@@ -30,23 +30,46 @@ void mw_session_cache_forget(mw_sslinfo *ssl) {
   mw_sslinfo_unlock(ssl);
 }
 
-/* OpenSSL calls this when the server hands out a session: at the end of a
- * TLS 1.2 handshake, or when a TLS 1.3 ticket arrives after it. The newest
- * wins; we take ownership of OpenSSL's reference (return 1). */
-static int new_session(SSL *s, SSL_SESSION *sess) {
-  mw_tls *t = SSL_get_app_data(s);
-  if (!t || !t->info || !SSL_SESSION_is_resumable(sess))
-    return 0;
+/* Make sess (our reference) the SSLInfo's cached session. */
+static void publish(mw_tls *t, SSL_SESSION *sess) {
   mw_sslinfo *info = t->info;
   char *copy = mw_strdup(t->session_key);
-  if (!copy)
-    return 0;
+  if (!copy) {
+    SSL_SESSION_free(sess);
+    return;
+  }
   mw_sslinfo_lock(info);
   forget_locked(info);
   info->cached_session = sess;
   info->cached_session_key = copy;
   mw_sslinfo_unlock(info);
+}
+
+/* OpenSSL calls this when the server hands out a session: at the end of a
+ * TLS 1.2 handshake, or when a TLS 1.3 ticket arrives after it. The newest
+ * wins; we take ownership of OpenSSL's reference (return 1). Until the
+ * checks after the handshake passed (revocation may still be fetching),
+ * it is held on the connection: another connection must not resume a
+ * session whose certificate turns out to be revoked. */
+static int new_session(SSL *s, SSL_SESSION *sess) {
+  mw_tls *t = SSL_get_app_data(s);
+  if (!t || !t->info || !SSL_SESSION_is_resumable(sess))
+    return 0;
+  if (t->checks_passed) {
+    publish(t, sess);
+    return 1;
+  }
+  SSL_SESSION_free(t->held_session);
+  t->held_session = sess;
   return 1;
+}
+
+void mw_session_cache_release(mw_tls *t) {
+  t->checks_passed = 1;
+  SSL_SESSION *sess = t->held_session;
+  t->held_session = NULL;
+  if (sess && t->info)
+    publish(t, sess);
 }
 
 /* The cached session for key with a reference of the caller's own, or
