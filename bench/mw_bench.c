@@ -22,7 +22,8 @@ static char *make_message(size_t size) {
                              "<sink@example.org>\r\nSubject: bench\r\n\r\n";
   size_t n = strlen(head);
   memcpy(m, head, n);
-  while (n < size) { /* 76-character lines, one starting with a dot now and then */
+  while (n <
+         size) { /* 76-character lines, one starting with a dot now and then */
     size_t line = size - n < 78 ? size - n : 78;
     for (size_t i = 0; i < line; i++)
       m[n + i] = (char)('a' + (n + i) % 26);
@@ -42,8 +43,8 @@ static mw_sslinfo *ssl_for(const char *mode, const char *ca) {
   if (!mode)
     return NULL;
   mw_sslinfo *ssl = mw_sslinfo_new();
-  mw_sslinfo_set_mode(ssl, strcmp(mode, "starttls") ? MODE_CHANNEL
-                                                     : MODE_STARTTLS);
+  mw_sslinfo_set_mode(ssl,
+                      strcmp(mode, "starttls") ? MODE_CHANNEL : MODE_STARTTLS);
   mw_sslinfo_set_option_str(ssl, SSLCAFile, ca);
   return ssl;
 }
@@ -64,7 +65,7 @@ static int bench_smtp(int argc, char **argv) {
     die("connect", mw_smtp_extended_error(c));
   char *msg = make_message(size);
   const char **rcpts = calloc(nrcpt, sizeof *rcpts);
-  char (*names)[40] = calloc(nrcpt, sizeof *names);
+  char(*names)[40] = calloc(nrcpt, sizeof *names);
   for (size_t i = 0; i < nrcpt; i++) {
     snprintf(names[i], sizeof names[i], "sink%zu@example.org", i);
     rcpts[i] = names[i];
@@ -72,15 +73,13 @@ static int bench_smtp(int argc, char **argv) {
 #ifdef MW_BENCH_BATCH
   mw_smtp_message *batch = calloc(count, sizeof *batch);
   for (size_t i = 0; i < count; i++)
-    batch[i] = (mw_smtp_message){"bench@example.org", rcpts, nrcpt, msg,
-                                 size};
+    batch[i] = (mw_smtp_message){"bench@example.org", rcpts, nrcpt, msg, size};
   if (mw_smtp_send_batch(c, batch, count) != MW_OK)
     die("send_batch", mw_smtp_extended_error(c));
   free(batch);
 #else
   for (size_t i = 0; i < count; i++)
-    if (mw_smtp_send(c, "bench@example.org", rcpts, nrcpt, msg, size) !=
-        MW_OK)
+    if (mw_smtp_send(c, "bench@example.org", rcpts, nrcpt, msg, size) != MW_OK)
       die("send", mw_smtp_extended_error(c));
 #endif
   mw_smtp_quit(c);

@@ -809,4 +809,6 @@ const char *mw_pop3_batch_text(const mw_pop3 *c, size_t i) {
   return c ? mw_pop3_engine_batch_text(&c->eng, i) : "";
 }
 
-mw_session *mw_pop3_session(mw_pop3 *c) { return &c->s; }
+mw_session *mw_pop3_session(mw_pop3 *c) {
+  return &c->s;
+}

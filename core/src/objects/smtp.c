@@ -616,4 +616,6 @@ void mw_smtp_cancel(mw_smtp *c) {
     mw_session_cancel(&c->s);
 }
 
-mw_session *mw_smtp_session(mw_smtp *c) { return &c->s; }
+mw_session *mw_smtp_session(mw_smtp *c) {
+  return &c->s;
+}
