@@ -320,72 +320,19 @@ static void fetch_reset(ev_fetch *f) {
   tcp_init(&f->tcp);
 }
 
-/* Split "http://host[:port]/path"; 0 on success. host gets the name
- * without brackets. */
-static int parse_url(const char *url, char *host, size_t hostlen,
-                     unsigned *port, const char **path) {
-  if (strncmp(url, "http://", 7) != 0)
-    return -1;
-  const char *h = url + 7, *end = h + strcspn(h, "/");
-  const char *colon = NULL;
-  if (*h == '[') {
-    const char *rb = memchr(h, ']', (size_t)(end - h));
-    if (!rb)
-      return -1;
-    colon = rb[1] == ':' ? rb + 1 : NULL;
-    h++;
-    end = rb;
-  } else {
-    colon = memchr(h, ':', (size_t)(end - h));
-  }
-  const char *hend = colon && colon < end ? colon : end;
-  if (hend == h || (size_t)(hend - h) >= hostlen)
-    return -1;
-  memcpy(host, h, (size_t)(hend - h));
-  host[hend - h] = '\0';
-  *port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 80;
-  const char *slash = strchr(url + 7, '/');
-  *path = slash ? slash : "/";
-  return *port == 0 || *port > 65535 ? -1 : 0;
-}
-
 /* Build the request: POST with a body (OCSP), else GET (CRL). */
-static int fetch_build(ev_fetch *f, const char *host, const char *path,
+static int fetch_build(ev_fetch *f, const mw_http_url *u,
                        const unsigned char *body, size_t blen) {
-  size_t cap = strlen(host) + strlen(path) + blen + 256;
-  f->req = malloc(cap);
+  char head[1536];
+  size_t n = mw_http_request_head(head, sizeof head, u, body != NULL, blen);
+  f->req = n ? malloc(n + blen) : NULL;
   if (!f->req)
     return -1;
-  int n;
-  if (body)
-    n = snprintf(f->req, cap,
-                 "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: "
-                 "application/ocsp-request\r\nContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n",
-                 path, host, blen);
-  else
-    n = snprintf(f->req, cap,
-                 "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                 path, host);
-  if (n < 0 || (size_t)n + blen > cap)
-    return -1;
+  memcpy(f->req, head, n);
   if (blen)
     memcpy(f->req + n, body, blen);
-  f->req_len = (size_t)n + blen;
+  f->req_len = n + blen;
   return 0;
-}
-
-/* Parse what came back: the status and where the body starts. */
-static int fetch_parse(const ev_fetch *f, int *status, size_t *body_at) {
-  if (f->resp_len < 12 || strncmp(f->resp, "HTTP/1.", 7) != 0)
-    return -1;
-  *status = atoi(f->resp + 9);
-  for (size_t i = 0; i + 3 < f->resp_len; i++)
-    if (!memcmp(f->resp + i, "\r\n\r\n", 4)) {
-      *body_at = i + 4;
-      return 0;
-    }
-  return -1;
 }
 
 /* ---- the per-client driver state ---- */
@@ -552,23 +499,22 @@ static void fetch_fail(const ev_fetch *f, mw_io *io, const char *fmt) {
 
 /* FETCH, first call: parse, build, start connecting. */
 static int fetch_begin(ev_fetch *f, mw_io *io) {
-  const char *url = NULL, *path = NULL;
+  const char *url = NULL;
   const unsigned char *body = NULL;
   size_t blen = 0;
-  char host[256];
-  unsigned port = 0;
+  mw_http_url u;
   mw_io_fetch_request(io, &url, &body, &blen);
   f->active = 1;
-  if (!url || parse_url(url, host, sizeof host, &port, &path) != 0) {
+  if (mw_http_parse_url(url, &u) != 0) {
     mw_io_fetch_failed(io, "not an http:// URL");
     return -1;
   }
-  snprintf(f->where, sizeof f->where, "%.64s:%u", host, port);
-  if (fetch_build(f, host, path, body, blen) != 0) {
+  snprintf(f->where, sizeof f->where, "%.64s:%u", u.host, u.port);
+  if (fetch_build(f, &u, body, blen) != 0) {
     mw_io_fetch_failed(io, "out of memory");
     return -1;
   }
-  if (tcp_start(&f->tcp, host, port) == TCP_FAILED) {
+  if (tcp_start(&f->tcp, u.host, u.port) == TCP_FAILED) {
     fetch_fail(f, io, "cannot connect to %s (eexTCPConnect)");
     return -1;
   }
@@ -601,7 +547,8 @@ static int fetch_read(ev_fetch *f, mw_io *io) {
   }
   int status = 0;
   size_t at = 0;
-  if (fetch_parse(f, &status, &at) != 0)
+  if (mw_http_answer_head((const unsigned char *)f->resp, f->resp_len, &status,
+                          &at) != 0)
     fetch_fail(f, io, "%s did not answer in HTTP");
   else
     mw_io_fetched(io, status, f->resp + at, f->resp_len - at);

@@ -17,36 +17,6 @@
 #define HEAD_ROOM 16384
 #define READ_CAP (MW_HTTP_MAX + 1 + HEAD_ROOM)
 
-int mw_http_parse_url(const char *url, mw_http_url *u) {
-  if (!url || strncasecmp(url, "http://", 7) != 0)
-    return -1;
-  const char *h = url + 7, *slash = strchr(h, '/');
-  size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-  if (hl == 0 || hl >= sizeof u->host)
-    return -1;
-  memcpy(u->host, h, hl);
-  u->host[hl] = '\0';
-  u->port = 80;
-  char *colon = strrchr(u->host, ':');
-  if (colon && !strchr(colon, ']')) {
-    char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (*end || p == 0 || p > 65535)
-      return -1;
-    u->port = (unsigned)p;
-    *colon = '\0';
-  }
-  if (u->host[0] == '[') { /* [::1] */
-    size_t n = strlen(u->host);
-    if (n < 3 || u->host[n - 1] != ']')
-      return -1;
-    memmove(u->host, u->host + 1, n - 2);
-    u->host[n - 2] = '\0';
-  }
-  snprintf(u->path, sizeof u->path, "%s", slash ? slash : "/");
-  return 0;
-}
-
 /* The time left until deadline (CLOCK_MONOTONIC ms), at least 0. */
 static int left_ms(long long deadline) {
   long long left = deadline - mw_now_ms();
@@ -87,10 +57,9 @@ static int failed(mw_http_answer *out, const mw_http_url *u,
  * read limit is passed on cut, one byte over MW_HTTP_MAX. */
 static int parse(unsigned char *buf, size_t len, const mw_http_url *u,
                  mw_http_answer *out) {
-  size_t start = body_start(buf, len);
+  size_t start = 0;
   int code = 0;
-  if (!start || len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
-      sscanf((char *)buf + 8, " %3d", &code) != 1) {
+  if (mw_http_answer_head(buf, len, &code, &start) != 0) {
     free(buf);
     return failed(out, u, "%.64s:%u did not answer in HTTP");
   }
@@ -145,24 +114,11 @@ static int read_answer(int fd, const mw_http_url *u, long long deadline,
   return parse(buf, len, u, out);
 }
 
-static void request_head(char *head, size_t cap, const mw_http_url *u,
-                         int post, size_t post_len) {
-  if (post)
-    snprintf(head, cap,
-             "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: "
-             "application/ocsp-request\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n",
-             u->path, u->host, post_len);
-  else
-    snprintf(head, cap,
-             "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
-             u->path, u->host);
-}
-
 static int exchange(int fd, const mw_http_url *u, const unsigned char *post,
                     size_t post_len, long long deadline, mw_http_answer *out) {
   char head[1536];
-  request_head(head, sizeof head, u, post != NULL, post_len);
+  if (!mw_http_request_head(head, sizeof head, u, post != NULL, post_len))
+    return failed(out, u, "the request to %.64s:%u is too long");
   mw_errorinfo e;
   mw_error_init(&e);
   int bad =

@@ -16,8 +16,17 @@ typedef struct mw_http_url {
   char path[1024];
 } mw_http_url;
 
-/* Only http://host[:port]/path ([v6] allowed): 0, or -1 for anything else. */
+/* http_msg.c, no I/O. Only http://host[:port]/path ([v6] allowed): 0, or
+ * -1 for anything else. */
 int mw_http_parse_url(const char *url, mw_http_url *u);
+/* The request head: POST with post_len body bytes to follow (OCSP), else
+ * GET (CRL). Its length, or 0 when it does not fit in cap. */
+size_t mw_http_request_head(char *head, size_t cap, const mw_http_url *u,
+                            int post, size_t post_len);
+/* The answer's status and where its body starts: 0, or -1 when buf is not
+ * an HTTP/1.x answer with its whole head. */
+int mw_http_answer_head(const unsigned char *buf, size_t len, int *status,
+                        size_t *body_at);
 
 typedef struct mw_http_answer {
   int status;          /* the HTTP status */
