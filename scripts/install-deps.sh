@@ -27,10 +27,24 @@ PYTHON_PACKAGES=(
 )
 # Lua binding and its tests.
 LUA_PACKAGES=(
-  lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson luajit libluajit-5.1-dev
+  lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson
 )
+# OpenResty (resty.mailwire, tests/nginx): nginx's Lua module pulls
+# OpenResty's LuaJIT (luajit2), which replaces Debian's luajit and
+# libluajit-5.1-dev; the LuaJIT module is built against luajit2.
+OPENRESTY_PACKAGES=(
+  nginx libnginx-mod-http-lua lua-resty-core luajit2 libluajit2-5.1-dev
+)
+# asyncio (mailwire.aio), the Celery pool test and their peers in bench/.
+ASYNC_PACKAGES=(
+  python3-pytest-asyncio python3-aiosmtplib python3-celery python3-redis
+  redis-server
+)
+# Message (MIME) and CLI peers: GMime in bench/, swaks beside the CLI.
+PEER_PACKAGES=(libgmime-3.0-dev swaks)
 PACKAGES=("${CORE_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${REVOCATION_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
-  "${LUA_PACKAGES[@]}")
+  "${LUA_PACKAGES[@]}" "${OPENRESTY_PACKAGES[@]}" "${ASYNC_PACKAGES[@]}"
+  "${PEER_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -53,4 +67,14 @@ echo "postfix postfix/main_mailer_type select No configuration" |
   debconf-set-selections
 echo "postfix postfix/mailname string localhost" | debconf-set-selections
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# nginx and redis-server would start system-wide services on install; the
+# tests start their own private ones on loopback.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+fi
+status=0
+apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+[ -n "$own_policy" ] && rm -f "$policy"
+exit $status

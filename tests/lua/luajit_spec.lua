@@ -1,5 +1,5 @@
 -- The module also builds for LuaJIT 2.1 (OpenResty's Lua): build it with
--- Debian's libluajit-5.1-dev headers and load it under luajit.
+-- luajit2's headers (libluajit2-5.1-dev, the LuaJIT nginx runs) and load it under luajit.
 local H = mwtest
 
 local function capture(cmd)
